@@ -1,0 +1,107 @@
+"""Settings from the environment; one place, validated at start so a bad deploy fails fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
+DEFAULT_NEMO_API_URL = "https://mega-api-prod.nemovideo.ai"
+
+
+def _http_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Only TELEGRAM_BOT_TOKEN is required."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    telegram_bot_token: SecretStr
+    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
+    telegram_local_mode: bool = False
+    nemo_api_url: str = DEFAULT_NEMO_API_URL
+    nemo_token: SecretStr | None = None
+    skill_platform: str = "telegram"
+    database_url: str = "sqlite:///data/bot.db"
+    still_working_seconds: float = Field(default=120, gt=0)
+    render_poll_seconds: float = Field(default=30, gt=0)
+    rate_limit_retry_seconds: float = Field(default=30, ge=0)
+    sse_timeout_seconds: float = Field(default=900, gt=0)
+    allowed_chat_ids: Annotated[frozenset[int] | None, NoDecode] = None
+    auto_export: bool = True
+    log_level: str = "INFO"
+    max_concurrent_updates: int = Field(default=1024, gt=0)
+    max_backend_connections: int = Field(default=1000, gt=0)
+
+    @field_validator("telegram_api_url", "nemo_api_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("nemo_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("allowed_chat_ids", mode="before")
+    @classmethod
+    def _parse_ids(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            try:
+                return frozenset(int(part) for part in value.split(",") if part.strip())
+            except ValueError:
+                raise ValueError("must be comma-separated chat ids") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db(cls, value: str) -> str:
+        if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
+            raise ValueError("must look like sqlite:///relative/path.db or sqlite:////abs/path.db")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        """sqlite:///rel.db is relative to the working directory, sqlite:////abs.db absolute."""
+        return Path(self.database_url[len("sqlite:///") :])
+
+
+class ConfigError(Exception):
+    """One line an operator can act on: which variable, what is wrong."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "configuration"
+        if err["type"] == "missing":
+            raise ConfigError(f"{name} is required but not set") from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {msg}") from None

@@ -1,0 +1,142 @@
+"""A chat's backend identity: its anonymous token and its session, kept in the store.
+
+Recovery lives here, in one place: a token near expiry or refused (1001) is replaced and the
+call retried once; a lost session (1002) is recreated and the call retried once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from bot.backend import NemoClient
+from bot.backend.errors import RateLimited, SessionNotFound, TokenInvalid
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Replace a token this long before it expires, so no turn starts on a dying token.
+TOKEN_REFRESH_MARGIN = 3600.0
+DEFAULT_TOKEN_LIFETIME = 7 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    token: str
+    session_id: str
+
+
+class Accounts:
+    def __init__(self, client: NemoClient, store: Store, operator_token: str | None) -> None:
+        self.client = client
+        self.store = store
+        self.operator_token = operator_token
+
+    @property
+    def is_operator(self) -> bool:
+        return self.operator_token is not None
+
+    async def token(self, chat_id: int, *, renew: bool = False) -> str:
+        if self.operator_token:
+            if renew:
+                raise TokenInvalid("the operator's NEMO_TOKEN was refused")
+            return self.operator_token
+        record = await self.store.ensure_chat(chat_id)
+        fresh = (
+            record.token
+            and not renew
+            and (record.token_expires_at or 0) - time.time() > TOKEN_REFRESH_MARGIN
+        )
+        if fresh and record.token:
+            return record.token
+        client_id = record.client_id
+        try:
+            # The same client id first: it may keep the same anonymous user and its sessions.
+            issued = await self.client.anonymous_token(client_id)
+        except RateLimited:
+            if not record.token:
+                raise
+            # One token per client id per 7 days: a refused token needs a fresh client id.
+            client_id = str(uuid.uuid4())
+            issued = await self.client.anonymous_token(client_id)
+        expires = (
+            issued.expires_at.timestamp()
+            if issued.expires_at
+            else time.time() + DEFAULT_TOKEN_LIFETIME
+        )
+        await self.store.save_token(
+            chat_id,
+            client_id=client_id,
+            token=issued.token,
+            expires_at=expires,
+            anon_user_id=issued.user_id,
+        )
+        log.info("chat %s: new anonymous backend token", chat_id)
+        return issued.token
+
+    async def session(
+        self, chat_id: int, thread_id: int, language: str, *, token: str, renew: bool = False
+    ) -> str:
+        topic = await self.store.get_topic(chat_id, thread_id)
+        if topic and topic.session_id and not renew:
+            return topic.session_id
+        session = await self.client.create_session(token, language)
+        await self.store.save_session(chat_id, thread_id, session.session_id, language)
+        log.info("chat %s/%s: new backend session", chat_id, thread_id)
+        return session.session_id
+
+    async def new_session(self, chat_id: int, thread_id: int, language: str) -> str:
+        """A fresh project on request (/new)."""
+        return await self.call(
+            chat_id, thread_id, language, lambda ident: _return(ident.session_id), renew=True
+        )
+
+    async def call(
+        self,
+        chat_id: int,
+        thread_id: int,
+        language: str,
+        fn: Callable[[Identity], Awaitable[T]],
+        *,
+        on_session_lost: Callable[[], Awaitable[None]] | None = None,
+        renew: bool = False,
+    ) -> T:
+        """Run ``fn`` with this chat's identity, recovering 1001 and 1002 once each."""
+        renewed_token = renewed_session = False
+        token = await self.token(chat_id)
+        try:
+            session_id = await self.session(
+                chat_id, thread_id, language, token=token, renew=renew
+            )
+        except TokenInvalid:
+            renewed_token = True
+            token = await self.token(chat_id, renew=True)
+            session_id = await self.session(chat_id, thread_id, language, token=token, renew=renew)
+        while True:
+            try:
+                return await fn(Identity(token, session_id))
+            except TokenInvalid:
+                if renewed_token:
+                    raise
+                renewed_token = True
+                token = await self.token(chat_id, renew=True)
+                # The session is kept; if it belonged to the old user, 1002 recreates it.
+            except SessionNotFound:
+                if renewed_session:
+                    raise
+                renewed_session = True
+                session_id = await self.session(
+                    chat_id, thread_id, language, token=token, renew=True
+                )
+                if on_session_lost:
+                    await on_session_lost()
+
+
+async def _return(value: T) -> T:
+    return value

@@ -1,0 +1,67 @@
+"""The small chat interface the flows talk to, so they can be run without Telegram."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An inline button: either a callback (``data``) or a link (``url``)."""
+
+    text: str
+    data: str | None = None
+    url: str | None = None
+
+
+Keyboard = Sequence[Sequence[Button]]
+
+
+class TooLarge(Exception):
+    """Telegram refused a file for its size (download over 20 MB, upload over 50 MB)."""
+
+
+class DeliveryFailed(Exception):
+    """Telegram refused the media itself (not a video it can play, a bad URL...)."""
+
+
+class Chat(Protocol):
+    """One conversation: a private chat, a group, or one forum topic of a supergroup."""
+
+    @property
+    def chat_id(self) -> int: ...
+
+    @property
+    def thread_id(self) -> int: ...
+
+    async def send(self, text: str, *, buttons: Keyboard | None = None) -> int:
+        """Send text; returns the new message id."""
+        ...
+
+    async def edit(self, message_id: int, text: str, *, buttons: Keyboard | None = None) -> None:
+        ...
+
+    async def delete(self, message_id: int) -> None: ...
+
+    async def action(self, action: str = "typing") -> None: ...
+
+    async def send_video(
+        self,
+        source: Path | str,
+        *,
+        caption: str | None = None,
+        filename: str = "video.mp4",
+        as_document: bool = False,
+        buttons: Keyboard | None = None,
+    ) -> int:
+        """Send a video file (``Path``) or a URL; raises ``TooLarge`` or ``DeliveryFailed``."""
+        ...
+
+    async def download(self, file_id: str, dest: Path) -> Path:
+        """Fetch a file the person sent; raises ``TooLarge`` past Telegram's limit."""
+        ...
+
+    async def is_admin(self, user_id: int) -> bool: ...

@@ -1,0 +1,58 @@
+"""What a flow needs: the chat it talks to, the user's language, and the shared services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.backend import NemoClient
+from bot.conversation.accounts import Accounts
+from bot.conversation.chat import Chat
+from bot.i18n import Translator, backend_language
+from bot.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Intervals, from settings; tests shrink them."""
+
+    still_working: float = 120
+    render_poll: float = 30
+    typing_refresh: float = 4.5
+    album_wait: float = 1.0  # an album's items arrive as separate updates within ~1 s
+    auto_export: bool = True
+
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Telegram's file limits: 20 MB down and 50 MB up, unless a local Bot API server runs."""
+
+    download: int = 20 * MB
+    upload: int = 50 * MB
+    backend: int = 500 * MB
+
+    @classmethod
+    def for_mode(cls, local: bool) -> Limits:
+        return cls(download=2000 * MB, upload=2000 * MB) if local else cls()
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    client: NemoClient
+    store: Store
+    accounts: Accounts
+    timing: Timing
+    limits: Limits = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    chat: Chat
+    t: Translator
+    svc: Services
+
+    @property
+    def language(self) -> str:
+        return backend_language(self.t.locale)

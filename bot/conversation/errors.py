@@ -1,0 +1,27 @@
+"""Telling the person about a backend failure, in their language, with what to do next."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.backend.errors import BackendError
+from bot.conversation import messages
+from bot.conversation.context import Ctx
+
+log = logging.getLogger(__name__)
+
+
+async def report_error(ctx: Ctx, exc: BackendError) -> None:
+    log.warning(
+        "chat %s: backend %s (code=%s status=%s): %s",
+        ctx.chat.chat_id, type(exc).__name__, exc.code, exc.status, exc.message,
+    )
+    record = await ctx.svc.store.get_chat(ctx.chat.chat_id)
+    await ctx.chat.send(
+        messages.error_message(
+            ctx.t,
+            exc,
+            anon_user_id=record.anon_user_id if record else None,
+            operator=ctx.svc.accounts.is_operator,
+        )
+    )

@@ -1,0 +1,185 @@
+"""Export: render the draft, poll it with one status message, deliver the video.
+
+The render id is stored with the chat before polling starts, so a restart resumes polling
+the same render instead of orphaning it (the backend's renders survive the client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.backend.errors import BackendError, DuplicateRenderId, FileTooLarge
+from bot.backend.models import RenderStatus
+from bot.conversation import messages
+from bot.conversation.accounts import Identity
+from bot.conversation.chat import Button, DeliveryFailed, TooLarge
+from bot.conversation.context import Ctx
+from bot.conversation.errors import report_error
+from bot.conversation.timeline import exportable
+
+log = logging.getLogger(__name__)
+
+RENDER_GIVE_UP_SECONDS = 30 * 60
+
+
+def new_render_id() -> str:
+    return f"render_{int(time.time() * 1000)}_{secrets.token_hex(4)}"
+
+
+async def export(ctx: Ctx, draft: dict[str, Any] | None = None) -> bool:
+    """Render and deliver the current draft; ``True`` when a video or link was delivered."""
+    svc, chat = ctx.svc, ctx.chat
+    topic = await svc.store.get_topic(chat.chat_id, chat.thread_id)
+    if topic and topic.render_id:
+        return await resume(ctx)
+    try:
+        if draft is None:
+            state = await svc.accounts.call(
+                chat.chat_id, chat.thread_id, ctx.language,
+                lambda ident: svc.client.state(ident.token, ident.session_id),
+            )
+            draft = state.state.draft
+        if not exportable(draft):
+            await chat.send(messages.nothing_to_export(ctx.t))
+            return False
+        assert draft is not None
+        status_id = await chat.send(messages.rendering(ctx.t, None))
+        render_id = await _start(ctx, draft, status_id)
+    except BackendError as exc:
+        await report_error(ctx, exc)
+        return False
+    return await _poll(ctx, render_id, status_id)
+
+
+async def _start(ctx: Ctx, draft: dict[str, Any], status_id: int) -> str:
+    svc, chat = ctx.svc, ctx.chat
+    for attempt in (1, 2):
+        render_id = new_render_id()
+        await svc.store.set_render(chat.chat_id, chat.thread_id, render_id, status_id)
+
+        async def start(ident: Identity, render_id: str = render_id) -> RenderStatus:
+            return await svc.client.start_render(ident.token, ident.session_id, draft, render_id)
+
+        try:
+            await svc.accounts.call(chat.chat_id, chat.thread_id, ctx.language, start)
+            return render_id
+        except DuplicateRenderId:
+            if attempt == 2:
+                raise
+        except BaseException:
+            await svc.store.set_render(chat.chat_id, chat.thread_id, None)
+            raise
+    raise AssertionError("unreachable")
+
+
+async def resume(ctx: Ctx) -> bool:
+    """Pick up polling a render that was running when the bot stopped."""
+    topic = await ctx.svc.store.get_topic(ctx.chat.chat_id, ctx.chat.thread_id)
+    if not topic or not topic.render_id:
+        return False
+    log.info("chat %s: resuming render %s", ctx.chat.chat_id, topic.render_id)
+    status_id = topic.render_message_id
+    if status_id is None:
+        status_id = await ctx.chat.send(messages.rendering(ctx.t, None))
+    started = topic.render_started_at or time.time()
+    return await _poll(ctx, topic.render_id, status_id, started_wall=started)
+
+
+async def _poll(
+    ctx: Ctx, render_id: str, status_id: int, *, started_wall: float | None = None
+) -> bool:
+    svc, chat = ctx.svc, ctx.chat
+    started = started_wall or time.time()
+    finished = False
+    try:
+        while True:
+            await asyncio.sleep(svc.timing.render_poll)
+            elapsed = time.time() - started
+            try:
+                status = await svc.accounts.call(
+                    chat.chat_id, chat.thread_id, ctx.language,
+                    lambda ident: svc.client.render_status(ident.token, render_id),
+                )
+            except BackendError as exc:
+                finished = True
+                await _clear_status(ctx, status_id)
+                await report_error(ctx, exc)
+                return False
+            if status.status == "completed" and status.url:
+                finished = True
+                await _clear_status(ctx, status_id)
+                return await deliver(ctx, status.url)
+            if status.status == "failed" or (status.status == "completed" and not status.url):
+                finished = True
+                log.warning("chat %s: render %s failed: %s", chat.chat_id, render_id,
+                            status.error)
+                await _clear_status(ctx, status_id)
+                await chat.send(messages.render_failed(ctx.t))
+                return False
+            if elapsed > RENDER_GIVE_UP_SECONDS:
+                finished = True
+                await _clear_status(ctx, status_id)
+                await chat.send(messages.render_too_slow(ctx.t))
+                return False
+            with contextlib.suppress(Exception):
+                await chat.edit(status_id, messages.rendering(ctx.t, elapsed))
+    finally:
+        # A shutdown cancels us mid-poll: keep the render id so the next start resumes it.
+        if finished:
+            await svc.store.set_render(chat.chat_id, chat.thread_id, None)
+
+
+async def _clear_status(ctx: Ctx, status_id: int) -> None:
+    with contextlib.suppress(Exception):
+        await ctx.chat.delete(status_id)
+
+
+async def deliver(ctx: Ctx, url: str) -> bool:
+    """A playable video if Telegram takes it, else a document, else a download link."""
+    svc, chat, t = ctx.svc, ctx.chat, ctx.t
+    size = await svc.client.content_length(url)
+    if size is not None and size > svc.limits.upload:
+        await _send_link(ctx, url, size)
+        return True
+    with contextlib.suppress(Exception):
+        await chat.action("upload_video")
+    with tempfile.TemporaryDirectory(prefix="rtk-export-") as tmp:
+        path = Path(tmp) / "video.mp4"
+        try:
+            size = await svc.client.download(url, path, max_bytes=svc.limits.upload)
+        except FileTooLarge:
+            await _send_link(ctx, url, size)
+            return True
+        except BackendError:
+            log.warning("chat %s: could not download the export; sending the link",
+                        chat.chat_id, exc_info=True)
+            await _send_link(ctx, url, size)
+            return True
+        caption = messages.video_ready(t, size)
+        for as_document in (False, True):
+            try:
+                await chat.send_video(
+                    path, caption=caption, filename="video.mp4", as_document=as_document
+                )
+                return True
+            except TooLarge:
+                break
+            except DeliveryFailed:
+                log.info("chat %s: Telegram refused the video as %s", chat.chat_id,
+                         "document" if as_document else "video")
+    await _send_link(ctx, url, size)
+    return True
+
+
+async def _send_link(ctx: Ctx, url: str, size: int | None) -> None:
+    await ctx.chat.send(
+        messages.video_link(ctx.t, size, url),
+        buttons=[[Button(ctx.t._("⬇️ Download the video"), url=url)]],
+    )

@@ -1,0 +1,234 @@
+"""What each kind of chat work does. Plain async functions over ``Ctx``; no Telegram here.
+
+Work that changes the project (turns, uploads, exports, a new session) runs through the
+chat's queue, in order; read-only answers (credits, status) and menus answer at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from bot.backend.errors import BackendError
+from bot.conversation import messages
+from bot.conversation.chat import Button
+from bot.conversation.context import Ctx
+from bot.conversation.errors import report_error
+from bot.conversation.export import export, resume
+from bot.conversation.intent import Intent, classify
+from bot.conversation.media import (
+    MediaItem,
+    acknowledgement,
+    link_acknowledgement,
+    split_urls,
+    upload_items,
+    upload_urls,
+)
+from bot.conversation.queue import ChatQueue, Handler
+from bot.conversation.timeline import summarize
+from bot.conversation.turn import run_turn
+from bot.i18n import LANGUAGE_NAMES, SUPPORTED
+from bot.store import Job
+
+log = logging.getLogger(__name__)
+
+NEW_CONFIRM = "new:yes"
+NEW_ABORT = "new:no"
+LANG_PREFIX = "lang:"
+
+
+# -- answered at once --------------------------------------------------------------------
+
+
+async def start(ctx: Ctx) -> None:
+    await ctx.chat.send(messages.welcome(ctx.t))
+
+
+async def show_help(ctx: Ctx) -> None:
+    await ctx.chat.send(messages.help_text(ctx.t))
+
+
+async def credits(ctx: Ctx) -> None:
+    svc, chat = ctx.svc, ctx.chat
+    try:
+        balance = await svc.accounts.call(
+            chat.chat_id, chat.thread_id, ctx.language,
+            lambda ident: svc.client.credits(ident.token),
+        )
+    except BackendError as exc:
+        await report_error(ctx, exc)
+        return
+    await chat.send(messages.credits(ctx.t, balance.available, balance.frozen, balance.total))
+
+
+async def status(ctx: Ctx) -> None:
+    svc, chat, t = ctx.svc, ctx.chat, ctx.t
+    try:
+        state = await svc.accounts.call(
+            chat.chat_id, chat.thread_id, ctx.language,
+            lambda ident: svc.client.state(ident.token, ident.session_id),
+        )
+    except BackendError as exc:
+        await report_error(ctx, exc)
+        return
+    summary = summarize(state.state.draft, t)
+    uploads = len(state.state.video_infos)
+    if summary:
+        await chat.send(messages.timeline(t, summary),
+                        buttons=[[Button(messages.export_button(t), data="export")]])
+    elif uploads:
+        await chat.send(messages.uploads_only(t, uploads))
+    else:
+        await chat.send(messages.empty_project(t))
+
+
+async def ask_new(ctx: Ctx) -> None:
+    t = ctx.t
+    await ctx.chat.send(
+        messages.confirm_new(t),
+        buttons=[[Button(t._("Yes, start over"), data=NEW_CONFIRM),
+                  Button(t._("No, keep it"), data=NEW_ABORT)]],
+    )
+
+
+async def ask_language(ctx: Ctx) -> None:
+    await ctx.chat.send(
+        messages.choose_language(ctx.t),
+        buttons=[[Button(LANGUAGE_NAMES[code], data=f"{LANG_PREFIX}{code}") for code in SUPPORTED]],
+    )
+
+
+async def set_language(ctx: Ctx, locale: str) -> Ctx:
+    """Store the chat's language; returns a context speaking it."""
+    from bot.i18n import translator
+
+    await ctx.svc.store.set_language(ctx.chat.chat_id, locale)
+    new = Ctx(chat=ctx.chat, t=translator(locale), svc=ctx.svc)
+    await ctx.chat.send(messages.language_set(new.t, LANGUAGE_NAMES[locale]))
+    return new
+
+
+async def route_text(ctx: Ctx, text: str) -> str | None:
+    """Direct answers for whole-message intents; returns the job kind to queue otherwise."""
+    intent = classify(text)
+    if intent is Intent.CREDITS:
+        await credits(ctx)
+        return None
+    if intent is Intent.STATUS:
+        await status(ctx)
+        return None
+    if intent is Intent.UPLOAD:
+        await ctx.chat.send(messages.send_the_file(ctx.t))
+        return None
+    if intent is Intent.EXPORT:
+        return "export"
+    urls, _rest = split_urls(text)
+    return "link" if urls else "turn"
+
+
+# -- queued work ---------------------------------------------------------------------------
+
+
+async def _interrupted(ctx: Ctx, job: Job) -> bool:
+    """A job the bot was running when it stopped. Resumes a render in flight; a turn is not
+    re-sent (the edit could be applied twice), the person is asked instead."""
+    topic = await ctx.svc.store.get_topic(ctx.chat.chat_id, ctx.chat.thread_id)
+    if topic and topic.render_id:
+        await resume(ctx)
+        return True
+    if job.kind == "turn":
+        await ctx.chat.send(messages.interrupted(ctx.t, str(job.payload.get("text", ""))))
+        return True
+    return False
+
+
+async def turn_job(ctx: Ctx, job: Job) -> None:
+    if job.state == "running" and await _interrupted(ctx, job):
+        return
+    await run_turn(ctx, str(job.payload["text"]))
+
+
+async def export_job(ctx: Ctx, job: Job) -> None:
+    if job.state == "running" and await _interrupted(ctx, job):
+        return
+    await export(ctx)
+
+
+async def media_job(ctx: Ctx, job: Job) -> None:
+    if job.state == "running" and await _interrupted(ctx, job):
+        return
+    jobs = [job]
+    group = job.payload.get("media_group_id")
+    if group:
+        # An album arrives as several updates; they are one upload and at most one turn.
+        await asyncio.sleep(ctx.svc.timing.album_wait)
+        jobs += await ctx.svc.store.take_album(job.chat_id, job.thread_id, str(group), job.id)
+    items = [MediaItem.from_payload(j.payload["item"]) for j in jobs]
+    caption = next((str(j.payload["caption"]) for j in jobs if j.payload.get("caption")), "")
+    result = await upload_items(ctx, items)
+    if result is None:
+        return
+    await ctx.chat.send(acknowledgement(ctx, items, result, bool(caption)))
+    if caption:
+        await run_turn(ctx, caption)
+
+
+async def link_job(ctx: Ctx, job: Job) -> None:
+    if job.state == "running" and await _interrupted(ctx, job):
+        return
+    urls, rest = split_urls(str(job.payload["text"]))
+    result = await upload_urls(ctx, urls)
+    if result is None:
+        return
+    await ctx.chat.send(link_acknowledgement(ctx, urls, result, bool(rest)))
+    if rest:
+        await run_turn(ctx, rest)
+
+
+async def new_session_job(ctx: Ctx, job: Job) -> None:
+    svc, chat = ctx.svc, ctx.chat
+    try:
+        await svc.accounts.new_session(chat.chat_id, chat.thread_id, ctx.language)
+    except BackendError as exc:
+        await report_error(ctx, exc)
+        return
+    await chat.send(messages.new_started(ctx.t))
+
+
+async def enqueue(
+    ctx: Ctx,
+    queue: ChatQueue,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    dedupe_key: str | None,
+    notify: bool = True,
+) -> None:
+    """Queue work for this chat; say so when it has to wait behind running work."""
+    busy = queue.busy(ctx.chat.chat_id, ctx.chat.thread_id)
+    accepted = await queue.submit(
+        ctx.chat.chat_id, ctx.chat.thread_id, kind, payload, dedupe_key=dedupe_key
+    )
+    if accepted and busy and notify:
+        await ctx.chat.send(messages.queued(ctx.t))
+
+
+async def cancel(ctx: Ctx, queue: ChatQueue) -> None:
+    count = await queue.cancel(ctx.chat.chat_id, ctx.chat.thread_id)
+    # A render being polled is abandoned too; a restart must not pick it up again.
+    await ctx.svc.store.set_render(ctx.chat.chat_id, ctx.chat.thread_id, None)
+    await ctx.chat.send(messages.cancelled(ctx.t, count))
+
+
+async def job_failed(ctx: Ctx, job: Job, exc: Exception) -> None:
+    await ctx.chat.send(messages.something_went_wrong(ctx.t))
+
+
+HANDLERS: dict[str, Handler] = {
+    "turn": turn_job,
+    "export": export_job,
+    "media": media_job,
+    "link": link_job,
+    "new_session": new_session_job,
+}

@@ -1,0 +1,82 @@
+"""GUI translation: the backend talks as if the person had its editor open; they have a chat.
+
+"Click Export in the top right" becomes the bot's own /export (or the export simply runs),
+"open"/"preview in timeline" becomes /status, "drag" becomes "tell me". Chinese too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from bot.i18n import Translator
+
+_Q = r"[\"“”'`*「」『』]*"
+_WHERE_EN = (
+    r"(?:\s+(?:button|option))?"
+    r"(?:\s+(?:in|at|on|from)\s+the\s+(?:top|upper|bottom|lower)[\s-]*(?:right|left)"
+    r"(?:\s+corner)?(?:\s+of\s+the\s+(?:screen|editor|page|window))?)?"
+    r"(?:\s+(?:button))?"
+    r"(?:\s+to\s+(?:download|save|get|export|render)"
+    r"(?:\s+(?:it|the\s+video|your\s+video|the\s+file|the\s+result|your\s+file))?)?"
+)
+EXPORT_EN = re.compile(
+    r"(?:click|press|tap|hit|select|choose|use)\s+(?:on\s+)?(?:the\s+)?" + _Q + r"export" + _Q
+    + _WHERE_EN,
+    re.IGNORECASE,
+)
+EXPORT_ZH = re.compile(
+    r"(?:点击|點擊|点|點|按|选择|選擇)(?:一下)?(?:右上角|左上角|右下角|上方|页面|頁面|界面)?(?:的)?"
+    + _Q + r"(?:导出|匯出|導出)" + _Q + r"(?:按钮|按鈕)?"
+    r"(?:(?:即可|就可以|来|來)?(?:下载|下載|保存)(?:视频|視頻|影片)?)?"
+)
+TIMELINE_EN = re.compile(
+    r"(?:preview|check|view|see)\s+(?:it\s+|the\s+result\s+|the\s+changes\s+)?"
+    r"(?:in|on)\s+the\s+timeline"
+    r"|open\s+(?:the\s+)?(?:timeline|project|editor|preview|track\s+panel|tracks?)",
+    re.IGNORECASE,
+)
+TIMELINE_ZH = re.compile(
+    r"(?:在)?(?:时间线|時間線|时间轴|時間軸)(?:中|上|里|裡)?(?:预览|預覽|查看)"
+    r"|(?:打开|打開)(?:时间线|時間線|时间轴|時間軸|项目|項目|编辑器|編輯器|预览|預覽)?"
+    r"(?:中|上|里|裡)?(?:预览|預覽|查看)?"
+)
+DRAG_EN = re.compile(r"\bdrag(?:\s+and\s+drop|\s*&\s*drop|\s*/\s*drop)?\b", re.IGNORECASE)
+DRAG_ZH = re.compile(r"拖拽|拖动|拖動|拖曳")
+CLICK_EN = re.compile(r"\b(?:click|tap)\s+(?:on\s+)?", re.IGNORECASE)
+CLICK_ZH = re.compile(r"点击|點擊")
+
+
+def asks_to_export(text: str) -> bool:
+    """The backend told the person to press its Export button: the bot should just export."""
+    return bool(EXPORT_EN.search(text) or EXPORT_ZH.search(text))
+
+
+def _sub(pattern: re.Pattern[str], text: str, replacement: str) -> str:
+    def repl(match: re.Match[str]) -> str:
+        before = text[: match.start()].rstrip(" ")
+        sentence_start = not before or before[-1] in ".!?\n:。！？："
+        return replacement[:1].upper() + replacement[1:] if sentence_start else replacement
+
+    return pattern.sub(repl, text)
+
+
+def translate_gui(text: str, t: Translator, *, exporting: bool) -> str:
+    """Rewrite GUI instructions into what the bot offers, in the person's language."""
+    export = (
+        t._("I'm exporting it for you now") if exporting else t._("send /export to get the video")
+    )
+    rules: list[tuple[re.Pattern[str], Callable[[], str]]] = [
+        (EXPORT_EN, lambda: export),
+        (EXPORT_ZH, lambda: export),
+        (TIMELINE_EN, lambda: t._("send /status to see the timeline")),
+        (TIMELINE_ZH, lambda: t._("send /status to see the timeline")),
+        (DRAG_EN, lambda: t._("tell me where to move")),
+        (DRAG_ZH, lambda: t._("tell me where to move")),
+        (CLICK_EN, lambda: t._("tell me to use ")),
+        (CLICK_ZH, lambda: t._("tell me to use ")),
+    ]
+    for pattern, replacement in rules:
+        if pattern.search(text):
+            text = _sub(pattern, text, replacement())
+    return text

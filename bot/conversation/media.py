@@ -1,0 +1,198 @@
+"""Media in: files from Telegram and links, uploaded to the chat's backend session.
+
+Files are downloaded to a temporary file and streamed from disk to the backend, so a
+phone-sized video never sits whole in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.backend import FileUpload
+from bot.backend.errors import BackendError
+from bot.backend.models import UploadResult
+from bot.conversation import messages
+from bot.conversation.chat import TooLarge
+from bot.conversation.context import Ctx
+from bot.conversation.errors import report_error
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_EXTENSIONS = frozenset(messages.SUPPORTED_FORMATS) | {"jpeg"}
+_MIME_EXT = {
+    "video/mp4": "mp4", "video/quicktime": "mov", "video/x-msvideo": "avi", "video/webm": "webm",
+    "video/x-matroska": "mkv", "image/jpeg": "jpg", "image/png": "png", "image/gif": "gif",
+    "image/webp": "webp", "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/wav": "wav",
+    "audio/x-wav": "wav", "audio/mp4": "m4a", "audio/x-m4a": "m4a", "audio/aac": "aac",
+}
+_DEFAULT_NAME = {
+    "photo": "photo.jpg", "video_note": "video_note.mp4", "animation": "animation.mp4",
+    "video": "video.mp4", "audio": "audio.mp3", "document": "file",
+}
+URL_RE = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaItem:
+    """What a Telegram message carried, as stored in a media job."""
+
+    kind: str
+    file_id: str
+    file_name: str | None = None
+    mime_type: str | None = None
+    file_size: int | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> MediaItem:
+        return cls(**{k: data.get(k) for k in cls.__slots__})  # type: ignore[arg-type]
+
+    @property
+    def extension(self) -> str | None:
+        name = self.file_name or ""
+        if "." in name:
+            return name.rsplit(".", 1)[1].lower()
+        if self.mime_type:
+            mime = self.mime_type.lower()
+            if mime in _MIME_EXT:
+                return _MIME_EXT[mime]
+            guessed = mimetypes.guess_extension(mime)
+            return guessed.lstrip(".") if guessed else None
+        return _DEFAULT_NAME.get(self.kind, "").rsplit(".", 1)[-1] or None
+
+    @property
+    def upload_name(self) -> str:
+        if self.file_name:
+            return Path(self.file_name).name
+        ext = self.extension
+        base = _DEFAULT_NAME.get(self.kind, "file").rsplit(".", 1)[0]
+        return f"{base}.{ext}" if ext else base
+
+    @property
+    def content_type(self) -> str:
+        return self.mime_type or mimetypes.guess_type(self.upload_name)[0] or (
+            "application/octet-stream"
+        )
+
+
+def split_urls(text: str) -> tuple[list[str], str]:
+    """Links in a message, and the words around them (the instruction, if any)."""
+    urls = [u.rstrip(".,;:!?)]}") for u in URL_RE.findall(text)]
+    rest = URL_RE.sub(" ", text)
+    return urls, re.sub(r"\s+", " ", rest).strip()
+
+
+async def upload_items(ctx: Ctx, items: list[MediaItem]) -> UploadResult | None:
+    """Check, download and upload; tells the person about anything refused. ``None`` if
+    nothing was uploaded."""
+    t, chat, svc = ctx.t, ctx.chat, ctx.svc
+    accepted: list[MediaItem] = []
+    for item in items:
+        if item.extension not in SUPPORTED_EXTENSIONS:
+            await chat.send(messages.unsupported_format(t, item.upload_name))
+        elif item.file_size and item.file_size > svc.limits.backend:
+            await chat.send(messages.too_large_for_backend(t, item.upload_name, item.file_size))
+        elif item.file_size and item.file_size > svc.limits.download:
+            await chat.send(messages.too_large_for_telegram(t, item.upload_name, item.file_size))
+        else:
+            accepted.append(item)
+    if not accepted:
+        return None
+    with tempfile.TemporaryDirectory(prefix="rtk-upload-") as tmp:
+        files: list[FileUpload] = []
+        for index, item in enumerate(accepted):
+            dest = Path(tmp) / f"{index}-{item.upload_name}"
+            try:
+                await chat.download(item.file_id, dest)
+            except TooLarge:
+                await chat.send(
+                    messages.too_large_for_telegram(t, item.upload_name, item.file_size)
+                )
+                continue
+            files.append(FileUpload(dest, item.upload_name, item.content_type))
+        if not files:
+            return None
+        return await _upload(ctx, lambda ident: svc.client.upload_files(
+            ident.token, ident.session_id, files))
+
+
+async def upload_urls(ctx: Ctx, urls: list[str]) -> UploadResult | None:
+    svc = ctx.svc
+    return await _upload(
+        ctx, lambda ident: svc.client.upload_urls(ident.token, ident.session_id, urls)
+    )
+
+
+async def _upload(ctx: Ctx, fn: Any) -> UploadResult | None:
+    svc, chat = ctx.svc, ctx.chat
+
+    async def session_lost() -> None:
+        await chat.send(messages.session_lost(ctx.t))
+
+    try:
+        await chat.action("upload_video")
+    except Exception:
+        log.debug("chat action failed", exc_info=True)
+    try:
+        result: UploadResult = await svc.accounts.call(
+            chat.chat_id, chat.thread_id, ctx.language, fn, on_session_lost=session_lost
+        )
+    except BackendError as exc:
+        await report_error(ctx, exc)
+        return None
+    return result
+
+
+def acknowledgement(ctx: Ctx, items: list[MediaItem], result: UploadResult,
+                    has_instruction: bool) -> str:
+    """What was received (name or kind, size, duration) and what to say next."""
+    t = ctx.t
+    lines: list[str] = []
+    by_name = {f.filename: f for f in result.files if f.filename}
+    for index, item in enumerate(items):
+        info = by_name.get(item.upload_name) or (
+            result.files[index] if index < len(result.files) else None
+        )
+        duration = item.duration or (info.duration if info else None)
+        details = []
+        if item.file_size:
+            details.append(t.size(item.file_size))
+        if duration:
+            details.append(t.duration(duration))
+        suffix = f" ({', '.join(details)})" if details else ""
+        lines.append(f"• {_kind_label(ctx, item)}: {item.upload_name}{suffix}")
+    head = t.n_("📥 Received {n} file:", "📥 Received {n} files:", len(items)).format(
+        n=len(items)
+    )
+    tail = messages.working_on_caption(t) if has_instruction else messages.what_next(t)
+    return "\n".join([head, *lines, "", tail])
+
+
+def link_acknowledgement(ctx: Ctx, urls: list[str], result: UploadResult,
+                         has_instruction: bool) -> str:
+    t = ctx.t
+    head = t.n_("📥 Added {n} link to your project.", "📥 Added {n} links to your project.",
+                len(urls)).format(n=len(urls))
+    names = [f"• {f.filename}" for f in result.files if f.filename]
+    tail = messages.working_on_caption(t) if has_instruction else messages.what_next(t)
+    return "\n".join([head, *names, "", tail])
+
+
+def _kind_label(ctx: Ctx, item: MediaItem) -> str:
+    t = ctx.t
+    ext = item.extension or ""
+    if item.kind == "photo" or ext in {"jpg", "jpeg", "png", "webp"}:
+        return t._("Photo")
+    if item.kind == "audio" or ext in {"mp3", "wav", "m4a", "aac"}:
+        return t._("Audio")
+    if item.kind == "animation" or ext == "gif":
+        return t._("Animation")
+    return t._("Video")

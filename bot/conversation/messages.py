@@ -1,0 +1,275 @@
+"""The bot's own words. Each goes through gettext; backend text never does."""
+
+from __future__ import annotations
+
+from bot.backend import errors as be
+from bot.i18n import Translator
+
+SUPPORTED_FORMATS = (
+    "mp4", "mov", "avi", "webm", "mkv", "jpg", "png", "gif", "webp", "mp3", "wav", "m4a", "aac",
+)
+REGISTER_URL = "https://nemovideo.com/register?bind={user_id}"
+
+
+def welcome(t: Translator) -> str:
+    return t._(
+        "Hi! I compress and edit videos with AI.\n\n"
+        "1. Send me a video (up to 500 MB; MP4, MOV, AVI or WebM work best).\n"
+        "2. Tell me what you want in your own words, for example:\n"
+        "• “compress this video to a smaller file size without losing quality”\n"
+        "• “compress a 2-minute 1080p MP4 recording at 800MB into a 1080p MP4”\n"
+        "• “make it small enough for sharing on a messenger”\n\n"
+        "I'll send the finished video back here, usually within 30–90 seconds. "
+        "/help lists everything I can do."
+    )
+
+
+def help_text(t: Translator) -> str:
+    return t._(
+        "Send a video, a photo, an audio file or a link to one, then say what you want done.\n\n"
+        "/export – render the current project and send me the video\n"
+        "/status – show what is in the project\n"
+        "/credits – show the remaining credits\n"
+        "/new – start a fresh project\n"
+        "/cancel – stop what I'm doing\n"
+        "/language – choose the language\n\n"
+        "Supported formats: {formats}. Up to 500 MB."
+    ).format(formats=", ".join(SUPPORTED_FORMATS))
+
+
+def something_went_wrong(t: Translator) -> str:
+    return t._("Sorry, something went wrong on my side. Please try again in a moment.")
+
+
+def still_working(t: Translator, elapsed: float | None = None) -> str:
+    if elapsed is None:
+        return t._("⏳ Still working…")
+    return t._("⏳ Still working… ({elapsed})").format(elapsed=t.duration(elapsed))
+
+
+def no_answer(t: Translator) -> str:
+    return t._(
+        "The video service finished without a reply, and the project hasn't changed. "
+        "Try saying it another way, or send /status to see the project."
+    )
+
+
+def done_with_summary(t: Translator, summary: str) -> str:
+    return t._("✅ Done. Your timeline now:\n{summary}").format(summary=summary)
+
+
+def applied_anyway(t: Translator, summary: str) -> str:
+    return t._("The change seems to have been applied anyway. Your timeline now:\n{summary}")\
+        .format(summary=summary)
+
+
+def export_button(t: Translator) -> str:
+    return t._("🎬 Export")
+
+
+def session_lost(t: Translator) -> str:
+    return t._(
+        "Your previous project expired on the server, so I started a new one. "
+        "Files you sent earlier are no longer in it: please send them again if you need them."
+    )
+
+
+def error_message(t: Translator, exc: Exception, *, anon_user_id: str | None,
+                  operator: bool) -> str:
+    """Plain words for each backend failure; never a code, a token or raw JSON."""
+    if isinstance(exc, be.NoCredits):
+        if operator or not anon_user_id:
+            return t._(
+                "The video service has no credits left on this bot's account. "
+                "The bot's operator needs to top up credits in their account."
+            )
+        return t._(
+            "You've used all the free credits. Register to get more, and your work so far "
+            "stays with you: {url}"
+        ).format(url=REGISTER_URL.format(user_id=anon_user_id))
+    if isinstance(exc, be.UnsupportedFile):
+        return t._("That file type isn't supported. Please send one of: {formats}.").format(
+            formats=", ".join(SUPPORTED_FORMATS)
+        )
+    if isinstance(exc, be.FileTooLarge):
+        return t._(
+            "That file is too large for the video service (500 MB at most). "
+            "Please compress or trim it and send it again."
+        )
+    if isinstance(exc, be.PlanRequired):
+        return t._(
+            "Export isn't available on the free plan. "
+            "Register or upgrade your plan to unlock export."
+        )
+    if isinstance(exc, be.RateLimited):
+        return t._("The video service is busy right now. Please try again in a few minutes.")
+    if isinstance(exc, be.StreamBroken):
+        return t._(
+            "I lost the connection to the video service before it finished. "
+            "Your request may still have been applied: /status shows the project."
+        )
+    if isinstance(exc, be.AgentError):
+        return t._("The video service couldn't complete that request. Please try again.")
+    if isinstance(exc, be.Unavailable):
+        return t._("The video service is unavailable right now. Please try again later.")
+    return t._("The video service couldn't handle that request. Please try again later.")
+
+
+def interrupted(t: Translator, instruction: str) -> str:
+    return t._(
+        "I was restarted while working on “{instruction}”. It may or may not have been "
+        "applied: /status shows the project, or send the request again."
+    ).format(instruction=instruction if len(instruction) <= 200 else instruction[:199] + "…")
+
+
+def not_allowed(t: Translator) -> str:
+    return t._("Sorry, this bot is private and not available in this chat.")
+
+
+def nothing_to_export(t: Translator) -> str:
+    return t._(
+        "There's nothing to export yet. Send me a video first, then tell me what to do with it."
+    )
+
+
+def rendering(t: Translator, elapsed: float | None) -> str:
+    if elapsed is None:
+        return t._("🎬 Rendering your video…")
+    return t._("🎬 Rendering… {elapsed}").format(elapsed=t.duration(elapsed))
+
+
+def render_failed(t: Translator) -> str:
+    return t._(
+        "The render failed on the server. Send /export to try again, or change the project "
+        "first (/status shows what is in it)."
+    )
+
+
+def render_too_slow(t: Translator) -> str:
+    return t._(
+        "The render is taking far longer than usual, so I stopped waiting. "
+        "Send /export to try again."
+    )
+
+
+def video_ready(t: Translator, size: int | None) -> str:
+    if size:
+        return t._("✅ Here is your video ({size}).").format(size=t.size(size))
+    return t._("✅ Here is your video.")
+
+
+def video_link(t: Translator, size: int | None, url: str) -> str:
+    if size:
+        return t._(
+            "✅ Your video is ready ({size}), but it's larger than Telegram lets bots send. "
+            "Download it here: {url}"
+        ).format(size=t.size(size), url=url)
+    return t._("✅ Your video is ready. Download it here: {url}").format(url=url)
+
+
+def unsupported_format(t: Translator, name: str) -> str:
+    return t._("I can't use “{name}”: that format isn't supported. Please send one of: {formats}.")\
+        .format(name=name, formats=", ".join(SUPPORTED_FORMATS))
+
+
+def too_large_for_backend(t: Translator, name: str, size: int) -> str:
+    return t._(
+        "“{name}” is {size}, over the 500 MB limit. Please compress or trim it and send it "
+        "again."
+    ).format(name=name, size=t.size(size))
+
+
+def too_large_for_telegram(t: Translator, name: str, size: int | None) -> str:
+    return t._(
+        "“{name}” is {size}: Telegram only lets bots download files up to 20 MB. Send a link "
+        "to the video instead (any http or https address), or a shorter clip."
+    ).format(name=name, size=t.size(size) if size else t._("too large"))
+
+
+def what_next(t: Translator) -> str:
+    return t._(
+        "Now tell me what to do, for example: “compress this video to a smaller file size "
+        "without losing quality”."
+    )
+
+
+def working_on_caption(t: Translator) -> str:
+    return t._("Working on your instructions…")
+
+
+def unsupported_message(t: Translator) -> str:
+    return t._(
+        "I can only work with videos, photos, audio files and links to them. "
+        "Send one, then tell me what to do with it."
+    )
+
+
+def send_the_file(t: Translator) -> str:
+    return t._(
+        "Just send the video here (as a video or as a file), or paste a link to it. "
+        "Supported formats: {formats}."
+    ).format(formats=", ".join(SUPPORTED_FORMATS))
+
+
+def queued(t: Translator) -> str:
+    return t._("Got it, I'll get to this as soon as I finish the current request.")
+
+
+def credits(t: Translator, available: float, frozen: float, total: float) -> str:
+    text = t._("💳 Credits available: {available}").format(available=t.number(available, 0))
+    if frozen:
+        text += "\n" + t._("Reserved for running work: {frozen}").format(
+            frozen=t.number(frozen, 0)
+        )
+    return text
+
+
+def timeline(t: Translator, summary: str) -> str:
+    return t._("Your project:\n{summary}").format(summary=summary)
+
+
+def uploads_only(t: Translator, count: int) -> str:
+    return t.n_(
+        "Your project has {n} uploaded file and no edits yet. Tell me what to do with it.",
+        "Your project has {n} uploaded files and no edits yet. Tell me what to do with them.",
+        count,
+    ).format(n=count)
+
+
+def empty_project(t: Translator) -> str:
+    return t._("Your project is empty. Send me a video to start.")
+
+
+def confirm_new(t: Translator) -> str:
+    return t._(
+        "Start a fresh project? The current one, with its uploads and edits, will be left "
+        "behind."
+    )
+
+
+def new_started(t: Translator) -> str:
+    return t._("🆕 Started a fresh project. Send me a video.")
+
+
+def new_kept(t: Translator) -> str:
+    return t._("OK, keeping the current project.")
+
+
+def choose_language(t: Translator) -> str:
+    return t._("Choose the language I should use in this chat:")
+
+
+def language_set(t: Translator, name: str) -> str:
+    return t._("Language set to {language}.").format(language=name)
+
+
+def cancelled(t: Translator, count: int) -> str:
+    if count == 0:
+        return t._("Nothing is running right now.")
+    return t.n_(
+        "⏹ Stopped. {n} request was cancelled.", "⏹ Stopped. {n} requests were cancelled.", count
+    ).format(n=count)
+
+
+def admins_only(t: Translator) -> str:
+    return t._("Only group admins can do that.")

@@ -1,0 +1,138 @@
+"""Each chat served in order, different chats at once, and nothing lost on a restart.
+
+Incoming work is written to the store first (a repeated update is recognised by its key),
+then a per-chat worker drains that chat's queue one job at a time. After a restart, the
+workers of chats with unfinished jobs are started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.conversation.chat import Chat
+from bot.conversation.context import Ctx, Services
+from bot.i18n import Translator, choose_locale, translator
+from bot.store import Job
+
+log = logging.getLogger(__name__)
+
+Key = tuple[int, int]
+Handler = Callable[[Ctx, Job], Awaitable[None]]
+ChatFactory = Callable[[int, int], Chat]
+
+
+class ChatQueue:
+    def __init__(
+        self,
+        svc: Services,
+        chat_for: ChatFactory,
+        handlers: dict[str, Handler],
+        on_error: Callable[[Ctx, Job, Exception], Awaitable[None]] | None = None,
+    ) -> None:
+        self.svc = svc
+        self.chat_for = chat_for
+        self.handlers = handlers
+        self.on_error = on_error
+        self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._closing = False
+
+    async def translator_for(self, chat_id: int, user_language: str | None) -> Translator:
+        record = await self.svc.store.get_chat(chat_id)
+        return translator(choose_locale(record.language if record else None, user_language))
+
+    def busy(self, chat_id: int, thread_id: int) -> bool:
+        return (chat_id, thread_id) in self._workers
+
+    async def submit(
+        self,
+        chat_id: int,
+        thread_id: int,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        dedupe_key: str | None = None,
+    ) -> bool:
+        """Queue a job; ``False`` when this update was seen before and is ignored."""
+        if kind not in self.handlers:
+            raise ValueError(f"no handler for {kind!r}")
+        job_id = await self.svc.store.add_job(chat_id, thread_id, kind, payload, dedupe_key)
+        if job_id is None:
+            log.info("chat %s: repeated update %s ignored", chat_id, dedupe_key)
+            return False
+        self._kick((chat_id, thread_id))
+        return True
+
+    def _kick(self, key: Key) -> None:
+        if self._closing or key in self._workers:
+            return
+        task = asyncio.create_task(self._work(key), name=f"chat-{key[0]}-{key[1]}")
+        self._workers[key] = task
+
+    async def _work(self, key: Key) -> None:
+        chat_id, thread_id = key
+        try:
+            while True:
+                job = await self.svc.store.next_job(chat_id, thread_id)
+                if job is None:
+                    return
+                await self._run(job)
+        finally:
+            if self._workers.get(key) is asyncio.current_task():
+                del self._workers[key]
+
+    async def _run(self, job: Job) -> None:
+        chat = self.chat_for(job.chat_id, job.thread_id)
+        t = await self.translator_for(job.chat_id, job.payload.get("user_language"))
+        ctx = Ctx(chat=chat, t=t, svc=self.svc)
+        if job.state == "pending":
+            await self.svc.store.set_job_state(job.id, "running")
+        try:
+            await self.handlers[job.kind](ctx, job)
+        except asyncio.CancelledError:
+            raise  # /cancel marks the job itself; a shutdown leaves it to resume
+        except Exception as exc:
+            log.exception("chat %s: job %s (%s) failed", job.chat_id, job.id, job.kind)
+            if self.on_error:
+                try:
+                    await self.on_error(ctx, job, exc)
+                except Exception:
+                    log.exception("error handler failed")
+        await self.svc.store.set_job_state(job.id, "done")
+
+    async def cancel(self, chat_id: int, thread_id: int) -> int:
+        """Stop what runs in this chat and drop what waits; returns how many jobs ended."""
+        count = await self.svc.store.cancel_jobs(chat_id, thread_id)
+        task = self._workers.pop((chat_id, thread_id), None)
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("worker failed while being cancelled")
+        return count
+
+    async def resume(self) -> int:
+        """Start the workers of chats that had unfinished work when the bot stopped."""
+        keys = await self.svc.store.chats_with_work()
+        for key in keys:
+            self._kick(key)
+        return len(keys)
+
+    async def shutdown(self) -> None:
+        """Stop workers; their unfinished jobs stay in the store for the next start."""
+        self._closing = True
+        tasks = list(self._workers.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._workers.clear()
+
+    async def idle(self) -> None:
+        """Wait until no chat has work (tests and the demo use this)."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)

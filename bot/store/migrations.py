@@ -1,0 +1,46 @@
+"""Numbered schema migrations; each runs once, in order, recorded in ``schema_version``."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: chats (one backend identity per Telegram chat), topics (one backend session per chat
+    # or forum topic, thread 0 = the chat itself), jobs (a chat's durable work queue).
+    """
+    CREATE TABLE chats (
+        chat_id          INTEGER PRIMARY KEY,
+        client_id        TEXT NOT NULL,
+        token            TEXT,
+        token_expires_at REAL,
+        anon_user_id     TEXT,
+        language         TEXT,
+        created_at       REAL NOT NULL,
+        updated_at       REAL NOT NULL
+    );
+    CREATE TABLE topics (
+        chat_id          INTEGER NOT NULL,
+        thread_id        INTEGER NOT NULL DEFAULT 0,
+        session_id       TEXT,
+        session_language TEXT,
+        render_id        TEXT,
+        render_message_id INTEGER,
+        render_started_at REAL,
+        created_at       REAL NOT NULL,
+        updated_at       REAL NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
+    );
+    CREATE TABLE jobs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        chat_id     INTEGER NOT NULL,
+        thread_id   INTEGER NOT NULL DEFAULT 0,
+        kind        TEXT NOT NULL,
+        payload     TEXT NOT NULL,
+        dedupe_key  TEXT UNIQUE,
+        state       TEXT NOT NULL DEFAULT 'pending',
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX jobs_by_chat ON jobs (chat_id, thread_id, state, id);
+    """,
+    # 2: the draft fingerprint seen after the last turn, to tell whether a turn changed it.
+    "ALTER TABLE topics ADD COLUMN draft_hash TEXT",
+]

@@ -1,0 +1,295 @@
+"""The chat store: one aiosqlite connection per process, WAL, migrations at open.
+
+Everything a chat needs to survive a restart lives here: its backend identity, its session,
+the render it is waiting for, and the queue of work it has not finished yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.store.migrations import MIGRATIONS
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRecord:
+    chat_id: int
+    client_id: str
+    token: str | None
+    token_expires_at: float | None
+    anon_user_id: str | None
+    language: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRecord:
+    chat_id: int
+    thread_id: int
+    session_id: str | None
+    session_language: str | None
+    render_id: str | None
+    render_message_id: int | None
+    render_started_at: float | None
+    draft_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    chat_id: int
+    thread_id: int
+    kind: str
+    payload: dict[str, Any]
+    state: str
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        _create_private(path)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        store = cls(db)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        await self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        async with self._db.execute("SELECT MAX(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        for number, script in enumerate(MIGRATIONS, start=1):
+            if number <= current:
+                continue
+            await self._db.executescript(
+                f"BEGIN; {script}; INSERT INTO schema_version VALUES ({number}); COMMIT;"
+            )
+
+    async def schema_version(self) -> int:
+        async with self._db.execute("SELECT MAX(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    # -- chats --------------------------------------------------------------------------
+
+    async def get_chat(self, chat_id: int) -> ChatRecord | None:
+        async with self._db.execute("SELECT * FROM chats WHERE chat_id = ?", (chat_id,)) as cur:
+            row = await cur.fetchone()
+        return ChatRecord(**dict(row)) if row else None
+
+    async def ensure_chat(self, chat_id: int) -> ChatRecord:
+        now = time.time()
+        await self._db.execute(
+            "INSERT OR IGNORE INTO chats (chat_id, client_id, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?)",
+            (chat_id, str(uuid.uuid4()), now, now),
+        )
+        await self._db.commit()
+        record = await self.get_chat(chat_id)
+        assert record is not None
+        return record
+
+    async def save_token(
+        self,
+        chat_id: int,
+        *,
+        client_id: str,
+        token: str,
+        expires_at: float | None,
+        anon_user_id: str | None,
+    ) -> None:
+        await self._db.execute(
+            "UPDATE chats SET client_id = ?, token = ?, token_expires_at = ?, anon_user_id = ?,"
+            " updated_at = ? WHERE chat_id = ?",
+            (client_id, token, expires_at, anon_user_id, time.time(), chat_id),
+        )
+        await self._db.commit()
+
+    async def set_language(self, chat_id: int, language: str | None) -> None:
+        await self.ensure_chat(chat_id)
+        await self._db.execute(
+            "UPDATE chats SET language = ?, updated_at = ? WHERE chat_id = ?",
+            (language, time.time(), chat_id),
+        )
+        await self._db.commit()
+
+    # -- topics (sessions) ------------------------------------------------------------------
+
+    async def get_topic(self, chat_id: int, thread_id: int = 0) -> TopicRecord | None:
+        async with self._db.execute(
+            "SELECT chat_id, thread_id, session_id, session_language, render_id,"
+            " render_message_id, render_started_at, draft_hash FROM topics"
+            " WHERE chat_id = ? AND thread_id = ?",
+            (chat_id, thread_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return TopicRecord(**dict(row)) if row else None
+
+    async def _upsert_topic(self, chat_id: int, thread_id: int, **fields: Any) -> None:
+        now = time.time()
+        await self._db.execute(
+            "INSERT OR IGNORE INTO topics (chat_id, thread_id, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?)",
+            (chat_id, thread_id, now, now),
+        )
+        sets = ", ".join(f"{name} = ?" for name in fields)
+        await self._db.execute(
+            f"UPDATE topics SET {sets}, updated_at = ? WHERE chat_id = ? AND thread_id = ?",
+            (*fields.values(), now, chat_id, thread_id),
+        )
+        await self._db.commit()
+
+    async def save_session(
+        self, chat_id: int, thread_id: int, session_id: str | None, language: str | None
+    ) -> None:
+        await self._upsert_topic(
+            chat_id, thread_id, session_id=session_id, session_language=language, draft_hash=None
+        )
+
+    async def set_render(
+        self, chat_id: int, thread_id: int, render_id: str | None, message_id: int | None = None
+    ) -> None:
+        await self._upsert_topic(
+            chat_id,
+            thread_id,
+            render_id=render_id,
+            render_message_id=message_id,
+            render_started_at=time.time() if render_id else None,
+        )
+
+    async def set_draft_hash(self, chat_id: int, thread_id: int, draft_hash: str | None) -> None:
+        await self._upsert_topic(chat_id, thread_id, draft_hash=draft_hash)
+
+    async def renders_in_flight(self) -> list[TopicRecord]:
+        async with self._db.execute(
+            "SELECT chat_id, thread_id, session_id, session_language, render_id,"
+            " render_message_id, render_started_at, draft_hash FROM topics"
+            " WHERE render_id IS NOT NULL"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [TopicRecord(**dict(row)) for row in rows]
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def add_job(
+        self,
+        chat_id: int,
+        thread_id: int,
+        kind: str,
+        payload: dict[str, Any],
+        dedupe_key: str | None = None,
+    ) -> int | None:
+        """Queue work; ``None`` when ``dedupe_key`` was seen before (a repeated update)."""
+        now = time.time()
+        cur = await self._db.execute(
+            "INSERT OR IGNORE INTO jobs (chat_id, thread_id, kind, payload, dedupe_key,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, thread_id, kind, json.dumps(payload), dedupe_key, now, now),
+        )
+        await self._db.commit()
+        return cur.lastrowid if cur.rowcount else None
+
+    async def next_job(self, chat_id: int, thread_id: int) -> Job | None:
+        async with self._db.execute(
+            "SELECT * FROM jobs WHERE chat_id = ? AND thread_id = ?"
+            " AND state IN ('pending', 'running') ORDER BY id LIMIT 1",
+            (chat_id, thread_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return _job(row) if row else None
+
+    async def take_album(
+        self, chat_id: int, thread_id: int, media_group_id: str, first_id: int
+    ) -> list[Job]:
+        """Claim the other pending items of an album, so they become one batch."""
+        async with self._db.execute(
+            "SELECT * FROM jobs WHERE chat_id = ? AND thread_id = ? AND state = 'pending'"
+            " AND kind = 'media' AND id != ? AND json_extract(payload, '$.media_group_id') = ?"
+            " ORDER BY id",
+            (chat_id, thread_id, first_id, media_group_id),
+        ) as cur:
+            rows = await cur.fetchall()
+        jobs = [_job(row) for row in rows]
+        for job in jobs:
+            await self._db.execute(
+                "UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ?",
+                (time.time(), job.id),
+            )
+        await self._db.commit()
+        return jobs
+
+    async def count_waiting(self, chat_id: int, thread_id: int) -> int:
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE chat_id = ? AND thread_id = ?"
+            " AND state IN ('pending', 'running')",
+            (chat_id, thread_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def set_job_state(self, job_id: int, state: str) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET state = ?, updated_at = ? WHERE id = ?", (state, time.time(), job_id)
+        )
+        await self._db.commit()
+
+    async def cancel_jobs(self, chat_id: int, thread_id: int) -> int:
+        cur = await self._db.execute(
+            "UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE chat_id = ?"
+            " AND thread_id = ? AND state IN ('pending', 'running')",
+            (time.time(), chat_id, thread_id),
+        )
+        await self._db.commit()
+        return cur.rowcount
+
+    async def chats_with_work(self) -> list[tuple[int, int]]:
+        async with self._db.execute(
+            "SELECT DISTINCT chat_id, thread_id FROM jobs WHERE state IN ('pending', 'running')"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None:
+        """Finished jobs are only kept to recognise repeated updates; a week is plenty."""
+        await self._db.execute(
+            "DELETE FROM jobs WHERE state NOT IN ('pending', 'running') AND updated_at < ?",
+            (time.time() - older_than_seconds,),
+        )
+        await self._db.commit()
+
+
+def _create_private(path: Path) -> None:
+    """Create the file 0600 before SQLite writes a byte: it holds backend tokens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _job(row: aiosqlite.Row) -> Job:
+    return Job(
+        id=int(row["id"]),
+        chat_id=int(row["chat_id"]),
+        thread_id=int(row["thread_id"]),
+        kind=str(row["kind"]),
+        payload=json.loads(row["payload"]),
+        state=str(row["state"]),
+    )

@@ -1,0 +1,169 @@
+"""python-telegram-bot wiring: builder, lifecycle hooks and handler registration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import __version__
+from bot.backend import NemoClient
+from bot.config import Settings
+from bot.conversation import flows
+from bot.conversation.accounts import Accounts
+from bot.conversation.context import Limits, Services, Timing
+from bot.conversation.queue import ChatQueue
+from bot.i18n import SUPPORTED, translator
+from bot.store import Store
+from bot.telegram import handlers
+from bot.telegram.chat import TelegramChat
+from bot.telegram.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter(AIORateLimiter):
+    """Telegram's limits are about messages; "typing" must not eat a group's 20 a minute."""
+
+    async def process_request(
+        self,
+        callback: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
+            return await callback(*args, **kwargs)
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
+
+
+def command_menu(locale: str) -> list[BotCommand]:
+    t = translator(locale)
+    return [
+        BotCommand("start", t._("What this bot does")),
+        BotCommand("help", t._("How to use the bot")),
+        BotCommand("export", t._("Render the project and send the video")),
+        BotCommand("status", t._("Show what is in the project")),
+        BotCommand("credits", t._("Show the remaining credits")),
+        BotCommand("new", t._("Start a fresh project")),
+        BotCommand("cancel", t._("Stop what is running")),
+        BotCommand("language", t._("Choose the language")),
+    ]
+
+
+# Telegram picks the menu by the phone's language code; both Chinese scripts share "zh".
+MENU_LANGUAGES = {"en": "en", "zh": "zh_Hans"}
+
+
+async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    settings: Settings = app.bot_data["settings"]
+    store = await Store.open(settings.database_path)
+    await store.prune_jobs()
+    client = NemoClient(
+        settings.nemo_api_url,
+        version=__version__,
+        platform=settings.skill_platform,
+        rate_limit_retry_seconds=settings.rate_limit_retry_seconds,
+        sse_timeout_seconds=settings.sse_timeout_seconds,
+        max_connections=settings.max_backend_connections,
+    )
+    operator = settings.nemo_token.get_secret_value() if settings.nemo_token else None
+    svc = Services(
+        client=client,
+        store=store,
+        accounts=Accounts(client, store, operator),
+        timing=Timing(
+            still_working=settings.still_working_seconds,
+            render_poll=settings.render_poll_seconds,
+            auto_export=settings.auto_export,
+        ),
+        limits=Limits.for_mode(settings.telegram_local_mode),
+    )
+    queue = ChatQueue(
+        svc,
+        lambda chat_id, thread_id: TelegramChat(app.bot, chat_id, thread_id),
+        flows.HANDLERS,
+        on_error=flows.job_failed,
+    )
+    app.bot_data["runtime"] = Runtime(settings=settings, svc=svc, queue=queue)
+    await app.bot.set_my_commands(command_menu("en"))
+    for code, locale in MENU_LANGUAGES.items():
+        await app.bot.set_my_commands(command_menu(locale), language_code=code)
+    resumed = await queue.resume()
+    log.info("bot @%s ready (%d chats resumed)", app.bot.username, resumed)
+
+
+async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    rt = app.bot_data.get("runtime")
+    if not isinstance(rt, Runtime):
+        return
+    await rt.queue.shutdown()
+    await rt.svc.client.aclose()
+    await rt.svc.store.close()
+
+
+def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
+    api = settings.telegram_api_url
+    app = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .local_mode(settings.telegram_local_mode)
+        # Handlers only queue work, but hundreds of chats may talk at once: lift PTB's 256.
+        .concurrent_updates(settings.max_concurrent_updates)
+        .connection_pool_size(512)
+        .rate_limiter(RateLimiter(max_retries=3))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    app.bot_data["settings"] = settings
+    app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
+    for name, callback in {
+        "start": handlers.start,
+        "help": handlers.show_help,
+        "export": handlers.export,
+        "status": handlers.status,
+        "credits": handlers.credits,
+        "new": handlers.new,
+        "cancel": handlers.cancel,
+        "language": handlers.language,
+    }.items():
+        app.add_handler(CommandHandler(name, callback))
+    app.add_handler(CallbackQueryHandler(handlers.button))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.text))
+    app.add_handler(
+        MessageHandler(
+            filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION | filters.PHOTO
+            | filters.AUDIO | filters.Document.ALL,
+            handlers.media,
+        )
+    )
+    app.add_handler(
+        MessageHandler(
+            filters.Sticker.ALL | filters.VOICE | filters.CONTACT | filters.LOCATION
+            | filters.VENUE | filters.POLL | filters.Dice.ALL | filters.GAME,
+            handlers.unsupported,
+        )
+    )
+    app.add_error_handler(handlers.on_error)
+    return app
+
+
+__all__ = ["SUPPORTED", "build_application"]

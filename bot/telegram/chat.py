@@ -1,0 +1,162 @@
+"""The flows' chat interface over python-telegram-bot's Bot."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.constants import ChatMemberStatus
+from telegram.error import BadRequest, NetworkError
+
+from bot.conversation.chat import DeliveryFailed, Keyboard, TooLarge
+
+log = logging.getLogger(__name__)
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(b.text, url=b.url)
+                if b.url
+                else InlineKeyboardButton(b.text, callback_data=b.data or b.text)
+                for b in row
+            ]
+            for row in buttons
+        ]
+    )
+
+
+class TelegramChat:
+    """One chat or forum topic. Every message goes to the same topic it came from."""
+
+    def __init__(self, bot: Bot, chat_id: int, thread_id: int = 0) -> None:
+        self._bot = bot
+        self._chat_id = chat_id
+        self._thread_id = thread_id
+
+    @property
+    def chat_id(self) -> int:
+        return self._chat_id
+
+    @property
+    def thread_id(self) -> int:
+        return self._thread_id
+
+    @property
+    def _thread(self) -> int | None:
+        return self._thread_id or None
+
+    async def send(self, text: str, *, buttons: Keyboard | None = None) -> int:
+        message = await self._bot.send_message(
+            self._chat_id,
+            text,
+            message_thread_id=self._thread,
+            reply_markup=markup(buttons),
+            link_preview_options=NO_PREVIEW,
+        )
+        return message.message_id
+
+    async def edit(self, message_id: int, text: str, *, buttons: Keyboard | None = None) -> None:
+        try:
+            await self._bot.edit_message_text(
+                text,
+                chat_id=self._chat_id,
+                message_id=message_id,
+                reply_markup=markup(buttons),
+                link_preview_options=NO_PREVIEW,
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message:
+                raise
+
+    async def delete(self, message_id: int) -> None:
+        try:
+            await self._bot.delete_message(self._chat_id, message_id)
+        except BadRequest as exc:
+            log.debug("delete of %s in %s failed: %s", message_id, self._chat_id, exc.message)
+
+    async def action(self, action: str = "typing") -> None:
+        await self._bot.send_chat_action(self._chat_id, action, message_thread_id=self._thread)
+
+    async def send_video(
+        self,
+        source: Path | str,
+        *,
+        caption: str | None = None,
+        filename: str = "video.mp4",
+        as_document: bool = False,
+        buttons: Keyboard | None = None,
+    ) -> int:
+        if isinstance(source, Path):
+            with source.open("rb") as handle:
+                return await self._send_media(handle, caption, filename, as_document, buttons)
+        return await self._send_media(source, caption, filename, as_document, buttons)
+
+    async def _send_media(
+        self,
+        media: object,
+        caption: str | None,
+        filename: str,
+        as_document: bool,
+        buttons: Keyboard | None,
+    ) -> int:
+        try:
+            return await self._send_media_raw(media, caption, filename, as_document, buttons)
+        except NetworkError as exc:
+            if "too large" in str(exc).lower() or "413" in str(exc):
+                raise TooLarge(str(exc)) from exc
+            if isinstance(exc, BadRequest):
+                raise DeliveryFailed(exc.message) from exc
+            raise
+
+    async def _send_media_raw(
+        self,
+        media: object,
+        caption: str | None,
+        filename: str,
+        as_document: bool,
+        buttons: Keyboard | None,
+    ) -> int:
+        if as_document:
+            message = await self._bot.send_document(
+                self._chat_id,
+                media,  # type: ignore[arg-type]
+                caption=caption,
+                filename=filename,
+                message_thread_id=self._thread,
+                reply_markup=markup(buttons),
+                write_timeout=600,
+            )
+        else:
+            message = await self._bot.send_video(
+                self._chat_id,
+                media,  # type: ignore[arg-type]
+                caption=caption,
+                filename=filename,
+                supports_streaming=True,
+                message_thread_id=self._thread,
+                reply_markup=markup(buttons),
+                write_timeout=600,
+            )
+        return message.message_id
+
+    async def download(self, file_id: str, dest: Path) -> Path:
+        try:
+            file = await self._bot.get_file(file_id)
+        except BadRequest as exc:
+            if "too big" in exc.message.lower():
+                raise TooLarge(exc.message) from exc
+            raise
+        return await file.download_to_drive(dest)
+
+    async def is_admin(self, user_id: int) -> bool:
+        if self._chat_id > 0:
+            return True
+        member = await self._bot.get_chat_member(self._chat_id, user_id)
+        return member.status in {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}

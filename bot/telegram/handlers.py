@@ -1,0 +1,279 @@
+"""Thin handlers: parse the update, hand it to a flow or the chat queue, nothing else."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.conversation import flows, messages
+from bot.conversation.context import Ctx
+from bot.conversation.turn import EXPORT_BUTTON
+from bot.i18n import SUPPORTED
+from bot.telegram.chat import TelegramChat
+from bot.telegram.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+GROUPS = {ChatType.GROUP, ChatType.SUPERGROUP}
+
+
+def thread_of(update: Update) -> int:
+    """Forum topics each get their own session; everything else is thread 0."""
+    message = update.effective_message
+    chat = update.effective_chat
+    if message and chat and chat.is_forum and message.message_thread_id:
+        return message.message_thread_id
+    return 0
+
+
+async def ctx_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
+    rt = runtime(context)
+    chat = update.effective_chat
+    assert chat is not None
+    user = update.effective_user
+    t = await rt.queue.translator_for(chat.id, user.language_code if user else None)
+    return Ctx(chat=TelegramChat(context.bot, chat.id, thread_of(update)), t=t, svc=rt.svc)
+
+
+def _in_group(update: Update) -> bool:
+    return bool(update.effective_chat and update.effective_chat.type in GROUPS)
+
+
+def _mentions_bot(message: Message, username: str) -> bool:
+    text = message.text or message.caption or ""
+    return f"@{username}".lower() in text.lower()
+
+
+def _replies_to_bot(message: Message, bot_id: int) -> bool:
+    reply = message.reply_to_message
+    return bool(reply and reply.from_user and reply.from_user.id == bot_id)
+
+
+def addressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """In groups the bot only answers what is meant for it: a mention or a reply to it."""
+    message = update.effective_message
+    if message is None:
+        return False
+    if not _in_group(update):
+        return True
+    return _mentions_bot(message, context.bot.username) or _replies_to_bot(
+        message, context.bot.id
+    )
+
+
+def _strip_mention(text: str, username: str) -> str:
+    return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE).strip()
+
+
+async def _admin_or_refuse(update: Update, ctx: Ctx) -> bool:
+    user = update.effective_user
+    if not _in_group(update) or user is None:
+        return True
+    if await ctx.chat.is_admin(user.id):
+        return True
+    await ctx.chat.send(messages.admins_only(ctx.t))
+    return False
+
+
+def _payload(update: Update, **extra: Any) -> dict[str, Any]:
+    user = update.effective_user
+    message = update.effective_message
+    return {
+        "user_language": user.language_code if user else None,
+        "message_id": message.message_id if message else None,
+        **extra,
+    }
+
+
+def _key(update: Update) -> str:
+    return f"update:{update.update_id}"
+
+
+# -- access --------------------------------------------------------------------------------
+
+
+async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs first: refuse chats outside ALLOWED_CHAT_IDS before any other handler sees them."""
+    allowed = runtime(context).settings.allowed_chat_ids
+    chat = update.effective_chat
+    if allowed is None or chat is None or chat.id in allowed:
+        return
+    log.info("refused update from chat %s (not in ALLOWED_CHAT_IDS)", chat.id)
+    if update.effective_message and chat.type == ChatType.PRIVATE:
+        ctx = await ctx_for(update, context)
+        await ctx.chat.send(messages.not_allowed(ctx.t))
+    raise ApplicationHandlerStop
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await flows.start(await ctx_for(update, context))
+
+
+async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await flows.show_help(await ctx_for(update, context))
+
+
+async def credits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await flows.credits(await ctx_for(update, context))
+
+
+async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await flows.status(await ctx_for(update, context))
+
+
+async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = await ctx_for(update, context)
+    await flows.enqueue(ctx, runtime(context).queue, "export", _payload(update),
+                        dedupe_key=_key(update))
+
+
+async def new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = await ctx_for(update, context)
+    if await _admin_or_refuse(update, ctx):
+        await flows.ask_new(ctx)
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = await ctx_for(update, context)
+    if await _admin_or_refuse(update, ctx):
+        await flows.cancel(ctx, runtime(context).queue)
+
+
+async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ctx = await ctx_for(update, context)
+    if await _admin_or_refuse(update, ctx):
+        await flows.ask_language(ctx)
+
+
+# -- buttons -------------------------------------------------------------------------------
+
+
+async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer()
+    data = query.data or ""
+    ctx = await ctx_for(update, context)
+    queue = runtime(context).queue
+    if data == EXPORT_BUTTON:
+        await flows.enqueue(ctx, queue, "export", _payload(update), dedupe_key=_key(update))
+    elif data in {flows.NEW_CONFIRM, flows.NEW_ABORT}:
+        if not await _admin_or_refuse(update, ctx):
+            return
+        if query.message is not None:
+            await ctx.chat.delete(query.message.message_id)
+        if data == flows.NEW_CONFIRM:
+            await flows.enqueue(ctx, queue, "new_session", _payload(update),
+                                dedupe_key=_key(update))
+        else:
+            await ctx.chat.send(messages.new_kept(ctx.t))
+    elif data.startswith(flows.LANG_PREFIX):
+        locale = data.removeprefix(flows.LANG_PREFIX)
+        if locale in SUPPORTED and await _admin_or_refuse(update, ctx):
+            if query.message is not None:
+                await ctx.chat.delete(query.message.message_id)
+            await flows.set_language(ctx, locale)
+
+
+# -- messages ------------------------------------------------------------------------------
+
+
+async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is None or not message.text or not addressed(update, context):
+        return
+    words = _strip_mention(message.text, context.bot.username)
+    ctx = await ctx_for(update, context)
+    if not words:
+        await flows.show_help(ctx)
+        return
+    kind = await flows.route_text(ctx, words)
+    if kind is not None:
+        await flows.enqueue(ctx, runtime(context).queue, kind, _payload(update, text=words),
+                            dedupe_key=_key(update))
+
+
+def _media_item(message: Message) -> dict[str, Any] | None:
+    if message.video:
+        v = message.video
+        return {"kind": "video", "file_id": v.file_id, "file_name": v.file_name,
+                "mime_type": v.mime_type, "file_size": v.file_size,
+                "duration": _seconds(v.duration), "width": v.width, "height": v.height}
+    if message.video_note:
+        n = message.video_note
+        return {"kind": "video_note", "file_id": n.file_id, "file_size": n.file_size,
+                "duration": _seconds(n.duration), "mime_type": "video/mp4"}
+    if message.animation:
+        a = message.animation
+        return {"kind": "animation", "file_id": a.file_id, "file_name": a.file_name,
+                "mime_type": a.mime_type, "file_size": a.file_size,
+                "duration": _seconds(a.duration)}
+    if message.photo:
+        p = message.photo[-1]
+        return {"kind": "photo", "file_id": p.file_id, "file_size": p.file_size,
+                "mime_type": "image/jpeg", "width": p.width, "height": p.height}
+    if message.audio:
+        a2 = message.audio
+        return {"kind": "audio", "file_id": a2.file_id, "file_name": a2.file_name,
+                "mime_type": a2.mime_type, "file_size": a2.file_size,
+                "duration": _seconds(a2.duration)}
+    if message.document:
+        d = message.document
+        return {"kind": "document", "file_id": d.file_id, "file_name": d.file_name,
+                "mime_type": d.mime_type, "file_size": d.file_size}
+    return None
+
+
+def _seconds(value: object) -> float | None:
+    if value is None:
+        return None
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
+
+
+async def media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    if _in_group(update) and not addressed(update, context):
+        return
+    item = _media_item(message)
+    if item is None:
+        return
+    ctx = await ctx_for(update, context)
+    caption = _strip_mention(message.caption or "", context.bot.username)
+    await flows.enqueue(
+        ctx,
+        runtime(context).queue,
+        "media",
+        _payload(update, item=item, caption=caption, media_group_id=message.media_group_id),
+        dedupe_key=_key(update),
+        notify=message.media_group_id is None,
+    )
+
+
+async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if _in_group(update) and not addressed(update, context):
+        return
+    ctx = await ctx_for(update, context)
+    await ctx.chat.send(messages.unsupported_message(ctx.t))
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure for the operator; tell the person in plain words."""
+    log.error("update handling failed", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat:
+        try:
+            ctx = await ctx_for(update, context)
+            await ctx.chat.send(messages.something_went_wrong(ctx.t))
+        except Exception:
+            log.exception("could not tell the user about the failure")

@@ -1,0 +1,25 @@
+"""The objects that live for the whole process, opened in post_init and closed in post_shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from telegram.ext import CallbackContext
+
+from bot.config import Settings
+from bot.conversation.context import Services
+from bot.conversation.queue import ChatQueue
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    svc: Services
+    queue: ChatQueue
+
+
+def runtime(context: CallbackContext[Any, Any, Any, Any]) -> Runtime:
+    rt = context.application.bot_data["runtime"]
+    assert isinstance(rt, Runtime)
+    return rt
