@@ -48,12 +48,9 @@ class Accounts:
                 raise TokenInvalid("the operator's NEMO_TOKEN was refused")
             return self.operator_token
         record = await self.store.ensure_chat(chat_id)
-        fresh = (
-            record.token
-            and not renew
-            and (record.token_expires_at or 0) - time.time() > TOKEN_REFRESH_MARGIN
-        )
-        if fresh and record.token:
+        now = time.time()
+        left = (record.token_expires_at or 0) - now
+        if record.token and not renew and left > TOKEN_REFRESH_MARGIN:
             return record.token
         client_id = record.client_id
         try:
@@ -62,6 +59,8 @@ class Accounts:
         except RateLimited:
             if not record.token:
                 raise
+            if not renew and left > 0:
+                return record.token  # still valid for a while; renewal is retried next time
             # One token per client id per 7 days: a refused token needs a fresh client id.
             client_id = str(uuid.uuid4())
             issued = await self.client.anonymous_token(client_id)

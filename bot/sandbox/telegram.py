@@ -1187,9 +1187,11 @@ class FakeTelegram:
         stored = self._files.get(file_id)
         if stored is None:
             return None
-        if stored.content is None and stored.source_path is not None:
+        if stored.source_path is not None:
             return stored.source_path.read_bytes()
-        return stored.content
+        if stored.content is None:
+            return None
+        return stored.content[: stored.size] + bytes(max(0, stored.size - len(stored.content)))
 
     async def wait_for(self, predicate: Callable[[], _T | None], timeout: float = 10.0) -> _T:
         """Poll ``predicate`` every 20 ms until it returns something truthy and return that.
@@ -1647,15 +1649,18 @@ class FakeTelegram:
         stored = self._file_paths.get(path)
         if stored is None:
             return web.json_response(_error_body(404, ERR_NOT_FOUND, None), status=404)
-        if stored.content is not None:
-            return web.Response(body=stored.content, content_type="application/octet-stream")
         if stored.source_path is not None and stored.source_path.exists():
             return web.FileResponse(stored.source_path)
+        head = (stored.content or b"")[: stored.size]
+        if len(head) == stored.size:
+            return web.Response(body=head, content_type="application/octet-stream")
+        # A declared_size file: its bytes, then zeros up to the claimed size.
         response = web.StreamResponse()
         response.content_length = stored.size
         response.content_type = "application/octet-stream"
         await response.prepare(request)
-        remaining = stored.size
+        await response.write(head)
+        remaining = stored.size - len(head)
         zeros = bytes(min(remaining, MB))
         while remaining > 0:
             step = min(remaining, len(zeros))
@@ -2226,10 +2231,8 @@ class FakeTelegram:
                     path = self._file_folder() / stored.rel_path
                     path.parent.mkdir(parents=True, exist_ok=True)
                     with path.open("wb") as handle:
-                        if stored.content is not None:
-                            handle.write(stored.content)
-                        else:
-                            handle.truncate(stored.size)  # sparse: no real allocation
+                        handle.write((stored.content or b"")[: stored.size])
+                        handle.truncate(stored.size)  # declared_size: sparse, nothing allocated
                     stored.abs_path = path
                 result["file_path"] = str(stored.abs_path)
         return result
