@@ -20,6 +20,7 @@ from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.export import export
 from bot.conversation.gui import asks_to_export, translate_gui
+from bot.conversation.intent import holds_export
 from bot.conversation.progress import progress
 from bot.conversation.text import split_text
 from bot.conversation.timeline import exportable, fingerprint, summarize
@@ -101,8 +102,10 @@ async def run_turn(ctx: Ctx, instruction: str) -> None:
         return
 
     can_export = exportable(draft)
-    wants_export = can_export and (
-        asks_to_export(text) or (ctx.svc.timing.auto_export and changed)
+    wants_export = (
+        can_export
+        and not holds_export(instruction)
+        and (asks_to_export(text) or (ctx.svc.timing.auto_export and changed))
     )
     if text:
         reply = translate_gui(text, t, exporting=wants_export)

@@ -46,7 +46,10 @@ __all__ = [
     "ChatOptions",
     "FakeTelegram",
     "UploadedFile",
+    "detect_entities",
+    "int_chat_id",
     "parse_html",
+    "parse_markdown_v2",
 ]
 
 log = logging.getLogger(__name__)
@@ -645,6 +648,320 @@ def _parse_html(html: str) -> tuple[str, list[JSONDict]]:
     return "".join(out), entities
 
 
+_MDV2_RESERVED: Final = frozenset("_*[]()~`>#+-=|{}.!\n")
+_MD_NAMES: Final = {
+    "bold": "Bold",
+    "italic": "Italic",
+    "underline": "Underline",
+    "strikethrough": "Strikethrough",
+    "spoiler": "Spoiler",
+    "code": "Code",
+    "pre": "Pre",
+    "pre_code": "PreCode",
+    "text_link": "TextUrl",
+    "custom_emoji": "CustomEmoji",
+    "blockquote": "BlockQuote",
+}
+
+
+def parse_markdown_v2(text: str) -> tuple[str, list[JSONDict]]:
+    """Parse Bot API MarkdownV2 into (plain text, entities), mirroring Telegram's parser.
+
+    Raises ``ValueError`` with Telegram's error text, e.g. for an unescaped reserved character.
+    """
+    try:
+        return _parse_markdown_v2(text)
+    except _EntityParseError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _link_entity(url: str, base: JSONDict) -> JSONDict | None:
+    match = re.fullmatch(r"tg://user\?id=(\d+)", url)
+    if match:
+        user = {"id": int(match.group(1)), "is_bot": False, "first_name": ""}
+        return {"type": "text_mention", **base, "user": user}
+    if url:
+        return {"type": "text_link", **base, "url": url}
+    return None
+
+
+def _parse_markdown_v2(src: str) -> tuple[str, list[JSONDict]]:
+    n = len(src)
+
+    def ch(k: int) -> str:
+        return src[k] if k < n else "\0"
+
+    def boff(k: int) -> int:
+        return len(src[:k].encode("utf-8", "surrogatepass"))
+
+    def escapable(k: int) -> bool:
+        return 0 < ord(ch(k)) <= 126
+
+    def reserved_error(char: str) -> _EntityParseError:
+        return _EntityParseError(
+            f"Character '{char}' is reserved and must be escaped with the preceding '\\'"
+        )
+
+    def read_url(k: int) -> tuple[str, int]:
+        url: list[str] = []
+        while k < n and src[k] != ")":
+            if src[k] == "\\" and escapable(k + 1):
+                url.append(src[k + 1])
+                k += 2
+                continue
+            url.append(src[k])
+            k += 1
+        return "".join(url), k
+
+    out: list[str] = []
+    utf16 = 0
+    # type, argument, utf16 offset, byte offset of the opening mark, out index
+    nested: list[tuple[str, str, int, int, int]] = []
+    entities: list[JSONDict] = []
+    have_blockquote = False
+    i = 0
+    while i < n:
+        c = src[i]
+        if c == "\\" and escapable(i + 1):
+            out.append(src[i + 1])
+            utf16 += 1
+            i += 2
+            continue
+        in_code = bool(nested) and nested[-1][0] in ("code", "pre", "pre_code")
+        if c not in ("`" if in_code else _MDV2_RESERVED):
+            out.append(c)
+            utf16 += _utf16_len(c)
+            i += 1
+            continue
+        is_end = False
+        if nested:
+            kind = nested[-1][0]
+            if have_blockquote and c == "\n" and (i + 1 == n or src[i + 1] != ">"):
+                is_end = True
+            elif kind == "bold":
+                is_end = c == "*"
+            elif kind == "italic":
+                is_end = c == "_" and ch(i + 1) != "_"
+            elif kind == "code":
+                is_end = c == "`"
+            elif kind in ("pre", "pre_code"):
+                is_end = c == "`" and ch(i + 1) == "`" and ch(i + 2) == "`"
+            elif kind in ("text_link", "custom_emoji"):
+                is_end = c == "]"
+            elif kind == "underline":
+                is_end = c == "_" and ch(i + 1) == "_"
+            elif kind == "strikethrough":
+                is_end = c == "~"
+            elif kind == "spoiler":
+                is_end = c == "|" and ch(i + 1) == "|"
+        if not is_end:
+            byte_offset = boff(i)
+            argument = ""
+            kind_opt: str | None
+            if c == "_":
+                kind_opt = "italic"
+                if ch(i + 1) == "_":
+                    kind_opt = "underline"
+                    i += 1
+            elif c == "*":
+                kind_opt = "bold"
+            elif c == "~":
+                kind_opt = "strikethrough"
+            elif c == "|":
+                if ch(i + 1) != "|":
+                    raise reserved_error(c)
+                i += 1
+                kind_opt = "spoiler"
+            elif c == "[":
+                kind_opt = "text_link"
+            elif c == "`":
+                if ch(i + 1) == "`" and ch(i + 2) == "`":
+                    i += 3
+                    kind_opt = "pre"
+                    lang_end = i
+                    while ch(lang_end) not in _HTML_SPACE and ch(lang_end) != "`":
+                        lang_end += 1
+                    if i != lang_end and lang_end < n and ch(lang_end) != "`":
+                        kind_opt = "pre_code"
+                        argument = src[i:lang_end]
+                        i = lang_end
+                    if ch(i) in "\n\r":
+                        if ch(i + 1) in "\n\r" and ch(i) != ch(i + 1):
+                            i += 2
+                        else:
+                            i += 1
+                    i -= 1
+                else:
+                    kind_opt = "code"
+            elif c == "!":
+                if ch(i + 1) != "[":
+                    raise reserved_error(c)
+                i += 1
+                kind_opt = "custom_emoji"
+            elif c == "\n":
+                utf16 += 1
+                out.append("\n")
+                kind_opt = None
+                if i + 1 < n and src[i + 1] == ">":
+                    i += 1
+                    if not have_blockquote:
+                        kind_opt = "blockquote"
+                        have_blockquote = True
+            elif c == ">" and i == 0:
+                kind_opt = "blockquote"
+                have_blockquote = True
+            else:
+                raise reserved_error(c)
+            if kind_opt is not None:
+                nested.append((kind_opt, argument, utf16, byte_offset, len(out)))
+            i += 1
+            continue
+        # The end of an entity.
+        kind, argument, offset, byte_offset, out_pos = nested[-1]
+        if c == "\n" and kind != "blockquote":
+            raise _EntityParseError(
+                f"Can't find end of {_MD_NAMES[kind]} entity at byte offset {byte_offset}"
+            )
+        skip = utf16 == offset
+        base: JSONDict = {"offset": offset, "length": utf16 - offset}
+        entity: JSONDict | None = {"type": kind, **base}
+        if kind in ("underline", "spoiler"):
+            i += 1
+        elif kind in ("pre", "pre_code"):
+            i += 2
+            entity = {"type": "pre", **base}
+            if kind == "pre_code":
+                entity["language"] = argument
+        elif kind == "text_link":
+            if ch(i + 1) != "(":
+                url = "".join(out[out_pos:])
+            else:
+                url_begin = i + 2
+                url, i = read_url(url_begin)
+                if ch(i) != ")":
+                    raise _EntityParseError(
+                        f"Can't find end of a URL at byte offset {boff(url_begin)}"
+                    )
+            entity = _link_entity(url, base)
+        elif kind == "custom_emoji":
+            if ch(i + 1) != "(":
+                raise _EntityParseError("Custom emoji entity must contain a tg://emoji URL")
+            url_begin = i + 2
+            url, i = read_url(url_begin)
+            if ch(i) != ")":
+                raise _EntityParseError(
+                    f"Can't find end of a custom emoji URL at byte offset {boff(url_begin)}"
+                )
+            match = re.fullmatch(r"tg://emoji\?id=(\d+)", url)
+            if not match or int(match.group(1)) == 0:
+                raise _EntityParseError("Invalid custom emoji identifier specified")
+            entity = {"type": "custom_emoji", **base, "custom_emoji_id": match.group(1)}
+        elif kind == "blockquote":
+            have_blockquote = False
+            out.append(c)
+            utf16 += 1
+        if not skip and entity is not None:
+            entities.append(entity)
+        nested.pop()
+        i += 1
+    if have_blockquote and nested and nested[-1][0] == "blockquote":
+        offset = nested.pop()[2]
+        if utf16 > offset:
+            entities.append({"type": "blockquote", "offset": offset, "length": utf16 - offset})
+    if nested:
+        kind, _, _, byte_offset, _ = nested[-1]
+        raise _EntityParseError(
+            f"Can't find end of {_MD_NAMES[kind]} entity at byte offset {byte_offset}"
+        )
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return "".join(out), entities
+
+
+def _parse_markdown(src: str) -> tuple[str, list[JSONDict]]:
+    """Legacy ``Markdown`` parse mode, mirroring Telegram's parser."""
+    n = len(src)
+
+    def ch(k: int) -> str:
+        return src[k] if k < n else "\0"
+
+    out: list[str] = []
+    utf16 = 0
+    entities: list[JSONDict] = []
+    i = 0
+    while i < n:
+        c = src[i]
+        if c == "\\" and ch(i + 1) in "_*`[":
+            out.append(src[i + 1])
+            utf16 += 1
+            i += 2
+            continue
+        if c not in "_*`[":
+            out.append(c)
+            utf16 += _utf16_len(c)
+            i += 1
+            continue
+        begin = i
+        end_char = "]" if c == "[" else c
+        is_pre = False
+        language = ""
+        i += 1
+        if c == "`" and ch(i) == "`" and ch(i + 1) == "`":
+            i += 2
+            is_pre = True
+            lang_end = i
+            while ch(lang_end) not in _HTML_SPACE and ch(lang_end) != "`":
+                lang_end += 1
+            if i != lang_end and lang_end < n and ch(lang_end) != "`":
+                language = src[i:lang_end]
+                i = lang_end
+            if ch(i) in "\n\r":
+                i += 2 if ch(i + 1) in "\n\r" and ch(i) != ch(i + 1) else 1
+        offset = utf16
+        out_pos = len(out)
+        while i < n and (
+            src[i] != end_char or (is_pre and not (ch(i + 1) == "`" and ch(i + 2) == "`"))
+        ):
+            out.append(src[i])
+            utf16 += _utf16_len(src[i])
+            i += 1
+        if i >= n:
+            byte_offset = len(src[:begin].encode("utf-8", "surrogatepass"))
+            raise _EntityParseError(
+                f"Can't find end of the entity starting at byte offset {byte_offset}"
+            )
+        if utf16 > offset:
+            base: JSONDict = {"offset": offset, "length": utf16 - offset}
+            if c == "_":
+                entities.append({"type": "italic", **base})
+            elif c == "*":
+                entities.append({"type": "bold", **base})
+            elif c == "[":
+                if ch(i + 1) != "(":
+                    url = "".join(out[out_pos:])
+                else:
+                    i += 2
+                    url_chars: list[str] = []
+                    while i < n and src[i] != ")":
+                        url_chars.append(src[i])
+                        i += 1
+                    url = "".join(url_chars)
+                link = _link_entity(url, base)
+                if link is not None:
+                    entities.append(link)
+            elif is_pre:
+                entity: JSONDict = {"type": "pre", **base}
+                if language:
+                    entity["language"] = language
+                entities.append(entity)
+            else:
+                entities.append({"type": "code", **base})
+        if is_pre:
+            i += 2
+        i += 1
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return "".join(out), entities
+
+
 def _close_html_entity(
     entities: list[JSONDict],
     tag: str,
@@ -663,13 +980,9 @@ def _close_html_entity(
             raise _EntityParseError("Invalid custom emoji identifier specified")
         entities.append({"type": "custom_emoji", **base, "custom_emoji_id": argument})
     elif tag == "a":
-        url = argument or "".join(inner)
-        match = re.fullmatch(r"tg://user\?id=(\d+)", url)
-        if match:
-            user = {"id": int(match.group(1)), "is_bot": False, "first_name": ""}
-            entities.append({"type": "text_mention", **base, "user": user})
-        elif url:
-            entities.append({"type": "text_link", **base, "url": url})
+        link = _link_entity(argument or "".join(inner), base)
+        if link is not None:
+            entities.append(link)
     elif tag == "pre":
         if last is not None and same_range and last["type"] == "code" and last.get("language"):
             last["type"] = "pre"
@@ -1830,12 +2143,20 @@ class FakeTelegram:
         """Apply parse_mode like Telegram: visible text plus entities."""
         if isinstance(entities, list) and entities:
             return text, [e for e in entities if isinstance(e, dict)]
-        if parse_mode and parse_mode.lower() == "html":
-            try:
-                return _parse_html(text)
-            except _EntityParseError as exc:
-                raise _ApiError(400, ERR_PARSE_ENTITIES + str(exc)) from None
-        return text, []
+        parsers = {
+            "html": _parse_html,
+            "markdownv2": _parse_markdown_v2,
+            "markdown": _parse_markdown,
+        }
+        parser = parsers.get((parse_mode or "").lower())
+        if parser is None:
+            if parse_mode:
+                raise _ApiError(400, "Bad Request: unsupported parse_mode")
+            return text, []
+        try:
+            return parser(text)
+        except _EntityParseError as exc:
+            raise _ApiError(400, ERR_PARSE_ENTITIES + str(exc)) from None
 
     def _check_text(self, text: str) -> None:
         if not text.strip():

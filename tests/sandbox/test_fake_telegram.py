@@ -199,6 +199,17 @@ async def test_html_parse_mode(fake: FakeTelegram, bot: Bot) -> None:
         await bot.send_message(USER, "<b><i>x</b></i>", parse_mode="HTML")
 
 
+async def test_markdown_v2_parse_mode(fake: FakeTelegram, bot: Bot) -> None:
+    sent = await bot.send_message(USER, "*Done\\.* Saved 40%", parse_mode="MarkdownV2")
+    assert sent.text == "Done. Saved 40%"
+    assert sent.entities[0].type == MessageEntity.BOLD and sent.entities[0].length == 5
+    with pytest.raises(BadRequest, match=r"(?i)character '\.' is reserved"):
+        await bot.send_message(USER, "Done. Saved 40%", parse_mode="MarkdownV2")
+    with pytest.raises(BadRequest, match=r"(?i)can't find end of bold entity at byte offset 0"):
+        await bot.send_message(USER, "*Done", parse_mode="MarkdownV2")
+    assert [m.text for m in fake.messages(USER)] == ["Done. Saved 40%"]
+
+
 def test_parse_html_offsets_are_utf16() -> None:
     text, entities = parse_html('👍 <i>ok</i> <pre><code class="language-py">x</code></pre>')
     assert text == "👍 ok x"
@@ -243,6 +254,20 @@ async def test_reply_to_bot_message_and_forum_topics(fake: FakeTelegram, bot: Bo
     assert reply["message_thread_id"] == 7
     assert fake.messages(group, message_thread_id=7)[0].text == "answer"
     assert fake.messages(group, message_thread_id=8) == []
+
+
+async def test_user_media_and_group_defaults(fake: FakeTelegram, bot: Bot) -> None:
+    photo = await fake.send_photo(USER, b"jpeg" * 100, caption="see @bob")
+    assert photo["photo"][-1]["file_size"] == 400 and len(photo["photo"]) > 1
+    assert photo["caption_entities"] == [{"offset": 4, "length": 4, "type": "mention"}]
+    doc = await fake.send_document(USER, b"%PDF", file_name="a.pdf", mime_type="application/pdf")
+    assert doc["document"]["file_name"] == "a.pdf"
+    group = await fake.send_text(-100777, "/help@rtk_compressor_bot")
+    assert group["chat"]["type"] == "supergroup" and group["from"]["id"] != -100777
+    updates = await bot.get_updates(timeout=0)
+    assert updates[0].message is not None and updates[0].message.photo[-1].file_size == 400
+    assert updates[2].message is not None and updates[2].message.text == "/help@rtk_compressor_bot"
+    assert fake.transcript(USER) == ["user: [photo, 400 B] see @bob", "user: [document a.pdf, 4 B]"]
 
 
 async def test_chat_members(fake: FakeTelegram, bot: Bot) -> None:
