@@ -260,6 +260,7 @@ class NemoClient:
     async def download(self, url: str, dest: Path, *, max_bytes: int | None = None) -> int:
         """Stream a finished export to disk; ``FileTooLarge`` once it passes ``max_bytes``."""
         size = 0
+        opened = False
         try:
             async with self._http.stream(
                 "GET", url, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True
@@ -271,13 +272,18 @@ class NemoClient:
                 if max_bytes is not None and declared and int(declared) > max_bytes:
                     raise FileTooLarge(f"{declared} bytes", status=response.status_code)
                 with dest.open("wb") as out:
+                    opened = True
                     async for chunk in response.aiter_bytes(1 << 16):
                         size += len(chunk)
                         if max_bytes is not None and size > max_bytes:
                             raise FileTooLarge(f"over {max_bytes} bytes")
                         out.write(chunk)
-        except httpx.TransportError as exc:
-            raise Unavailable(f"download failed: {type(exc).__name__}") from exc
+        except BaseException as exc:
+            if opened:
+                _discard(dest)  # never leave a truncated download behind
+            if isinstance(exc, httpx.TransportError):
+                raise Unavailable(f"download failed: {type(exc).__name__}") from exc
+            raise
         return size
 
     async def content_length(self, url: str) -> int | None:
@@ -354,6 +360,10 @@ class TurnStream:
                 yield event
                 if isinstance(event, End):
                     return
+
+
+def _discard(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def from_error(data: str) -> Event:

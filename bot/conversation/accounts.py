@@ -6,9 +6,11 @@ call retried once; a lost session (1002) is recreated and the call retried once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -37,17 +39,34 @@ class Accounts:
         self.client = client
         self.store = store
         self.operator_token = operator_token
+        # Forum topics of one chat run concurrently but share its token: one fetch at a time.
+        self._token_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._session_locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     @property
     def is_operator(self) -> bool:
         return self.operator_token is not None
 
-    async def token(self, chat_id: int, *, renew: bool = False) -> str:
+    async def token(self, chat_id: int, *, renew: bool = False, seen: str | None = None) -> str:
+        """This chat's token. ``renew`` replaces ``seen`` (the token that was refused)."""
         if self.operator_token:
             if renew:
                 raise TokenInvalid("the operator's NEMO_TOKEN was refused")
             return self.operator_token
+        lock = self._token_locks.get(chat_id)
+        if lock is None:
+            lock = self._token_locks[chat_id] = asyncio.Lock()
+        async with lock:
+            return await self._token(chat_id, renew=renew, seen=seen)
+
+    async def _token(self, chat_id: int, *, renew: bool, seen: str | None) -> str:
         record = await self.store.ensure_chat(chat_id)
+        if renew and seen is not None and record.token and record.token != seen:
+            return record.token  # another topic of this chat renewed it meanwhile
         now = time.time()
         left = (record.token_expires_at or 0) - now
         if record.token and not renew and left > TOKEN_REFRESH_MARGIN:
@@ -82,6 +101,16 @@ class Accounts:
     async def session(
         self, chat_id: int, thread_id: int, language: str, *, token: str, renew: bool = False
     ) -> str:
+        key = (chat_id, thread_id)
+        lock = self._session_locks.get(key)
+        if lock is None:
+            lock = self._session_locks[key] = asyncio.Lock()
+        async with lock:
+            return await self._session(chat_id, thread_id, language, token=token, renew=renew)
+
+    async def _session(
+        self, chat_id: int, thread_id: int, language: str, *, token: str, renew: bool
+    ) -> str:
         topic = await self.store.get_topic(chat_id, thread_id)
         if topic and topic.session_id and not renew:
             return topic.session_id
@@ -115,7 +144,7 @@ class Accounts:
             )
         except TokenInvalid:
             renewed_token = True
-            token = await self.token(chat_id, renew=True)
+            token = await self.token(chat_id, renew=True, seen=token)
             session_id = await self.session(chat_id, thread_id, language, token=token, renew=renew)
         while True:
             try:
@@ -124,7 +153,7 @@ class Accounts:
                 if renewed_token:
                     raise
                 renewed_token = True
-                token = await self.token(chat_id, renew=True)
+                token = await self.token(chat_id, renew=True, seen=token)
                 # The session is kept; if it belonged to the old user, 1002 recreates it.
             except SessionNotFound:
                 if renewed_session:

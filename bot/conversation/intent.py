@@ -89,7 +89,7 @@ def classify(text: str) -> Intent:
 
 _HOLD_EXPORT = re.compile(
     r"\b(?:don'?t|do not|no need to|not)\s+(?:\w+\s+){0,2}(?:export|render|download)"
-    r"|\b(?:export|render)\w*\s+later\b|\bnot\s+yet\b"
+    r"|\b(?:export|render)\w*(?:\s+\w+)?\s+later\b|\bnot\s+yet\b"
     r"|(?:不要|别|別|先不|暂时不|暫時不|不用)(?:\S{0,3})(?:导出|匯出|導出|渲染|下载|下載)",
     re.IGNORECASE,
 )
