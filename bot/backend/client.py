@@ -316,7 +316,11 @@ class NemoClient:
             if response.status_code >= 400 or "text/event-stream" not in response.headers.get(
                 "content-type", ""
             ):
-                await response.aread()
+                try:
+                    await response.aread()
+                except httpx.TransportError as exc:
+                    raise Unavailable(f"{type(exc).__name__}: {exc}",
+                                      status=response.status_code) from exc
                 self._unwrap(response)  # raises the error the backend sent
                 raise Unavailable(f"no event stream (HTTP {response.status_code})")
             yield TurnStream(response, self.sse_timeout_seconds)

@@ -98,6 +98,8 @@ _BY_CODE: dict[int, type[BackendError]] = {
 
 def error_for(code: int | None, message: str, status: int | None) -> BackendError:
     """Map a backend code (or, lacking one, the HTTP status) to its exception."""
+    if "duplicate" in message.lower() and code not in {1001, 1002, 2001, 402, 429}:
+        return DuplicateRenderId(message, code=code, status=status)
     if code is not None and code in _BY_CODE:
         return _BY_CODE[code](message, status=status)
     if "duplicate" in message.lower():

@@ -18,6 +18,11 @@ class AnonymousToken(_Model):
     expires_at: datetime | None = None
     credits: float | None = None
 
+    @field_validator("user_id", mode="before")
+    @classmethod
+    def _user_str(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
     @field_validator("expires_at", mode="before")
     @classmethod
     def _epoch(cls, value: Any) -> Any:
@@ -32,7 +37,7 @@ class Session(_Model):
     task_id: str | None = None
     user_id: str | None = None
 
-    @field_validator("session_id", "task_id", mode="before")
+    @field_validator("session_id", "task_id", "user_id", mode="before")
     @classmethod
     def _str(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
@@ -101,7 +106,7 @@ class RenderStatus(_Model):
         status = str(inner.get("status") or payload.get("status") or "pending").lower()
         if status in {"success", "succeeded", "done", "finished"}:
             status = "completed"
-        if status in {"error", "failure"}:
+        if status in {"error", "failure", "cancelled", "canceled", "expired", "timeout"}:
             status = "failed"
         if url and status not in {"completed", "failed"} and "status" not in inner:
             status = "completed"

@@ -43,6 +43,11 @@ class ChatQueue:
         record = await self.svc.store.get_chat(chat_id)
         return translator(choose_locale(record.language if record else None, user_language))
 
+    @property
+    def active(self) -> int:
+        """How many chats have work running now."""
+        return len(self._workers)
+
     def busy(self, chat_id: int, thread_id: int) -> bool:
         return (chat_id, thread_id) in self._workers
 

@@ -1,4 +1,8 @@
-"""``python -m bot demo``: a whole conversation against the built-in fakes, printed as seen."""
+"""``python -m bot demo``: a whole conversation against the built-in fakes, printed as seen.
+
+The real Application runs against the fake Telegram Bot API and the fake video backend
+(both real HTTP servers on 127.0.0.1); nothing leaves this machine and no token is needed.
+"""
 
 from __future__ import annotations
 
@@ -8,55 +12,104 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bot.sandbox.backend import adk_call, adk_response, adk_text, sleep_frame
 from bot.sandbox.harness import Harness
+from bot.sandbox.telegram import BotMessage
 
 USER_ID = 4242
+CLIP = b"\x00\x00\x00\x18ftypmp42" + bytes(2_400_000)  # a 2.4 MB "phone video"
+INSTRUCTION = "compress this video to a smaller file size without losing quality"
+ANSWER = (
+    "Done! I re-encoded your video with H.264 at a lower bitrate: about 60% smaller with no "
+    "visible quality loss. Click Export in the top right corner to download it."
+)
 
 
-async def play(workdir: Path, out: list[str]) -> None:
-    async with Harness(workdir, still_working_seconds=1.5) as h:
-        h.backend.frame_delay = 0.3  # slow enough to see "typing" and the progress message
+def _describe(message: BotMessage) -> str:
+    text = message.text or ""
+    if message.kind == "text":
+        return text
+    size = message.file.size if message.file and not isinstance(message.file, str) else None
+    what = f"[{message.kind}{f', {size:,} bytes' if size else ''}]"
+    return f"{what} {text}".strip()
+
+
+async def play(workdir: Path) -> None:
+    async with Harness(workdir, still_working_seconds=1, render_poll_seconds=0.5) as h:
         tg = h.tg
-        user = tg.user(USER_ID, first_name="Demo", language_code="en")
+        h.backend.render_polls = 3
+        user = tg.user(USER_ID, first_name="Dana", language_code="en")
+        shown: dict[int, str] = {}
 
         def show(who: str, text: str) -> None:
-            line = f"{who}: {text}"
-            out.append(line)
-            print(line, flush=True)
+            for i, line in enumerate(text.splitlines() or [""]):
+                print(f"{who if i == 0 else ' ' * len(who)}  {line}", flush=True)
 
-        async def say(text: str, *, expect: int = 1, timeout: float = 30) -> None:
-            before = len(tg.messages(USER_ID))
-            show("you", text)
-            await tg.send_text(USER_ID, text, user=user)
-            await _await_replies(before, expect, timeout)
+        async def watch(until: float) -> None:
+            """Print the bot's messages as they appear and change, like a phone would."""
+            loop = asyncio.get_running_loop()
+            end = loop.time() + until
+            while loop.time() < end:
+                for message in tg.messages(USER_ID):
+                    now = "(removed)" if message.deleted else _describe(message)
+                    if shown.get(message.message_id) != now:
+                        if message.message_id in shown and message.deleted:
+                            show("   bot ✎", f"{shown[message.message_id]} (removed)")
+                        elif message.message_id in shown:
+                            show("   bot ✎", now)
+                        elif not message.deleted:
+                            show("   bot", now)
+                        shown[message.message_id] = now
+                await asyncio.sleep(0.05)
 
-        async def _await_replies(before: int, expect: int, timeout: float) -> None:
-            await tg.wait_for(lambda: len(tg.messages(USER_ID)) >= before + expect, timeout)
-            await h.idle(timeout)
-            for message in tg.messages(USER_ID)[before:]:
-                if not message.deleted:
-                    show("bot", _render(message))
+        async def until_idle() -> None:
+            await asyncio.sleep(0.3)
+            await h.idle(timeout=60)
 
-        await say("/start")
-        await say("compress this video to a smaller file size without losing quality")
+        show("   you", "/start")
+        await tg.send_text(USER_ID, "/start", user=user)
+        await tg.wait_for_message(USER_ID)
+        await watch(0.3)
 
+        show("   you", f"[video clip.mp4, {len(CLIP):,} bytes, 0:45]")
+        await tg.send_video(USER_ID, CLIP, file_name="clip.mp4", duration=45, user=user)
+        await until_idle()
+        await watch(0.3)
 
-def _render(message: object) -> str:
-    kind = getattr(message, "kind", "text")
-    text = getattr(message, "text", "") or ""
-    if kind != "text":
-        return f"[{kind}] {text}".strip()
-    return text
+        h.backend.queue_turn(
+            [
+                adk_call("analyze_video", {"file": "clip.mp4"}),
+                adk_response("analyze_video", {"codec": "h264", "bitrate": "16 Mbps"}),
+                sleep_frame(1.5),
+                adk_call("compress_video", {"crf": 26, "preset": "slow"}),
+                adk_response("compress_video", {"ok": True}),
+                adk_text("Done! I re-encoded your video ", partial=True),
+                adk_text(ANSWER),
+            ],
+            delay=0.3,
+            draft={"d": 45000, "t": [{"tt": 0, "sg": [
+                {"s": 0, "d": 45000, "m": {"title": "clip.mp4"}}]}]},
+        )
+        show("   you", INSTRUCTION)
+        await tg.send_text(USER_ID, INSTRUCTION, user=user)
+        watcher = asyncio.create_task(watch(60))
+        await tg.wait_for_message(USER_ID, kind="video", timeout=60)
+        await until_idle()
+        await asyncio.sleep(0.2)
+        watcher.cancel()
+        await watch(0.2)
+        actions = sorted(set(tg.chat_actions(USER_ID)))
+        print(f"\n(chat actions shown while working: {', '.join(actions)})")
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.WARNING)
-    out: list[str] = []
+    logging.basicConfig(level=logging.ERROR)
+    print("rtk-compressor-bot demo: the real bot against a fake Telegram and a fake backend\n")
     with tempfile.TemporaryDirectory(prefix="rtk-demo-") as tmp:
         try:
-            asyncio.run(play(Path(tmp), out))
+            asyncio.run(play(Path(tmp)))
         except Exception as exc:  # the demo must say what broke, not dump a traceback
             print(f"demo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
-    print("\ndemo finished: the bot answered through the fake Telegram and the fake backend.")
+    print("demo finished: video received, compressed, rendered and delivered.")
     return 0

@@ -26,10 +26,12 @@ class Harness:
     process restart would, while the fakes keep their state.
     """
 
-    def __init__(self, workdir: Path, **overrides: Any) -> None:
+    def __init__(
+        self, workdir: Path, *, tg_options: dict[str, Any] | None = None, **overrides: Any
+    ) -> None:
         self.workdir = workdir
         self.overrides = overrides
-        self.tg = FakeTelegram(TOKEN)
+        self.tg = FakeTelegram(TOKEN, **(tg_options or {}))
         self.backend = FakeBackend()
         self.app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self.settings: Settings | None = None
@@ -100,9 +102,9 @@ class Harness:
             while True:
                 assert self.app is not None
                 await self.runtime.queue.idle()
-                if self.app.update_queue.empty() and not self.runtime.queue._workers:
+                if self.app.update_queue.empty() and not self.runtime.queue.active:
                     await asyncio.sleep(0.05)
-                    if not self.runtime.queue._workers:
+                    if not self.runtime.queue.active:
                         return
                 await asyncio.sleep(0.02)
 

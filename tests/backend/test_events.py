@@ -566,3 +566,34 @@ async def test_run_crlf_framing_via_mock_transport() -> None:
     finally:
         await c.aclose()
     assert events == [TextChunk("A", True), TextChunk("AB", False), End()]
+
+
+async def test_error_answer_whose_body_breaks_is_unavailable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"<html>"
+            raise httpx.ReadError("connection reset", request=request)
+
+        return httpx.Response(502, content=body(), headers={"content-type": "text/html"})
+
+    c = NemoClient("http://b.test", version=__version__, transport=httpx.MockTransport(handler))
+    try:
+        with pytest.raises(Unavailable):
+            await collect(c, "tok", "1")
+    finally:
+        await c.aclose()
+
+
+async def test_stream_cut_before_any_frame_is_broken(
+    fake: FakeBackend, client: NemoClient, token: str, sid: str
+) -> None:
+    fake.queue_turn([adk_text("never")], break_after=0)
+    with pytest.raises(StreamBroken):
+        await collect(client, token, sid)
+
+
+async def test_empty_stream_just_ends(
+    fake: FakeBackend, client: NemoClient, token: str, sid: str
+) -> None:
+    fake.queue_turn([])
+    assert await collect(client, token, sid) == [End()]
