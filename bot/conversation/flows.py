@@ -28,7 +28,7 @@ from bot.conversation.media import (
 from bot.conversation.queue import ChatQueue, Handler
 from bot.conversation.timeline import summarize
 from bot.conversation.turn import run_turn
-from bot.i18n import LANGUAGE_NAMES, SUPPORTED
+from bot.i18n import LANGUAGE_NAMES, SUPPORTED, translator
 from bot.store import Job
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,6 @@ async def ask_language(ctx: Ctx) -> None:
 
 async def set_language(ctx: Ctx, locale: str) -> Ctx:
     """Store the chat's language; returns a context speaking it."""
-    from bot.i18n import translator
-
     await ctx.svc.store.set_language(ctx.chat.chat_id, locale)
     new = Ctx(chat=ctx.chat, t=translator(locale), svc=ctx.svc)
     await ctx.chat.send(messages.language_set(new.t, LANGUAGE_NAMES[locale]))

@@ -38,7 +38,7 @@ TIMELINE_EN = re.compile(
 )
 TIMELINE_ZH = re.compile(
     r"(?:在)?(?:时间线|時間線|时间轴|時間軸)(?:中|上|里|裡)?(?:预览|預覽|查看)"
-    r"|(?:打开|打開)(?:时间线|時間線|时间轴|時間軸|项目|項目|编辑器|編輯器|预览|預覽)?"
+    r"|(?:打开|打開)(?:时间线|時間線|时间轴|時間軸|项目|項目|编辑器|編輯器|预览|預覽)"
     r"(?:中|上|里|裡)?(?:预览|預覽|查看)?"
 )
 DRAG_EN = re.compile(r"\bdrag(?:\s+and\s+drop|\s*&\s*drop|\s*/\s*drop)?\b", re.IGNORECASE)
@@ -61,14 +61,36 @@ def _sub(pattern: re.Pattern[str], text: str, replacement: str) -> str:
     return pattern.sub(repl, text)
 
 
+_SENTENCE_END = re.compile(r"[.!?。！？\n]")
+
+
+def _replace_sentence(pattern: re.Pattern[str], text: str, sentence: str) -> str:
+    """Swap each whole sentence that contains a match: "You can click Export in the top right
+    to download it." cannot be patched word by word into something the bot does."""
+    while match := pattern.search(text):
+        start = 0
+        for end_mark in _SENTENCE_END.finditer(text, 0, match.start()):
+            start = end_mark.end()
+        after = _SENTENCE_END.search(text, match.end())
+        end = after.end() if after else len(text)
+        lead = text[start:match.start()]
+        lead_space = lead[: len(lead) - len(lead.lstrip())]
+        tail = text[end:]
+        gap = "" if not tail or tail[0].isspace() or not tail.strip() else " "
+        text = text[:start] + lead_space + sentence + gap + tail
+    return text
+
+
 def translate_gui(text: str, t: Translator, *, exporting: bool) -> str:
     """Rewrite GUI instructions into what the bot offers, in the person's language."""
     export = (
-        t._("I'm exporting it for you now") if exporting else t._("send /export to get the video")
+        t._("I'm exporting the video for you now.")
+        if exporting
+        else t._("Send /export to get the video.")
     )
+    for pattern in (EXPORT_EN, EXPORT_ZH):
+        text = _replace_sentence(pattern, text, export)
     rules: list[tuple[re.Pattern[str], Callable[[], str]]] = [
-        (EXPORT_EN, lambda: export),
-        (EXPORT_ZH, lambda: export),
         (TIMELINE_EN, lambda: t._("send /status to see the timeline")),
         (TIMELINE_ZH, lambda: t._("send /status to see the timeline")),
         (DRAG_EN, lambda: t._("tell me where to move")),

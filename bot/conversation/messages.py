@@ -17,8 +17,8 @@ def welcome(t: Translator) -> str:
         "1. Send me a video (up to 500 MB; MP4, MOV, AVI or WebM work best).\n"
         "2. Tell me what you want in your own words, for example:\n"
         "• “compress this video to a smaller file size without losing quality”\n"
-        "• “compress a 2-minute 1080p MP4 recording at 800MB into a 1080p MP4”\n"
-        "• “make it small enough for sharing on a messenger”\n\n"
+        "• “compress a 2-minute 1080p MP4 recording into a 1080p MP4”\n"
+        "• “reduce the file size for sharing or uploading”\n\n"
         "I'll send the finished video back here, usually within 30–90 seconds. "
         "/help lists everything I can do."
     )
@@ -27,7 +27,7 @@ def welcome(t: Translator) -> str:
 def help_text(t: Translator) -> str:
     return t._(
         "Send a video, a photo, an audio file or a link to one, then say what you want done.\n\n"
-        "/export – render the current project and send me the video\n"
+        "/export – render the current project and send you the video\n"
         "/status – show what is in the project\n"
         "/credits – show the remaining credits\n"
         "/new – start a fresh project\n"
@@ -180,10 +180,15 @@ def too_large_for_backend(t: Translator, name: str, size: int) -> str:
 
 
 def too_large_for_telegram(t: Translator, name: str, size: int | None) -> str:
+    if size is None:
+        return t._(
+            "“{name}” is too large: Telegram only lets bots download files up to 20 MB. Send "
+            "a link to the video instead (any http or https address), or a shorter clip."
+        ).format(name=name)
     return t._(
         "“{name}” is {size}: Telegram only lets bots download files up to 20 MB. Send a link "
         "to the video instead (any http or https address), or a shorter clip."
-    ).format(name=name, size=t.size(size) if size else t._("too large"))
+    ).format(name=name, size=t.size(size))
 
 
 def what_next(t: Translator) -> str:

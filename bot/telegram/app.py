@@ -52,6 +52,10 @@ class RateLimiter(AIORateLimiter):
         )
 
 
+# Editing a sent message must not run it again.
+NEW_MESSAGES = filters.UpdateType.MESSAGE
+
+
 def command_menu(locale: str) -> list[BotCommand]:
     t = translator(locale)
     return [
@@ -145,20 +149,28 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         "cancel": handlers.cancel,
         "language": handlers.language,
     }.items():
-        app.add_handler(CommandHandler(name, callback))
+        app.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
     app.add_handler(CallbackQueryHandler(handlers.button))
-    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.text))
+    app.add_handler(
+        MessageHandler(NEW_MESSAGES & filters.TEXT & ~filters.COMMAND, handlers.text)
+    )
     app.add_handler(
         MessageHandler(
-            filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION | filters.PHOTO
-            | filters.AUDIO | filters.Document.ALL,
+            NEW_MESSAGES
+            & (
+                filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION | filters.PHOTO
+                | filters.AUDIO | filters.Document.ALL
+            ),
             handlers.media,
         )
     )
     app.add_handler(
         MessageHandler(
-            filters.Sticker.ALL | filters.VOICE | filters.CONTACT | filters.LOCATION
-            | filters.VENUE | filters.POLL | filters.Dice.ALL | filters.GAME,
+            NEW_MESSAGES
+            & (
+                filters.Sticker.ALL | filters.VOICE | filters.CONTACT | filters.LOCATION
+                | filters.VENUE | filters.POLL | filters.Dice.ALL | filters.GAME
+            ),
             handlers.unsupported,
         )
     )

@@ -413,3 +413,28 @@ async def test_new_asks_first_then_starts_a_fresh_session(h: Harness) -> None:
     await h.tg.press_button(ALICE, ask.message_id, "new:yes")
     await h.tg.wait_for_message(ALICE, contains="Started a fresh project")
     assert len(h.backend.requests_to("create_session")) == 2
+
+
+async def test_queued_work_survives_a_restart(h: Harness) -> None:
+    h.backend.queue_turn([adk_call("slow", {}), sleep_frame(5), adk_text("never seen")])
+    await h.tg.send_text(ALICE, "one")
+    await h.tg.wait_for(lambda: h.backend.requests_to("run_sse"), timeout=5)
+    await h.tg.send_text(ALICE, "two")
+    await h.tg.wait_for_message(ALICE, contains="as soon as I finish")
+    await h.stop_bot()  # the process dies with "one" running and "two" waiting
+    await h.start_bot()
+    notice = await h.tg.wait_for_message(ALICE, contains="restarted while working on “one”")
+    assert "/status" in (notice.text or "")
+    await h.tg.wait_for_message(ALICE, contains='"two"', timeout=10)
+    assert next(iter(h.backend.sessions.values())).messages == ["one", "two"]
+
+
+async def test_editing_a_message_does_not_run_it_again(h: Harness) -> None:
+    sent = await h.tg.send_text(ALICE, "hello")
+    await h.tg.wait_for_message(ALICE)
+    await h.idle()
+    h.tg.enqueue_update({"edited_message": {**sent, "text": "hello (edited)",
+                                            "edit_date": sent["date"] + 5}})
+    await asyncio.sleep(0.5)
+    await h.idle()
+    assert len(h.backend.requests_to("run_sse")) == 1

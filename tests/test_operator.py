@@ -1,0 +1,52 @@
+"""`python -m bot` exactly as an operator starts it, against the fakes: live, private, quiet."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import stat
+import sys
+from pathlib import Path
+
+from bot.sandbox.backend import FakeBackend
+from bot.sandbox.telegram import FakeTelegram
+
+TOKEN = "987654:OPERATOR-SECRET"
+ROOT = Path(__file__).parent.parent
+
+
+async def test_operator_start_answers_keeps_secrets_out_of_logs(tmp_path: Path) -> None:
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NEMO_"))
+        }
+        env.update(
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_URL=tg.url,
+            NEMO_API_URL=backend.url,
+            LOG_LEVEL="DEBUG",
+            PYTHONPATH=str(ROOT),
+        )
+        env.pop("DATABASE_URL", None)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await tg.send_text(77, "/start")
+            await tg.wait_for_message(77, timeout=30)
+            await tg.send_text(77, "hello there")
+            reply = await tg.wait_for_message(77, after=1, timeout=30)
+            assert "hello there" in (reply.text or "")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+        logs = (out + err).decode()
+        assert proc.returncode == 0, logs
+        token = next(iter(backend.tokens))
+        assert TOKEN not in logs and token not in logs and "OPERATOR-SECRET" not in logs
+        assert "ready" in logs  # the operator sees the bot come up
+        db = tmp_path / "data" / "bot.db"
+        assert db.exists()
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
