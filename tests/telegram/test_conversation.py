@@ -44,7 +44,7 @@ async def test_video_then_instruction_delivers_the_finished_video(h: Harness) ->
     assert video.supports_streaming is True
     answer = next(t for t in texts(h) if "compressed" in t)
     assert "Click Export" not in answer and "top right" not in answer
-    assert "exporting it for you" in answer
+    assert "exporting the video for you now" in answer
     render = h.backend.requests_to("render")[0].json
     assert re.fullmatch(r"render_\d{13}_[0-9a-f]+", render["id"])
     assert render["draft"]["t"][0]["sg"]
