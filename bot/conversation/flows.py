@@ -215,7 +215,11 @@ async def enqueue(
 async def cancel(ctx: Ctx, queue: ChatQueue) -> None:
     count = await queue.cancel(ctx.chat.chat_id, ctx.chat.thread_id)
     # A render being polled is abandoned too; a restart must not pick it up again.
-    await ctx.svc.store.set_render(ctx.chat.chat_id, ctx.chat.thread_id, None)
+    topic = await ctx.svc.store.get_topic(ctx.chat.chat_id, ctx.chat.thread_id)
+    if topic and topic.render_id:
+        await ctx.svc.store.set_render(ctx.chat.chat_id, ctx.chat.thread_id, None)
+        if topic.render_message_id:
+            await ctx.chat.delete(topic.render_message_id)
     await ctx.chat.send(messages.cancelled(ctx.t, count))
 
 

@@ -21,6 +21,7 @@ from bot.conversation import messages
 from bot.conversation.chat import TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
+from bot.conversation.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +109,17 @@ async def upload_items(ctx: Ctx, items: list[MediaItem]) -> UploadResult | None:
         return None
     with tempfile.TemporaryDirectory(prefix="rtk-upload-") as tmp:
         files: list[FileUpload] = []
-        for index, item in enumerate(accepted):
-            dest = Path(tmp) / f"{index}-{item.upload_name}"
-            try:
-                await chat.download(item.file_id, dest)
-            except TooLarge:
-                await chat.send(
-                    messages.too_large_for_telegram(t, item.upload_name, item.file_size)
-                )
-                continue
-            files.append(FileUpload(dest, item.upload_name, item.content_type))
+        async with progress(ctx, None, "upload_video"):
+            for index, item in enumerate(accepted):
+                dest = Path(tmp) / f"{index}-{item.upload_name}"
+                try:
+                    await chat.download(item.file_id, dest)
+                except TooLarge:
+                    await chat.send(
+                        messages.too_large_for_telegram(t, item.upload_name, item.file_size)
+                    )
+                    continue
+                files.append(FileUpload(dest, item.upload_name, item.content_type))
         if not files:
             return None
         return await _upload(ctx, lambda ident: svc.client.upload_files(
@@ -138,13 +140,10 @@ async def _upload(ctx: Ctx, fn: Any) -> UploadResult | None:
         await chat.send(messages.session_lost(ctx.t))
 
     try:
-        await chat.action("upload_video")
-    except Exception:
-        log.debug("chat action failed", exc_info=True)
-    try:
-        result: UploadResult = await svc.accounts.call(
-            chat.chat_id, chat.thread_id, ctx.language, fn, on_session_lost=session_lost
-        )
+        async with progress(ctx, None, "upload_video"):
+            result: UploadResult = await svc.accounts.call(
+                chat.chat_id, chat.thread_id, ctx.language, fn, on_session_lost=session_lost
+            )
     except BackendError as exc:
         await report_error(ctx, exc)
         return None

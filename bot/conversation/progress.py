@@ -18,9 +18,12 @@ log = logging.getLogger(__name__)
 
 
 class Progress:
-    def __init__(self, ctx: Ctx, text: Callable[[float | None], str]) -> None:
+    def __init__(
+        self, ctx: Ctx, text: Callable[[float | None], str] | None, action: str = "typing"
+    ) -> None:
         self.ctx = ctx
         self._text = text
+        self._action = action
         self._tasks: list[asyncio.Task[None]] = []
         self.message_id: int | None = None
         self.started = time.monotonic()
@@ -28,10 +31,12 @@ class Progress:
     async def _typing(self) -> None:
         while True:
             with contextlib.suppress(Exception):
-                await self.ctx.chat.action("typing")
+                await self.ctx.chat.action(self._action)
             await asyncio.sleep(self.ctx.svc.timing.typing_refresh)
 
     async def _still_working(self) -> None:
+        if self._text is None:
+            return
         interval = self.ctx.svc.timing.still_working
         await asyncio.sleep(interval)
         try:
@@ -66,8 +71,11 @@ class Progress:
 
 
 @contextlib.asynccontextmanager
-async def progress(ctx: Ctx, text: Callable[[float | None], str]) -> AsyncIterator[Progress]:
-    p = Progress(ctx, text)
+async def progress(
+    ctx: Ctx, text: Callable[[float | None], str] | None, action: str = "typing"
+) -> AsyncIterator[Progress]:
+    """Chat action kept alive, plus the still-working message when ``text`` is given."""
+    p = Progress(ctx, text, action)
     p.start()
     try:
         yield p

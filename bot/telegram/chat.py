@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ChatMemberStatus
@@ -123,26 +124,18 @@ class TelegramChat:
         as_document: bool,
         buttons: Keyboard | None,
     ) -> int:
+        common: dict[str, Any] = {
+            "caption": caption,
+            "filename": filename,
+            "message_thread_id": self._thread,
+            "reply_markup": markup(buttons),
+            "write_timeout": 600,
+        }
         if as_document:
-            message = await self._bot.send_document(
-                self._chat_id,
-                media,  # type: ignore[arg-type]
-                caption=caption,
-                filename=filename,
-                message_thread_id=self._thread,
-                reply_markup=markup(buttons),
-                write_timeout=600,
-            )
+            message = await self._bot.send_document(self._chat_id, media, **common)  # type: ignore[arg-type]
         else:
             message = await self._bot.send_video(
-                self._chat_id,
-                media,  # type: ignore[arg-type]
-                caption=caption,
-                filename=filename,
-                supports_streaming=True,
-                message_thread_id=self._thread,
-                reply_markup=markup(buttons),
-                write_timeout=600,
+                self._chat_id, media, supports_streaming=True, **common  # type: ignore[arg-type]
             )
         return message.message_id
 

@@ -438,3 +438,18 @@ async def test_editing_a_message_does_not_run_it_again(h: Harness) -> None:
     await asyncio.sleep(0.5)
     await h.idle()
     assert len(h.backend.requests_to("run_sse")) == 1
+
+
+async def test_cancel_during_a_render_removes_its_status(h: Harness) -> None:
+    h.backend.render_polls = 1000
+    await send_clip(h, caption=COMPRESS)
+    status = await h.tg.wait_for_message(ALICE, contains="Rendering", timeout=15)
+    await h.tg.send_text(ALICE, "/cancel")
+    await h.tg.wait_for_message(ALICE, contains="Stopped")
+    await h.tg.wait_for(lambda: next(m for m in h.tg.messages(ALICE)
+                                     if m.message_id == status.message_id).deleted)
+    topic = await h.runtime.svc.store.get_topic(ALICE, 0)
+    assert topic is not None and topic.render_id is None
+    await h.restart()
+    await asyncio.sleep(0.5)
+    assert not any(m.kind == "video" for m in h.tg.messages(ALICE))
