@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.backend import NemoClient
-from bot.backend.errors import RateLimited, SessionNotFound, TokenInvalid
+from bot.backend.errors import BadRequest, RateLimited, SessionNotFound, TokenInvalid
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,10 @@ class Accounts:
         client_id = record.client_id
         try:
             # The same client id first: it may keep the same anonymous user and its sessions.
+            issued = await self.client.anonymous_token(client_id)
+        except BadRequest:
+            # 400 means the backend did not accept the client id: make a new one, once.
+            client_id = str(uuid.uuid4())
             issued = await self.client.anonymous_token(client_id)
         except RateLimited:
             if not record.token:

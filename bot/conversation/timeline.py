@@ -28,7 +28,7 @@ def _label(t: Translator, track_type: Any) -> str:
     if track_type == 0:
         return t._("Video")
     if track_type == 1:
-        return t._("Audio")
+        return t._("Music")
     if track_type == 7:
         return t._("Text")
     return t._("Track")

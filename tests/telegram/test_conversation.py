@@ -226,7 +226,7 @@ async def test_turn_without_text_summarises_the_changed_draft(h: Harness) -> Non
     )
     await h.tg.send_text(ALICE, "add some lo-fi music")
     reply = await h.tg.wait_for_message(ALICE, contains="1. Video: clip.mp4 (0–10 s)")
-    assert "2. Audio: Lo-fi (0–10 s, 35%)" in (reply.text or "")
+    assert "2. Music: Lo-fi (0–10 s, 35%)" in (reply.text or "")
 
 
 async def test_long_answers_are_split_and_shown_as_text(h: Harness) -> None:

@@ -173,3 +173,14 @@ async def test_command_menu_is_set(h: Harness) -> None:
     assert {"start", "help", "export", "status", "credits", "new", "cancel", "language"} <= (
         commands
     )
+
+
+async def test_missing_client_id_answer_gets_a_new_client_id(h: Harness) -> None:
+    h.backend.fail("anonymous_token", 400, http_status=400, message="missing X-Client-Id")
+    await h.tg.send_text(ALICE, "hello")
+    reply = await h.tg.wait_for_message(ALICE)
+    assert "hello" in (reply.text or "")
+    first, second = h.backend.requests_to("anonymous_token")
+    assert first.headers["x-client-id"] != second.headers["x-client-id"]
+    record = await h.runtime.svc.store.get_chat(ALICE)
+    assert record is not None and record.client_id == second.headers["x-client-id"]

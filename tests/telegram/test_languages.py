@@ -60,7 +60,7 @@ async def test_error_summary_and_progress_in_the_users_script(
     await h.idle()
     status = [m for m in h.tg.messages(user_id) if m.deleted]
     assert status and status[0].params["text"] == messages.still_working(t)
-    assert t._("Video") in (summary.text or "") and t._("Audio") in (summary.text or "")
+    assert t._("Video") in (summary.text or "") and t._("Music") in (summary.text or "")
     assert (summary.text or "").startswith(messages.done_with_summary(t, "").strip()[:4])
 
     # 2001 with the register link
