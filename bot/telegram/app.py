@@ -28,6 +28,7 @@ from bot.i18n import SUPPORTED, translator
 from bot.store import Store
 from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat
+from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,9 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .local_mode(settings.telegram_local_mode)
-        # Handlers only queue work, but hundreds of chats may talk at once: lift PTB's 256.
-        .concurrent_updates(settings.max_concurrent_updates)
+        # Handlers only queue work, but hundreds of chats may talk at once: lift PTB's 256,
+        # while each chat's updates still go through in order.
+        .concurrent_updates(PerChatOrder(settings.max_concurrent_updates))
         .connection_pool_size(512)
         .rate_limiter(RateLimiter(max_retries=3))
         .post_init(_post_init)

@@ -453,3 +453,13 @@ async def test_cancel_during_a_render_removes_its_status(h: Harness) -> None:
     await h.restart()
     await asyncio.sleep(0.5)
     assert not any(m.kind == "video" for m in h.tg.messages(ALICE))
+
+
+async def test_a_burst_of_messages_keeps_its_order(h: Harness) -> None:
+    words = [f"step {i}" for i in range(12)]
+    for word in words:
+        await h.tg.send_text(ALICE, word)
+    await h.tg.wait_for(lambda: any("step 11" in t for t in texts(h)), timeout=20)
+    await h.idle()
+    assert next(iter(h.backend.sessions.values())).messages == words
+    assert sum("as soon as I finish" in t for t in texts(h)) <= 1  # no flood of notices
