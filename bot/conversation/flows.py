@@ -207,10 +207,9 @@ async def enqueue(
     chat_id, thread_id = ctx.chat.chat_id, ctx.chat.thread_id
     busy = queue.busy(chat_id, thread_id)
     accepted = await queue.submit(chat_id, thread_id, kind, payload, dedupe_key=dedupe_key)
-    if accepted and busy and notify:
-        # One running job plus this one: the first to wait. Later ones need no new notice.
-        if await ctx.svc.store.count_waiting(chat_id, thread_id) == 2:
-            await ctx.chat.send(messages.queued(ctx.t))
+    # One running job plus this one: the first to wait. Later ones need no new notice.
+    if accepted and busy and notify and await ctx.svc.store.count_waiting(chat_id, thread_id) == 2:
+        await ctx.chat.send(messages.queued(ctx.t))
 
 
 async def cancel(ctx: Ctx, queue: ChatQueue) -> None:
