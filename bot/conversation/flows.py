@@ -99,12 +99,10 @@ async def ask_language(ctx: Ctx) -> None:
     )
 
 
-async def set_language(ctx: Ctx, locale: str) -> Ctx:
-    """Store the chat's language; returns a context speaking it."""
+async def set_language(ctx: Ctx, locale: str) -> None:
+    """Store the chat's language and confirm in it."""
     await ctx.svc.store.set_language(ctx.chat.chat_id, locale)
-    new = Ctx(chat=ctx.chat, t=translator(locale), svc=ctx.svc)
-    await ctx.chat.send(messages.language_set(new.t, LANGUAGE_NAMES[locale]))
-    return new
+    await ctx.chat.send(messages.language_set(translator(locale), LANGUAGE_NAMES[locale]))
 
 
 async def route_text(ctx: Ctx, text: str) -> str | None:

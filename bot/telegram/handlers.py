@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from telegram import Message, Update
@@ -240,11 +241,30 @@ def _seconds(value: object) -> float | None:
     return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
 
 
+def _album_addressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """In groups only an album's first item carries the caption that mentions the bot; the
+    rest of that album belongs to the same request."""
+    message = update.effective_message
+    assert message is not None
+    albums: dict[str, float] = context.chat_data.setdefault("albums", {}) if (
+        context.chat_data is not None
+    ) else {}
+    now = time.monotonic()
+    for group, seen in list(albums.items()):
+        if now - seen > 60:
+            del albums[group]
+    if addressed(update, context):
+        if message.media_group_id:
+            albums[message.media_group_id] = now
+        return True
+    return bool(message.media_group_id and message.media_group_id in albums)
+
+
 async def media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is None:
         return
-    if _in_group(update) and not addressed(update, context):
+    if _in_group(update) and not _album_addressed(update, context):
         return
     item = _media_item(message)
     if item is None:

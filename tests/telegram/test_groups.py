@@ -85,3 +85,17 @@ async def test_forum_topics_have_their_own_sessions_and_replies_stay_in_topic(
         assert message.message_thread_id in (11, 22)
     actions = [c for c in h.tg.calls_of("sendChatAction") if c.chat_id == FORUM]
     assert actions and all(c.params.get("message_thread_id") in (11, 22) for c in actions)
+
+
+async def test_group_album_addressed_by_its_caption_is_one_upload(h: Harness) -> None:
+    for index in range(3):
+        await h.tg.send_video(
+            GROUP, b"\x00" * 1000, file_name=f"part{index}.mp4", media_group_id="alb",
+            caption="@rtk_compressor_bot compress these" if index == 0 else None,
+            user=h.tg.user(MEMBER), chat_type="supergroup",
+        )
+    await h.tg.wait_for_message(GROUP, kind="video", timeout=15)
+    await h.idle()
+    uploads = h.backend.requests_to("upload")
+    assert len(uploads) == 1 and len(uploads[0].files) == 3
+    assert len(h.backend.requests_to("run_sse")) == 1
