@@ -50,9 +50,14 @@ async def export(ctx: Ctx, draft: dict[str, Any] | None = None) -> bool:
             await chat.send(messages.nothing_to_export(ctx.t))
             return False
         assert draft is not None
-        status_id = await chat.send(messages.rendering(ctx.t, None))
+    except BackendError as exc:
+        await report_error(ctx, exc)
+        return False
+    status_id = await chat.send(messages.rendering(ctx.t, None))
+    try:
         render_id = await _start(ctx, draft, status_id)
     except BackendError as exc:
+        await _clear_status(ctx, status_id)
         await report_error(ctx, exc)
         return False
     return await _poll(ctx, render_id, status_id)
@@ -70,11 +75,12 @@ async def _start(ctx: Ctx, draft: dict[str, Any], status_id: int) -> str:
         try:
             await svc.accounts.call(chat.chat_id, chat.thread_id, ctx.language, start)
             return render_id
-        except DuplicateRenderId:
-            if attempt == 2:
-                raise
-        except BaseException:
+        except asyncio.CancelledError:
+            raise  # stopped mid-request: the render may exist, so the restart polls it
+        except Exception as exc:
             await svc.store.set_render(chat.chat_id, chat.thread_id, None)
+            if isinstance(exc, DuplicateRenderId) and attempt == 1:
+                continue  # ids must be unique: a fresh one, once
             raise
     raise AssertionError("unreachable")
 

@@ -76,6 +76,18 @@ async def test_free_plan_export_block_is_a_plan_issue(h: Harness) -> None:
     reply = await h.tg.wait_for_message(ALICE, contains="upgrade", timeout=15)
     assert "Register or upgrade your plan to unlock export" in (reply.text or "")
     assert "credit" not in (reply.text or "").lower()
+    await h.idle()
+    assert not any("Rendering" in (m.text or "") for m in h.tg.messages(ALICE) if not m.deleted)
+    topic = await h.runtime.svc.store.get_topic(ALICE, 0)
+    assert topic is not None and topic.render_id is None
+
+
+async def test_duplicate_render_id_is_retried_with_a_fresh_one(h: Harness) -> None:
+    h.backend.fail("render", 409, http_status=409, message="duplicate render id")
+    await h.tg.send_video(ALICE, VIDEO, caption="compress this")
+    await h.tg.wait_for_message(ALICE, kind="video", timeout=15)
+    first, second = (r.json["id"] for r in h.backend.requests_to("render"))
+    assert first != second
 
 
 async def test_render_poll_failure_is_reported(h: Harness) -> None:
