@@ -2,8 +2,8 @@
 
 When one of these fails, refresh the catalogs from the repository root with::
 
-    pybabel extract -F babel.cfg -k _ -k n_:1,2 --no-location --sort-output \\
-        --project rtk-compressor-bot -o bot/locales/bot.pot .
+    pybabel extract -F babel.cfg -k _ -k n_:1,2 --add-comments TRANSLATORS: --no-location \\
+        --sort-output --project rtk-compressor-bot -o bot/locales/bot.pot .
     pybabel update -i bot/locales/bot.pot -d bot/locales -D bot --no-fuzzy-matching
     # translate the new or changed entries in bot/locales/*/LC_MESSAGES/bot.po, then
     pybabel compile -d bot/locales -D bot
@@ -11,6 +11,7 @@ When one of these fails, refresh the catalogs from the repository root with::
 
 from __future__ import annotations
 
+import re
 import string
 import subprocess
 import sys
@@ -186,8 +187,11 @@ def test_chinese_catalogs_are_chinese_in_the_right_script(locale: str) -> None:
     foreign = SIMPLIFIED_ONLY if locale == "zh_Hant" else TRADITIONAL_ONLY
     problems = []
     for message in _messages(catalog):
+        source = message.id if isinstance(message.id, str) else message.id[0]
+        # Pure layout entries ("{index}. {label}: {name}", ", ") have no words to translate.
+        has_words = any(c.isalpha() for c in re.sub(r"\{[^}]*\}", "", source))
         for form in _forms(message):
-            if form and not any("\u4e00" <= char <= "\u9fff" for char in form):
+            if has_words and form and not any("\u4e00" <= char <= "\u9fff" for char in form):
                 problems.append(f"{_show(message.id)} is not translated: {form!r}")
             if wrong := sorted(set(form) & foreign):
                 problems.append(f"{_show(message.id)} uses the other script's {wrong}: {form!r}")

@@ -79,6 +79,15 @@ def summarize(draft: dict[str, Any] | None, t: Translator) -> str | None:
                 percent = volume * 100 if volume <= 1 else volume
                 details.append(f"{t.number(percent, 0)}%")
             name = _name(meta) or t._("untitled")
-            suffix = f" ({', '.join(details)})" if details else ""
-            lines.append(f"{len(lines) + 1}. {label}: {name}{suffix}")
+            index = len(lines) + 1
+            if details:
+                # TRANSLATORS: one timeline line, e.g. "2. Music: Lo-fi (0–10 s, 35%)"
+                line = t._("{index}. {label}: {name} ({details})").format(
+                    index=index, label=label, name=name,
+                    # TRANSLATORS: separator between a segment's details
+                    details=t._(", ").join(details),
+                )
+            else:
+                line = t._("{index}. {label}: {name}").format(index=index, label=label, name=name)
+            lines.append(line)
     return "\n".join(lines)
