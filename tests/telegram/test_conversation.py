@@ -463,3 +463,14 @@ async def test_a_burst_of_messages_keeps_its_order(h: Harness) -> None:
     await h.idle()
     assert next(iter(h.backend.sessions.values())).messages == words
     assert sum("as soon as I finish" in t for t in texts(h)) <= 1  # no flood of notices
+
+
+async def test_local_bot_api_mode_takes_big_files_and_exports_by_path(tmp_path: Any) -> None:
+    async with Harness(tmp_path, telegram_local_mode=True, tg_options={"local_mode": True}) as h:
+        h.backend.render_size = 60 * 1024 * 1024  # over the public API's 50 MB
+        await h.tg.send_video(ALICE, VIDEO, declared_size=300 * 1024 * 1024, caption=COMPRESS)
+        video = await h.tg.wait_for_message(ALICE, kind="video", timeout=30)
+        assert h.backend.requests_to("upload")[0].files[0].size == 300 * 1024 * 1024
+        sent = h.tg.calls_of("sendVideo")[-1].params["video"]
+        assert isinstance(sent, str) and sent.startswith("file://")
+        assert "62.9 MB" in (video.text or "")
