@@ -106,23 +106,6 @@ class TelegramChat:
         as_document: bool,
         buttons: Keyboard | None,
     ) -> int:
-        try:
-            return await self._send_media_raw(media, caption, filename, as_document, buttons)
-        except NetworkError as exc:
-            if "too large" in str(exc).lower() or "413" in str(exc):
-                raise TooLarge(str(exc)) from exc
-            if isinstance(exc, BadRequest):
-                raise DeliveryFailed(exc.message) from exc
-            raise
-
-    async def _send_media_raw(
-        self,
-        media: object,
-        caption: str | None,
-        filename: str,
-        as_document: bool,
-        buttons: Keyboard | None,
-    ) -> int:
         common: dict[str, Any] = {
             "caption": caption,
             "filename": filename,
@@ -130,12 +113,19 @@ class TelegramChat:
             "reply_markup": markup(buttons),
             "write_timeout": 600,
         }
-        if as_document:
-            message = await self._bot.send_document(self._chat_id, media, **common)  # type: ignore[arg-type]
-        else:
-            message = await self._bot.send_video(
-                self._chat_id, media, supports_streaming=True, **common  # type: ignore[arg-type]
-            )
+        try:
+            if as_document:
+                message = await self._bot.send_document(self._chat_id, media, **common)  # type: ignore[arg-type]
+            else:
+                message = await self._bot.send_video(
+                    self._chat_id, media, supports_streaming=True, **common  # type: ignore[arg-type]
+                )
+        except NetworkError as exc:
+            if "too large" in str(exc).lower() or "413" in str(exc):
+                raise TooLarge(str(exc)) from exc
+            if isinstance(exc, BadRequest):
+                raise DeliveryFailed(exc.message) from exc
+            raise
         return message.message_id
 
     async def download(self, file_id: str, dest: Path) -> Path:
