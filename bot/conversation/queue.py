@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[int, int]
 Handler = Callable[[Ctx, Job], Awaitable[None]]
-ChatFactory = Callable[[int, int], Chat]
+ChatFactory = Callable[[int, int, int | None], Chat]
 
 
 class ChatQueue:
@@ -89,7 +89,10 @@ class ChatQueue:
                 del self._workers[key]
 
     async def _run(self, job: Job) -> None:
-        chat = self.chat_for(job.chat_id, job.thread_id)
+        message_id = job.payload.get("message_id")
+        chat = self.chat_for(
+            job.chat_id, job.thread_id, message_id if isinstance(message_id, int) else None
+        )
         t = await self.translator_for(job.chat_id, job.payload.get("user_language"))
         ctx = Ctx(chat=chat, t=t, svc=self.svc)
         if job.state == "pending":

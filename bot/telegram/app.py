@@ -101,7 +101,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     )
     queue = ChatQueue(
         svc,
-        lambda chat_id, thread_id: TelegramChat(app.bot, chat_id, thread_id),
+        lambda chat_id, thread_id, reply_to: TelegramChat(app.bot, chat_id, thread_id, reply_to),
         flows.HANDLERS,
         on_error=flows.job_failed,
     )

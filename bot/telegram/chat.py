@@ -6,7 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    ReplyParameters,
+)
 from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, NetworkError
 
@@ -36,10 +42,18 @@ def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
 class TelegramChat:
     """One chat or forum topic. Every message goes to the same topic it came from."""
 
-    def __init__(self, bot: Bot, chat_id: int, thread_id: int = 0) -> None:
+    def __init__(
+        self, bot: Bot, chat_id: int, thread_id: int = 0, reply_to: int | None = None
+    ) -> None:
         self._bot = bot
         self._chat_id = chat_id
         self._thread_id = thread_id
+        # In groups every answer quotes the message it answers, so people see who asked what.
+        self._reply = (
+            ReplyParameters(reply_to, allow_sending_without_reply=True)
+            if reply_to is not None and chat_id < 0
+            else None
+        )
 
     @property
     def chat_id(self) -> int:
@@ -60,6 +74,7 @@ class TelegramChat:
             message_thread_id=self._thread,
             reply_markup=markup(buttons),
             link_preview_options=NO_PREVIEW,
+            reply_parameters=self._reply,
         )
         return message.message_id
 
@@ -111,6 +126,7 @@ class TelegramChat:
             "filename": filename,
             "message_thread_id": self._thread,
             "reply_markup": markup(buttons),
+            "reply_parameters": self._reply,
             "write_timeout": 600,
         }
         try:

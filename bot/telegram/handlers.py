@@ -38,7 +38,11 @@ async def ctx_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
     assert chat is not None
     user = update.effective_user
     t = await rt.queue.translator_for(chat.id, user.language_code if user else None)
-    return Ctx(chat=TelegramChat(context.bot, chat.id, thread_of(update)), t=t, svc=rt.svc)
+    message = update.message  # a person's message (not a button press on the bot's own)
+    reply_to = message.message_id if message else None
+    return Ctx(
+        chat=TelegramChat(context.bot, chat.id, thread_of(update), reply_to), t=t, svc=rt.svc
+    )
 
 
 def _in_group(update: Update) -> bool:

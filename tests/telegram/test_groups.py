@@ -99,3 +99,14 @@ async def test_group_album_addressed_by_its_caption_is_one_upload(h: Harness) ->
     uploads = h.backend.requests_to("upload")
     assert len(uploads) == 1 and len(uploads[0].files) == 3
     assert len(h.backend.requests_to("run_sse")) == 1
+
+
+async def test_group_answers_quote_the_question(h: Harness) -> None:
+    asked = await h.tg.send_text(GROUP, "@rtk_compressor_bot hi", user=h.tg.user(MEMBER),
+                                 chat_type="supergroup")
+    answer = await h.tg.wait_for_message(GROUP)
+    assert answer.params["reply_parameters"]["message_id"] == asked["message_id"]
+    # private chats stay uncluttered
+    await h.tg.send_text(ADMIN, "hi")
+    private = await h.tg.wait_for_message(ADMIN)
+    assert "reply_parameters" not in private.params
