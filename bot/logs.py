@@ -5,34 +5,34 @@ from __future__ import annotations
 import logging
 import re
 
+_PATTERNS = (
+    re.compile(r"nmv_usr_[A-Za-z0-9_\-]+"),  # backend tokens
+    re.compile(r"(Bearer\s+)\S+"),
+    re.compile(r"(/bot)\d+:[A-Za-z0-9_\-]+"),  # a bot token inside a Bot API URL
+)
 
-class Redact(logging.Filter):
-    """Masks the bot token and backend tokens in every record."""
 
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
+class RedactingFormatter(logging.Formatter):
+    """Masks secrets in the whole formatted record, tracebacks included."""
+
+    def __init__(self, fmt: str, secrets: list[str]) -> None:
+        super().__init__(fmt)
         self._secrets = [s for s in secrets if s]
-        self._patterns = [re.compile(r"nmv_usr_[A-Za-z0-9_\-]+"), re.compile(r"Bearer\s+\S+")]
 
-    def _clean(self, text: str) -> str:
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        for pattern in self._patterns:
-            text = pattern.sub("***", text)
+        for pattern in _PATTERNS:
+            text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
         return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self._clean(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
 
 
 def setup(level: str, secrets: list[str]) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(Redact(secrets))
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
