@@ -39,33 +39,6 @@ DRAFT = make_draft([("clip.mp4", "http://x/cdn/clip.mp4", 10_000)])
 CREDITS = {"available": 5, "frozen": 1, "total": 6}
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBackend]:
-    async with FakeBackend(frame_delay=0.001, render_polls=2, render_size=300_000) as backend:
-        yield backend
-
-
-@pytest.fixture
-async def client(fake: FakeBackend) -> AsyncIterator[NemoClient]:
-    c = NemoClient(
-        fake.url, version=__version__, rate_limit_retry_seconds=RETRY, sse_timeout_seconds=5
-    )
-    try:
-        yield c
-    finally:
-        await c.aclose()
-
-
-@pytest.fixture
-def token(fake: FakeBackend) -> str:
-    return fake.issue_token("cid-client").token
-
-
-@pytest.fixture
-def sid(fake: FakeBackend, token: str) -> str:
-    return fake.create_session(token).session_id
-
-
 Handler = Callable[[httpx.Request], httpx.Response]
 
 

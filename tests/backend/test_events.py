@@ -178,33 +178,6 @@ def test_builder_empty_and_blank() -> None:
 # --------------------------------------------------------------------------- streams end to end
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBackend]:
-    async with FakeBackend(frame_delay=0.001) as backend:
-        yield backend
-
-
-@pytest.fixture
-async def client(fake: FakeBackend) -> AsyncIterator[NemoClient]:
-    c = NemoClient(
-        fake.url, version=__version__, rate_limit_retry_seconds=0.01, sse_timeout_seconds=5
-    )
-    try:
-        yield c
-    finally:
-        await c.aclose()
-
-
-@pytest.fixture
-def token(fake: FakeBackend) -> str:
-    return fake.issue_token("cid-events").token
-
-
-@pytest.fixture
-def sid(fake: FakeBackend, token: str) -> str:
-    return fake.create_session(token).session_id
-
-
 async def collect(client: NemoClient, token: str, sid: str, text: str = "hi") -> list[Event]:
     out: list[Event] = []
     async with client.run(token, sid, text) as events:
