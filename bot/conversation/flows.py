@@ -27,7 +27,7 @@ from bot.conversation.media import (
 )
 from bot.conversation.queue import ChatQueue, Handler
 from bot.conversation.timeline import summarize
-from bot.conversation.turn import run_turn
+from bot.conversation.turn import check_draft, run_turn
 from bot.i18n import LANGUAGE_NAMES, SUPPORTED, translator
 from bot.store import Job
 
@@ -165,6 +165,8 @@ async def media_job(ctx: Ctx, job: Job) -> None:
     result = await upload_items(ctx, items)
     if result is None:
         return
+    # Baseline the draft: if the backend drafts uploads itself, that is not an edit to export.
+    await check_draft(ctx)
     await ctx.chat.send(acknowledgement(ctx, items, result, bool(caption)))
     if caption:
         await run_turn(ctx, caption)
@@ -177,6 +179,7 @@ async def link_job(ctx: Ctx, job: Job) -> None:
     result = await upload_urls(ctx, urls)
     if result is None:
         return
+    await check_draft(ctx)
     await ctx.chat.send(link_acknowledgement(ctx, urls, result, bool(rest)))
     if rest:
         await run_turn(ctx, rest)

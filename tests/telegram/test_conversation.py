@@ -474,3 +474,19 @@ async def test_local_bot_api_mode_takes_big_files_and_exports_by_path(tmp_path: 
         sent = h.tg.calls_of("sendVideo")[-1].params["video"]
         assert isinstance(sent, str) and sent.startswith("file://")
         assert "62.9 MB" in (video.text or "")
+
+
+async def test_a_draft_made_by_the_upload_alone_is_not_exported(h: Harness) -> None:
+    await send_clip(h)
+    await h.tg.wait_for_message(ALICE, contains="Received")
+    await h.idle()
+    session = next(iter(h.backend.sessions.values()))
+    h.backend.set_draft(session.session_id, make_draft())  # as if the backend drafted it
+    await h.tg.send_photo(ALICE, b"\xff\xd8" + bytes(1000))
+    await h.tg.wait_for_message(ALICE, contains="Photo")
+    await h.idle()
+    h.backend.queue_turn([adk_text("It is a 12 second clip in 720p.")])
+    await h.tg.send_text(ALICE, "what resolution is it?")
+    await h.tg.wait_for_message(ALICE, contains="720p")
+    await h.idle()
+    assert h.backend.requests_to("render") == []
