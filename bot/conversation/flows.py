@@ -41,12 +41,22 @@ LANG_PREFIX = "lang:"
 # -- answered at once --------------------------------------------------------------------
 
 
+def _in_group(ctx: Ctx) -> bool:
+    return ctx.chat.chat_id < 0
+
+
 async def start(ctx: Ctx) -> None:
-    await ctx.chat.send(messages.welcome(ctx.t))
+    text = messages.welcome(ctx.t)
+    if _in_group(ctx):
+        text += "\n\n" + messages.group_hint(ctx.t)
+    await ctx.chat.send(text)
 
 
 async def show_help(ctx: Ctx) -> None:
-    await ctx.chat.send(messages.help_text(ctx.t))
+    text = messages.help_text(ctx.t)
+    if _in_group(ctx):
+        text += "\n\n" + messages.group_hint(ctx.t)
+    await ctx.chat.send(text)
 
 
 async def credits(ctx: Ctx) -> None:

@@ -37,6 +37,10 @@ def help_text(t: Translator) -> str:
     ).format(formats=", ".join(SUPPORTED_FORMATS))
 
 
+def group_hint(t: Translator) -> str:
+    return t._("In groups, mention me or reply to one of my messages so I know it's for me.")
+
+
 def something_went_wrong(t: Translator) -> str:
     return t._("Sorry, something went wrong on my side. Please try again in a moment.")
 

@@ -115,7 +115,8 @@ async def test_group_choice_wins_over_the_senders_language(h: Harness) -> None:
     await h.tg.send_text(group, "/start", user=h.tg.user(7102, language_code="en"),
                          chat_type="supergroup")
     welcome = await h.tg.wait_for_message(group, after=before)
-    assert welcome.text == messages.welcome(translator("zh_Hans"))
+    zh = translator("zh_Hans")
+    assert welcome.text == messages.welcome(zh) + "\n\n" + messages.group_hint(zh)
 
 
 @pytest.mark.parametrize("words", ["导出", "匯出", "導出"])
