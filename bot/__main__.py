@@ -14,6 +14,7 @@ def run() -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     from telegram import Update
+    from telegram.error import InvalidToken, NetworkError
 
     from bot import logs
     from bot.telegram.app import build_application
@@ -23,7 +24,17 @@ def run() -> int:
         secrets.append(settings.nemo_token.get_secret_value())
     logs.setup(settings.log_level, secrets)
     app = build_application(settings)
-    app.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        print("startup error: TELEGRAM_BOT_TOKEN was rejected by the Bot API "
+              "(copy it again from @BotFather)", file=sys.stderr)
+        return 2
+    except NetworkError as exc:
+        reason = logs.redact(str(exc), secrets)
+        print(f"startup error: cannot reach the Bot API at {settings.telegram_api_url} "
+              f"({reason})", file=sys.stderr)
+        return 1
     return 0
 
 

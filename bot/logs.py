@@ -12,6 +12,16 @@ _PATTERNS = (
 )
 
 
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with the given secrets and anything that looks like a token masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    return text
+
+
 class RedactingFormatter(logging.Formatter):
     """Masks secrets in the whole formatted record, tracebacks included."""
 
@@ -20,16 +30,23 @@ class RedactingFormatter(logging.Formatter):
         self._secrets = [s for s in secrets if s]
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        for pattern in _PATTERNS:
-            text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
-        return text
+        return redact(super().format(record), self._secrets)
+
+
+class _QuietBootstrap(logging.Filter):
+    """A failed start (bad token, no network) ends with one clear line from ``__main__``;
+    python-telegram-bot's own traceback of it only buries that line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("telegram.ext") and "Bootstrap" in record.getMessage():
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def setup(level: str, secrets: list[str]) -> None:
     handler = logging.StreamHandler()
+    handler.addFilter(_QuietBootstrap())
     handler.setFormatter(
         RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
     )

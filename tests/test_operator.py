@@ -50,3 +50,34 @@ async def test_operator_start_answers_keeps_secrets_out_of_logs(tmp_path: Path) 
         db = tmp_path / "data" / "bot.db"
         assert db.exists()
         assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+async def test_rejected_token_is_one_clear_line(tmp_path: Path) -> None:
+    async with FakeTelegram(TOKEN) as tg:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NEMO_"))}
+        env.update(TELEGRAM_BOT_TOKEN="111:WRONG-SECRET", TELEGRAM_API_URL=tg.url,
+                   PYTHONPATH=str(ROOT))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = (out + err).decode()
+    assert proc.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN was rejected" in text.strip().splitlines()[-1]
+    assert "WRONG-SECRET" not in text and "Traceback" not in text
+
+
+async def test_unreachable_bot_api_is_one_clear_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NEMO_"))}
+    env.update(TELEGRAM_BOT_TOKEN="111:SECRET", TELEGRAM_API_URL="http://127.0.0.1:9",
+               PYTHONPATH=str(ROOT))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = (out + err).decode()
+    assert proc.returncode == 1
+    assert "cannot reach the Bot API at http://127.0.0.1:9" in text
+    assert "SECRET" not in text and "Traceback" not in text
