@@ -16,23 +16,21 @@ TOKEN = "987654:OPERATOR-SECRET"
 ROOT = Path(__file__).parent.parent
 
 
+async def launch(cwd: Path, **settings: str) -> asyncio.subprocess.Process:
+    """`python -m bot` with only these settings, as an operator's shell would start it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NEMO_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(settings, PYTHONPATH=str(ROOT))
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
 async def test_operator_start_answers_keeps_secrets_out_of_logs(tmp_path: Path) -> None:
     async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NEMO_"))
-        }
-        env.update(
-            TELEGRAM_BOT_TOKEN=TOKEN,
-            TELEGRAM_API_URL=tg.url,
-            NEMO_API_URL=backend.url,
-            LOG_LEVEL="DEBUG",
-            PYTHONPATH=str(ROOT),
-        )
-        env.pop("DATABASE_URL", None)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await launch(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                            NEMO_API_URL=backend.url, LOG_LEVEL="DEBUG")
         try:
             await tg.send_text(77, "/start")
             await tg.wait_for_message(77, timeout=30)
@@ -54,13 +52,8 @@ async def test_operator_start_answers_keeps_secrets_out_of_logs(tmp_path: Path) 
 
 async def test_rejected_token_is_one_clear_line(tmp_path: Path) -> None:
     async with FakeTelegram(TOKEN) as tg:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NEMO_"))}
-        env.update(TELEGRAM_BOT_TOKEN="111:WRONG-SECRET", TELEGRAM_API_URL=tg.url,
-                   PYTHONPATH=str(ROOT))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await launch(tmp_path, TELEGRAM_BOT_TOKEN="111:WRONG-SECRET",
+                            TELEGRAM_API_URL=tg.url)
         out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     text = (out + err).decode()
     assert proc.returncode == 2
@@ -69,13 +62,8 @@ async def test_rejected_token_is_one_clear_line(tmp_path: Path) -> None:
 
 
 async def test_unreachable_bot_api_is_one_clear_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NEMO_"))}
-    env.update(TELEGRAM_BOT_TOKEN="111:SECRET", TELEGRAM_API_URL="http://127.0.0.1:9",
-               PYTHONPATH=str(ROOT))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await launch(tmp_path, TELEGRAM_BOT_TOKEN="111:SECRET",
+                        TELEGRAM_API_URL="http://127.0.0.1:9")
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     text = (out + err).decode()
     assert proc.returncode == 1

@@ -8,7 +8,6 @@ one place (``_send``). Token and session recovery need the chat store, so they l
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -28,7 +27,7 @@ from bot.backend.errors import (
     Unavailable,
     error_for,
 )
-from bot.backend.events import End, Event, StreamError, parse_frame
+from bot.backend.events import End, Event, parse_error_event, parse_frame
 from bot.backend.models import (
     AnonymousToken,
     Credits,
@@ -102,7 +101,7 @@ class NemoClient:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
                 raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
-            if response.status_code != 429 and not await self._is_429_envelope(response, stream):
+            if response.status_code != 429 and not self._is_429_envelope(response, stream):
                 return response
             if stream:
                 await response.aclose()
@@ -114,7 +113,7 @@ class NemoClient:
         raise AssertionError("unreachable")
 
     @staticmethod
-    async def _is_429_envelope(response: httpx.Response, stream: bool) -> bool:
+    def _is_429_envelope(response: httpx.Response, stream: bool) -> bool:
         if stream or "json" not in response.headers.get("content-type", ""):
             return False
         try:
@@ -358,7 +357,7 @@ class TurnStream:
             if sse.event not in ("", "message"):
                 # Named events are not part of the ADK stream; treat errors, ignore the rest.
                 if sse.event == "error":
-                    yield from_error(sse.data)
+                    yield parse_error_event(sse.data)
                 continue
             for event in parse_frame(sse.data):
                 yield event
@@ -368,16 +367,6 @@ class TurnStream:
 
 def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
-
-
-def from_error(data: str) -> Event:
-    """A named ``error`` event, whatever its payload looks like."""
-    try:
-        obj = json.loads(data)
-        message = obj.get("message") or obj.get("error") if isinstance(obj, dict) else data
-    except json.JSONDecodeError:
-        message = data
-    return StreamError(str(message or "agent error"))
 
 
 __all__ = ["BackendError", "FileUpload", "NemoClient", "TurnStream"]

@@ -65,6 +65,16 @@ def parse_frame(data: str) -> list[Event]:
     return _adk(obj)
 
 
+def parse_error_event(data: str) -> StreamError:
+    """A named ``error`` SSE event, whatever its payload looks like."""
+    try:
+        obj = json.loads(data)
+    except json.JSONDecodeError:
+        return StreamError(data.strip() or "agent error")
+    message = (obj.get("message") or obj.get("error")) if isinstance(obj, dict) else data
+    return StreamError(str(message or "agent error"))
+
+
 def _typed(obj: dict[str, Any]) -> list[Event]:
     kind = str(obj.get("type", "")).lower()
     if kind in {"text", "message", "delta"}:

@@ -101,45 +101,47 @@ async def resume(ctx: Ctx) -> bool:
 async def _poll(
     ctx: Ctx, render_id: str, status_id: int, *, started_wall: float | None = None
 ) -> bool:
-    svc, chat = ctx.svc, ctx.chat
-    started = started_wall or time.time()
-    finished = False
+    chat = ctx.chat
     try:
-        while True:
-            await asyncio.sleep(svc.timing.render_poll)
-            elapsed = time.time() - started
-            try:
-                status = await svc.accounts.call(
-                    chat.chat_id, chat.thread_id, ctx.language,
-                    lambda ident: svc.client.render_status(ident.token, render_id),
-                )
-            except BackendError as exc:
-                finished = True
-                await _clear_status(ctx, status_id)
-                await report_error(ctx, exc)
-                return False
-            if status.status == "completed" and status.url:
-                finished = True
-                await _clear_status(ctx, status_id)
-                return await deliver(ctx, status.url)
-            if status.status == "failed" or (status.status == "completed" and not status.url):
-                finished = True
-                log.warning("chat %s: render %s failed: %s", chat.chat_id, render_id,
-                            status.error)
-                await _clear_status(ctx, status_id)
-                await chat.send(messages.render_failed(ctx.t))
-                return False
-            if elapsed > RENDER_GIVE_UP_SECONDS:
-                finished = True
-                await _clear_status(ctx, status_id)
-                await chat.send(messages.render_too_slow(ctx.t))
-                return False
-            with contextlib.suppress(Exception):
-                await chat.edit(status_id, messages.rendering(ctx.t, elapsed))
-    finally:
-        # A shutdown cancels us mid-poll: keep the render id so the next start resumes it.
-        if finished:
-            await svc.store.set_render(chat.chat_id, chat.thread_id, None)
+        delivered = await _watch(ctx, render_id, status_id, started_wall or time.time())
+    except asyncio.CancelledError:
+        raise  # a shutdown mid-poll keeps the render id, so the next start resumes it
+    except BaseException:
+        await ctx.svc.store.set_render(chat.chat_id, chat.thread_id, None)
+        raise
+    await ctx.svc.store.set_render(chat.chat_id, chat.thread_id, None)
+    return delivered
+
+
+async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bool:
+    """Poll until the render ends, keeping the status message current; then deliver."""
+    svc, chat = ctx.svc, ctx.chat
+    while True:
+        await asyncio.sleep(svc.timing.render_poll)
+        elapsed = time.time() - started
+        try:
+            status = await svc.accounts.call(
+                chat.chat_id, chat.thread_id, ctx.language,
+                lambda ident: svc.client.render_status(ident.token, render_id),
+            )
+        except BackendError as exc:
+            await _clear_status(ctx, status_id)
+            await report_error(ctx, exc)
+            return False
+        if status.status == "completed" and status.url:
+            await _clear_status(ctx, status_id)
+            return await deliver(ctx, status.url)
+        if status.status == "failed" or (status.status == "completed" and not status.url):
+            log.warning("chat %s: render %s failed: %s", chat.chat_id, render_id, status.error)
+            await _clear_status(ctx, status_id)
+            await chat.send(messages.render_failed(ctx.t))
+            return False
+        if elapsed > RENDER_GIVE_UP_SECONDS:
+            await _clear_status(ctx, status_id)
+            await chat.send(messages.render_too_slow(ctx.t))
+            return False
+        with contextlib.suppress(Exception):
+            await chat.edit(status_id, messages.rendering(ctx.t, elapsed))
 
 
 async def _clear_status(ctx: Ctx, status_id: int) -> None:

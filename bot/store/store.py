@@ -97,6 +97,11 @@ class Store:
         return ChatRecord(**dict(row)) if row else None
 
     async def ensure_chat(self, chat_id: int) -> ChatRecord:
+        """The chat's record, created on first sight. Read first: this runs on every
+        backend call, and the insert (and its commit) is needed once per chat."""
+        existing = await self.get_chat(chat_id)
+        if existing is not None:
+            return existing
         now = time.time()
         await self._db.execute(
             "INSERT OR IGNORE INTO chats (chat_id, client_id, created_at, updated_at)"

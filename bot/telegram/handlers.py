@@ -250,9 +250,8 @@ def _album_addressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool
     rest of that album belongs to the same request."""
     message = update.effective_message
     assert message is not None
-    albums: dict[str, float] = context.chat_data.setdefault("albums", {}) if (
-        context.chat_data is not None
-    ) else {}
+    chat_data = context.chat_data if context.chat_data is not None else {}
+    albums: dict[str, float] = chat_data.setdefault("albums", {})
     now = time.monotonic()
     for group, seen in list(albums.items()):
         if now - seen > 60:
