@@ -324,7 +324,8 @@ _RECORD = web.RequestKey("fake_backend_record", RecordedRequest)
 class FakeBackend:
     """The scriptable fake. Attributes may be changed between requests to switch variants:
     ``sse_style``, ``frame_delay``, ``render_polls``, ``render_shape``, ``message_key``,
-    ``render_size``, ``render_fail``, ``force_402``, ``max_upload_bytes``."""
+    ``render_size``, ``render_fail``, ``force_402``, ``max_upload_bytes``, ``delays`` (seconds
+    an endpoint waits before answering, e.g. ``{"state": 3}``: a slow backend)."""
 
     def __init__(
         self,
@@ -345,6 +346,7 @@ class FakeBackend:
         self.render_fail = False
         self.force_402 = False
         self.max_upload_bytes = MAX_UPLOAD_BYTES
+        self.delays: dict[str, float] = {}
         self.url = ""
         self.requests: list[RecordedRequest] = []
         self.tokens: dict[str, TokenInfo] = {}
@@ -533,6 +535,8 @@ class FakeBackend:
         self.requests.append(record)
         request[_RECORD] = record
         try:
+            if await self._pause(self.delays.get(endpoint, 0)):
+                raise _ApiError(503, 503, "shutting down")
             failure = self._take_failure(endpoint)
             if failure is not None:
                 raise _ApiError(failure.http_status, failure.code, failure.message)

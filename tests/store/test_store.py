@@ -57,7 +57,8 @@ async def test_jobs_are_ordered_deduplicated_and_albums_claimed(tmp_path: Path) 
     assert job is not None and job.id == first
     album = await store.take_album(1, 0, "g", first)
     assert [j.payload["n"] for j in album] == [2]
-    await store.set_job_state(first, "done")
+    assert await store.start_job(first)
+    await store.finish_job(first)
     nxt = await store.next_job(1, 0)
     assert nxt is not None and nxt.kind == "turn"
     assert sorted(await store.chats_with_work()) == [(1, 0), (2, 0)]
