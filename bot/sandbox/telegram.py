@@ -350,6 +350,7 @@ class _Failure:
     error_code: int
     description: str
     retry_after: int | None
+    html: bool = False
 
 
 @dataclass
@@ -1207,10 +1208,19 @@ class FakeTelegram:
     # -- test switches -----------------------------------------------------------------------
 
     def fail_next(
-        self, method: str, error_code: int, description: str, retry_after: int | None = None
+        self,
+        method: str,
+        error_code: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        html: bool = False,
     ) -> None:
-        """Make the next call of ``method`` fail with this error (calls queue up)."""
-        failure = _Failure(error_code, description, retry_after)
+        """Make the next call of ``method`` fail with this error (calls queue up).
+
+        ``method="file"`` fails the next file download; ``html=True`` answers with a proxy's
+        HTML error page (status ``error_code``) instead of the Bot API's JSON."""
+        failure = _Failure(error_code, description, retry_after, html)
         self._failures.setdefault(method.lower(), []).append(failure)
 
     def inject_faults(
@@ -1922,6 +1932,10 @@ class FakeTelegram:
         failures = self._failures.get(name.lower())
         if failures:
             failure = failures.pop(0)
+            if failure.html:
+                call.error_code, call.description = failure.error_code, "HTML page"
+                return web.Response(status=failure.error_code, text=HTML_ERROR_PAGE,
+                                    content_type="text/html")
             extra = None
             if failure.retry_after is not None:
                 extra = {"retry_after": failure.retry_after}
@@ -2010,6 +2024,13 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             body = _error_body(401, ERR_UNAUTHORIZED, None)
             return web.json_response(body, status=401)
+        if failures := self._failures.get("file"):
+            failure = failures.pop(0)
+            if failure.html:
+                return web.Response(status=failure.error_code, text=HTML_ERROR_PAGE,
+                                    content_type="text/html")
+            body = _error_body(failure.error_code, failure.description, None)
+            return web.json_response(body, status=failure.error_code)
         if self.fault_rate and (fault := self._random_fault("file", None)) is not None:
             return fault
         path = unquote(request.match_info["path"])
