@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.conversation import messages
-from bot.conversation.chat import Chat
+from bot.conversation.chat import Chat, ChatUnavailable
 from bot.conversation.context import Ctx, Services
 from bot.conversation.export import resume
 from bot.conversation.timeline import summarize
@@ -119,6 +119,8 @@ class ChatQueue:
                 await self.handlers[job.kind](ctx, job)
         except asyncio.CancelledError:
             raise  # /cancel marks the job itself; a shutdown leaves it to resume
+        except ChatUnavailable as exc:
+            log.info("job %s (%s) dropped: %s", job.id, job.kind, exc)
         except Exception as exc:
             log.exception("chat %s: job %s (%s) failed", job.chat_id, job.id, job.kind)
             if self.on_error:
