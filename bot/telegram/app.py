@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from telegram import BotCommand, Update
+from telegram.error import RetryAfter
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -17,7 +18,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import __version__
+from bot import __version__, metrics
 from bot.backend import NemoClient
 from bot.config import Settings
 from bot.conversation import flows
@@ -48,13 +49,23 @@ class RateLimiter(AIORateLimiter):
     ) -> Any:
         if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
             return await callback(*args, **kwargs)
+
+        async def counted(*a: Any, **kw: Any) -> Any:
+            try:
+                return await callback(*a, **kw)
+            except RetryAfter:
+                metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
+                raise
+
         return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
+            counted, args, kwargs, endpoint, data, rate_limit_args
         )
 
 
 # Editing a sent message must not run it again.
 NEW_MESSAGES = filters.UpdateType.MESSAGE
+# What the handlers below handle; Telegram need not send (nor the bot store) anything else.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
 def command_menu(locale: str) -> list[BotCommand]:
@@ -140,6 +151,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .build()
     )
     app.bot_data["settings"] = settings
+    app.add_handler(TypeHandler(Update, handlers.observe), group=-2)
     app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     for name, callback in {
         "start": handlers.start,
