@@ -24,7 +24,7 @@ async def test_a_whole_turn_with_a_failure_logs_one_json_object_per_line(
             await tg.wait_for_message(ALICE, timeout=30)
             # The agent's answer cannot be delivered: the job fails with a traceback, and
             # the person is told something went wrong.
-            tg.fail_next("sendMessage", 500, "Internal Server Error: boom")
+            tg.fail_next("sendMessage", 400, "Bad Request: boom")
             await tg.send_text(ALICE, "hello there")
             sorry = await tg.wait_for_message(ALICE, after=1, timeout=30)
             assert "wrong" in (sorry.text or "").lower()
