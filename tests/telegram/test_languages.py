@@ -34,8 +34,11 @@ async def test_welcome_and_session_language(
     user_id = 5000 + CASES.index((code, locale, backend_language))
     user = h.tg.user(user_id, language_code=code)
     await h.tg.send_text(user_id, "/start", user=user)
-    welcome = await h.tg.wait_for_message(user_id)
+    await h.tg.wait_for_message(user_id)
+    await h.idle()
+    welcome = h.tg.messages(user_id)[0]
     assert welcome.text == messages.welcome(translator(locale))
+    assert welcome.edits == [messages.setting_up(translator(locale))]
     await h.tg.send_text(user_id, "hello", user=user)
     await h.tg.wait_for_message(user_id, after=1)
     await h.idle()
@@ -94,7 +97,9 @@ async def test_language_choice_is_stored_and_survives_restart(h: Harness) -> Non
     await h.restart()
     before = len(h.tg.messages(user_id))
     await h.tg.send_text(user_id, "/start", user=user)
-    welcome = await h.tg.wait_for_message(user_id, after=before)
+    await h.tg.wait_for_message(user_id, after=before)
+    await h.idle()
+    welcome = h.tg.messages(user_id)[before]
     assert welcome.text == messages.welcome(translator("zh_Hant"))
     # the next backend session speaks Chinese
     await h.tg.send_text(user_id, "hello", user=user)
@@ -114,7 +119,9 @@ async def test_group_choice_wins_over_the_senders_language(h: Harness) -> None:
     before = len(h.tg.messages(group))
     await h.tg.send_text(group, "/start", user=h.tg.user(7102, language_code="en"),
                          chat_type="supergroup")
-    welcome = await h.tg.wait_for_message(group, after=before)
+    await h.tg.wait_for_message(group, after=before)
+    await h.idle()
+    welcome = h.tg.messages(group)[before]
     zh = translator("zh_Hans")
     assert welcome.text == messages.welcome(zh) + "\n\n" + messages.group_hint(zh)
 
