@@ -34,10 +34,8 @@ async def test_welcome_and_session_language(
     user_id = 5000 + CASES.index((code, locale, backend_language))
     user = h.tg.user(user_id, language_code=code)
     await h.tg.send_text(user_id, "/start", user=user)
-    await h.tg.wait_for_message(user_id)
-    await h.idle()
-    welcome = h.tg.messages(user_id)[0]
-    assert welcome.text == messages.welcome(translator(locale))
+    welcome = await h.tg.wait_for_message(user_id)
+    await h.tg.wait_for(lambda: welcome.text == messages.welcome(translator(locale)) or None)
     assert welcome.edits == [messages.setting_up(translator(locale))]
     await h.tg.send_text(user_id, "hello", user=user)
     await h.tg.wait_for_message(user_id, after=1)
@@ -97,10 +95,8 @@ async def test_language_choice_is_stored_and_survives_restart(h: Harness) -> Non
     await h.restart()
     before = len(h.tg.messages(user_id))
     await h.tg.send_text(user_id, "/start", user=user)
-    await h.tg.wait_for_message(user_id, after=before)
-    await h.idle()
-    welcome = h.tg.messages(user_id)[before]
-    assert welcome.text == messages.welcome(translator("zh_Hant"))
+    welcome = await h.tg.wait_for_message(user_id, after=before)
+    await h.tg.wait_for(lambda: welcome.text == messages.welcome(translator("zh_Hant")) or None)
     # the next backend session speaks Chinese
     await h.tg.send_text(user_id, "hello", user=user)
     await h.tg.wait_for_message(user_id, after=before + 1)
@@ -119,11 +115,10 @@ async def test_group_choice_wins_over_the_senders_language(h: Harness) -> None:
     before = len(h.tg.messages(group))
     await h.tg.send_text(group, "/start", user=h.tg.user(7102, language_code="en"),
                          chat_type="supergroup")
-    await h.tg.wait_for_message(group, after=before)
-    await h.idle()
-    welcome = h.tg.messages(group)[before]
+    welcome = await h.tg.wait_for_message(group, after=before)
     zh = translator("zh_Hans")
-    assert welcome.text == messages.welcome(zh) + "\n\n" + messages.group_hint(zh)
+    expected = messages.welcome(zh) + "\n\n" + messages.group_hint(zh)
+    await h.tg.wait_for(lambda: welcome.text == expected or None)
 
 
 @pytest.mark.parametrize("words", ["导出", "匯出", "導出"])

@@ -167,10 +167,10 @@ async def test_first_contact_says_setting_up_then_the_answer_replaces_it(h: Harn
 async def test_start_is_setting_up_edited_into_the_welcome_in_chinese(h: Harness) -> None:
     user = h.tg.user(ALICE, language_code="zh-TW")
     await h.tg.send_text(ALICE, "/start", user=user)
-    await h.tg.wait_for_message(ALICE)
-    await h.idle()
-    (welcome,) = h.tg.messages(ALICE)
+    welcome = await h.tg.wait_for_message(ALICE)
     t = translator("zh_Hant")
+    await h.tg.wait_for(lambda: welcome.text == messages.welcome(t) or None)
+    assert len(h.tg.messages(ALICE)) == 1
     assert welcome.edits == [messages.setting_up(t)] and welcome.text == messages.welcome(t)
     assert h.backend.requests_to("create_session")[0].json["language"] == "zh"
 
@@ -196,7 +196,6 @@ async def test_markdown_becomes_telegram_formatting_and_the_rest_is_escaped(h: H
 async def test_refused_entities_fall_back_to_plain_text(h: Harness) -> None:
     await h.tg.send_text(ALICE, "/start")
     await h.tg.wait_for_message(ALICE, contains="compress")
-    await h.idle()
     h.backend.queue_turn([adk_text("**Bold** answer")])
     h.tg.fail_next("sendMessage", 400, "Bad Request: can't parse entities: unsupported start tag")
     await h.tg.send_text(ALICE, "hello")
