@@ -8,9 +8,11 @@ result can be exported.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from bot import metrics
 from bot.backend.errors import AgentError, BackendError
 from bot.backend.events import AnswerBuilder, End, StreamError, TextChunk, ToolActivity
 from bot.conversation import messages, rich
@@ -138,6 +140,7 @@ async def run_turn(
     t, chat, svc = ctx.t, ctx.chat, ctx.svc
     error: BackendError | None = None
     text = ""
+    started = time.monotonic()
     async with progress(ctx, lambda elapsed: messages.still_working(t, elapsed)):
         try:
             note = await align_language(ctx)
@@ -146,6 +149,8 @@ async def run_turn(
                 await svc.store.set_session_language(chat.chat_id, chat.thread_id, ctx.language)
         except BackendError as exc:
             error = exc
+        metrics.TURN_SECONDS.observe(time.monotonic() - started)
+        metrics.TURNS.labels("error" if error else "ok").inc()
         check = await check_draft(ctx)
     draft = check.draft if check else None
     changed = bool(check and check.changed)
