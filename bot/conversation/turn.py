@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import metrics
-from bot.backend.errors import AgentError, BackendError
+from bot.backend.errors import BackendError, stream_error
 from bot.backend.events import AnswerBuilder, End, StreamError, TextChunk, ToolActivity
 from bot.conversation import messages, rich
 from bot.conversation.accounts import Identity
@@ -56,7 +56,8 @@ async def stream_answer(ctx: Ctx, instruction: str) -> str:
                 elif isinstance(event, ToolActivity):
                     log.debug("chat %s: agent %s %s", ctx.chat.chat_id, event.kind, event.name)
                 elif isinstance(event, StreamError):
-                    raise AgentError(event.message)
+                    # 1001/1002 raised here are recovered by accounts.call like HTTP ones.
+                    raise stream_error(event.message, event.backend_code)
                 elif isinstance(event, End):
                     break
         return answer.text

@@ -89,8 +89,8 @@ async def test_duplicate_render_id_is_retried_with_a_fresh_one(h: Harness) -> No
     assert first != second
 
 
-async def test_render_poll_failure_is_reported(h: Harness) -> None:
-    h.backend.fail("render_status", 500, http_status=503, times=2)
+async def test_render_poll_lasting_failure_is_reported(h: Harness) -> None:
+    h.backend.fail("render_status", 402, http_status=402, times=2)  # not transient
     await h.tg.send_video(ALICE, VIDEO, caption="compress this")
-    reply = await h.tg.wait_for_message(ALICE, contains="unavailable", timeout=15)
+    reply = await h.tg.wait_for_message(ALICE, contains="upgrade", timeout=15)
     assert_clean(reply.text or "")
