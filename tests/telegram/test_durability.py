@@ -27,21 +27,25 @@ async def test_a_burst_over_many_chats_answers_every_message(h: Harness) -> None
     chats = [4000 + n for n in range(20)]
     words = {chat: [f"m{chat}-{i}" for i in range(10)] for chat in chats}
     rng = random.Random(10)
-    name, send_message = h.tg._handlers["sendmessage"]
+    def answering(method: str) -> None:
+        name, handle = h.tg._handlers[method]
 
-    async def answering(req: Any) -> Any:
-        # The person writes again while an answer reaches them, so the next update arrives
-        # just as the chat's worker finishes, reads an empty queue and exits.
-        result = await send_message(req)
-        chat, text = int(req.params["chat_id"]), str(req.params.get("text"))
-        if "I can help with that" in text:
-            index = next(i for i, w in enumerate(words[chat]) if f'"{w}"' in text) + 1
-            if index < len(words[chat]):
-                await h.tg.send_text(chat, words[chat][index])
-                await asyncio.sleep(rng.uniform(0, 0.012))
-        return result
+        async def hook(req: Any) -> Any:
+            # The person writes again while an answer reaches them, so the next update
+            # arrives just as the chat's worker finishes, reads an empty queue and exits.
+            result = await handle(req)
+            chat, text = int(req.params["chat_id"]), str(req.params.get("text"))
+            if "I can help with that" in text:
+                index = next(i for i, w in enumerate(words[chat]) if f'"{w}"' in text) + 1
+                if index < len(words[chat]):
+                    await h.tg.send_text(chat, words[chat][index])
+                    await asyncio.sleep(rng.uniform(0, 0.012))
+            return result
 
-    h.tg._handlers["sendmessage"] = (name, answering)
+        h.tg._handlers[method] = (name, hook)
+
+    answering("sendmessage")
+    answering("editmessagetext")  # a chat's first answer replaces its "Setting up…"
     for chat in chats:
         await h.tg.send_text(chat, words[chat][0])
 
