@@ -17,11 +17,15 @@ def run() -> int:
     from telegram.error import InvalidToken, NetworkError
 
     from bot import logs
+    from bot.store.open import StoreUnavailable, url_password
     from bot.telegram.app import build_application
 
     secrets = [settings.telegram_bot_token.get_secret_value()]
     if settings.nemo_token:
         secrets.append(settings.nemo_token.get_secret_value())
+    db_password = url_password(settings.database_url)
+    if db_password:
+        secrets.append(db_password)
     logs.setup(settings.log_level, secrets)
     app = build_application(settings)
     try:
@@ -34,6 +38,9 @@ def run() -> int:
         reason = logs.redact(str(exc), secrets)
         print(f"startup error: cannot reach the Bot API at {settings.telegram_api_url} "
               f"({reason})", file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:
+        print(f"startup error: {logs.redact(str(exc), secrets)}", file=sys.stderr)
         return 1
     return 0
 

@@ -73,8 +73,15 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_db(cls, value: str) -> str:
+        if value.startswith(("postgresql://", "postgres://")):
+            if not value.split("://", 1)[1]:
+                raise ValueError("must look like postgresql://user:password@host:5432/dbname")
+            return value
         if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
-            raise ValueError("must look like sqlite:///relative/path.db or sqlite:////abs/path.db")
+            raise ValueError(
+                "must look like sqlite:///relative/path.db, sqlite:////abs/path.db"
+                " or postgresql://user:password@host:5432/dbname"
+            )
         return value
 
     @field_validator("log_level")
@@ -89,6 +96,11 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         """sqlite:///rel.db is relative to the working directory, sqlite:////abs.db absolute."""
         return Path(self.database_url[len("sqlite:///") :])
+
+    @property
+    def uses_postgres(self) -> bool:
+        """PostgreSQL is the store several replicas can share; SQLite is one process's."""
+        return self.database_url.startswith(("postgresql://", "postgres://"))
 
 
 class ConfigError(Exception):
