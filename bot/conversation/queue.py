@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.conversation.chat import Chat
+from bot.conversation.chat import Chat, ChatUnavailable
 from bot.conversation.context import Ctx, Services
 from bot.i18n import Translator, choose_locale, translator
 from bot.store import Job
@@ -101,6 +101,8 @@ class ChatQueue:
             await self.handlers[job.kind](ctx, job)
         except asyncio.CancelledError:
             raise  # /cancel marks the job itself; a shutdown leaves it to resume
+        except ChatUnavailable as exc:
+            log.info("job %s (%s) dropped: %s", job.id, job.kind, exc)
         except Exception as exc:
             log.exception("chat %s: job %s (%s) failed", job.chat_id, job.id, job.kind)
             if self.on_error:

@@ -24,11 +24,13 @@ import itertools
 import json
 import logging
 import mimetypes
+import random
 import re
 import secrets
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +69,18 @@ LOCAL_MODE_LIMIT: Final = 2000 * MB
 MAX_TEXT_LENGTH: Final = 4096
 MAX_CAPTION_LENGTH: Final = 1024
 DEFAULT_GROUP_USER_ID: Final = 424242
+ERR_BLOCKED: Final = "Forbidden: bot was blocked by the user"
+ERR_KICKED: Final = "Forbidden: bot was kicked from the supergroup chat"
+ERR_BAD_GATEWAY: Final = "Bad Gateway"
+HTML_ERROR_PAGE: Final = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+STARTUP_METHODS: Final = frozenset(
+    {"getme", "setmycommands", "deletewebhook", "getwebhookinfo", "logout", "close"}
+)
+"""Never given random faults: a bot that cannot start is the operator tests' subject."""
 
 # Real Bot API error descriptions (verbatim, the bot may match on them).
 ERR_UNAUTHORIZED: Final = "Unauthorized"
@@ -336,6 +350,7 @@ class _Failure:
     error_code: int
     description: str
     retry_after: int | None
+    html: bool = False
 
 
 @dataclass
@@ -1134,6 +1149,10 @@ class FakeTelegram:
         self._creators: dict[int, int] = {}
         self._callbacks: dict[str, JSONDict] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self.fault_rate = 0.0
+        self.blocked_chats: set[int] = set()
+        self.faults_injected: Counter[str] = Counter()
+        self._fault_random = random.Random(0)
         self._handlers: dict[str, tuple[str, _Handler]] = {}
         self._register_handlers()
 
@@ -1189,11 +1208,48 @@ class FakeTelegram:
     # -- test switches -----------------------------------------------------------------------
 
     def fail_next(
-        self, method: str, error_code: int, description: str, retry_after: int | None = None
+        self,
+        method: str,
+        error_code: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        html: bool = False,
     ) -> None:
-        """Make the next call of ``method`` fail with this error (calls queue up)."""
-        failure = _Failure(error_code, description, retry_after)
+        """Make the next call of ``method`` fail with this error (calls queue up).
+
+        ``method="file"`` fails the next file download; ``html=True`` answers with a proxy's
+        HTML error page (status ``error_code``) instead of the Bot API's JSON."""
+        failure = _Failure(error_code, description, retry_after, html)
         self._failures.setdefault(method.lower(), []).append(failure)
+
+    def inject_faults(
+        self, rate: float, *, seed: int = 0, blocked_chats: Iterable[int] = ()
+    ) -> None:
+        """From now on fail a seeded random ``rate`` of calls (any method but startup ones,
+        file downloads included) the way Telegram and its proxies fail: 429 with retry_after,
+        a JSON 5xx, an nginx HTML error page. Calls that write to ``blocked_chats`` get 403
+        (blocked by the user / kicked from the group). :attr:`faults_injected` counts each."""
+        self.fault_rate = rate
+        self._fault_random = random.Random(seed)
+        self.blocked_chats = set(blocked_chats)
+
+    def _random_fault(self, method: str, chat_id: int | None) -> web.Response | None:
+        """The fault to answer this call with, if one is due (see :meth:`inject_faults`)."""
+        if chat_id is not None and chat_id in self.blocked_chats and method != "getchat":
+            self.faults_injected["403"] += 1
+            description = ERR_BLOCKED if chat_id > 0 else ERR_KICKED
+            return web.json_response(_error_body(403, description, None), status=403)
+        if method in STARTUP_METHODS or self._fault_random.random() >= self.fault_rate:
+            return None
+        kind = self._fault_random.choice(("429", "5xx", "html"))
+        self.faults_injected[kind] += 1
+        if kind == "429":
+            body = _error_body(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+            return web.json_response(body, status=429)
+        if kind == "5xx":
+            return web.json_response(_error_body(502, ERR_BAD_GATEWAY, None), status=502)
+        return web.Response(status=502, text=HTML_ERROR_PAGE, content_type="text/html")
 
     # -- playing users -----------------------------------------------------------------------
 
@@ -1876,10 +1932,20 @@ class FakeTelegram:
         failures = self._failures.get(name.lower())
         if failures:
             failure = failures.pop(0)
+            if failure.html:
+                call.error_code, call.description = failure.error_code, "HTML page"
+                return web.Response(status=failure.error_code, text=HTML_ERROR_PAGE,
+                                    content_type="text/html")
             extra = None
             if failure.retry_after is not None:
                 extra = {"retry_after": failure.retry_after}
             return self._error(call, _ApiError(failure.error_code, failure.description, extra))
+        if self.fault_rate or self.blocked_chats:
+            fault = self._random_fault(name.lower(), int_chat_id(params.get("chat_id")))
+            if fault is not None:
+                call.error_code = fault.status
+                call.description = "injected fault"
+                return fault
         try:
             result = await handler(_Request(name, params, uploads, call))
         except _ApiError as exc:
@@ -1958,6 +2024,15 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             body = _error_body(401, ERR_UNAUTHORIZED, None)
             return web.json_response(body, status=401)
+        if failures := self._failures.get("file"):
+            failure = failures.pop(0)
+            if failure.html:
+                return web.Response(status=failure.error_code, text=HTML_ERROR_PAGE,
+                                    content_type="text/html")
+            body = _error_body(failure.error_code, failure.description, None)
+            return web.json_response(body, status=failure.error_code)
+        if self.fault_rate and (fault := self._random_fault("file", None)) is not None:
+            return fault
         path = unquote(request.match_info["path"])
         stored = self._file_paths.get(path)
         if stored is None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from telegram import BotCommand, Update
+from telegram.error import NetworkError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -27,15 +29,23 @@ from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
 from bot.store import open_store
 from bot.telegram import handlers
-from bot.telegram.chat import TelegramChat
+from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
+TRANSIENT_RETRIES = (0.5, 1.0, 2.0)
+"""Pauses before repeating a Bot API call that failed before Telegram did anything."""
+
+
 class RateLimiter(AIORateLimiter):
-    """Telegram's limits are about messages; "typing" must not eat a group's 20 a minute."""
+    """Telegram's limits are about messages; "typing" must not eat a group's 20 a minute.
+
+    Also repeats a call that got a 5xx, a proxy's HTML error page or a refused connection
+    (``transient``): without it one Bad Gateway loses an answer. 429s are the base class's.
+    """
 
     async def process_request(
         self,
@@ -46,11 +56,23 @@ class RateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Any:
-        if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
+        if endpoint == "getUpdates":  # the updater has its own backoff
             return await callback(*args, **kwargs)
-        return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
-        )
+
+        async def call(*a: Any, **kw: Any) -> Any:
+            for pause in TRANSIENT_RETRIES:
+                try:
+                    return await callback(*a, **kw)
+                except NetworkError as exc:
+                    if not transient(exc):
+                        raise
+                    log.info("Bot API %s failed (%s); retrying in %.1f s", endpoint, exc, pause)
+                    await asyncio.sleep(pause)
+            return await callback(*a, **kw)
+
+        if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
+            return await call(*args, **kwargs)
+        return await super().process_request(call, args, kwargs, endpoint, data, rate_limit_args)
 
 
 # Editing a sent message must not run it again.

@@ -12,6 +12,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.conversation import flows, messages
+from bot.conversation.chat import ChatUnavailable
 from bot.conversation.context import Ctx
 from bot.conversation.turn import EXPORT_BUTTON
 from bot.i18n import SUPPORTED
@@ -293,10 +294,15 @@ async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure for the operator; tell the person in plain words."""
+    if isinstance(context.error, ChatUnavailable):
+        log.info("update dropped: %s", context.error)
+        return
     log.error("update handling failed", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat:
         try:
             ctx = await ctx_for(update, context)
             await ctx.chat.send(messages.something_went_wrong(ctx.t))
+        except ChatUnavailable:
+            pass
         except Exception:
             log.exception("could not tell the user about the failure")
