@@ -77,4 +77,9 @@ class ChatStore(Protocol):
 
     async def chats_with_work(self) -> list[tuple[int, int]]: ...
 
+    async def count_unfinished(self) -> int:
+        """Jobs waiting or running in all chats; raises when the database cannot be read
+        (the health check relies on that)."""
+        ...
+
     async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None: ...

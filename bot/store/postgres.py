@@ -266,6 +266,14 @@ class PostgresStore:
         )
         return [(int(r["chat_id"]), int(r["thread_id"])) for r in rows]
 
+    async def count_unfinished(self) -> int:
+        """Jobs waiting or running in all chats; raises when the database cannot be read
+        (the health check relies on that)."""
+        value = await self._pool.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')"
+        )
+        return int(value)
+
     async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None:
         """Finished jobs are only kept to recognise repeated updates; a week is plenty."""
         await self._pool.execute(

@@ -11,6 +11,7 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot import logs, metrics
 from bot.conversation import flows, messages
 from bot.conversation.chat import ChatUnavailable
 from bot.conversation.context import Ctx
@@ -92,12 +93,25 @@ def _payload(update: Update, **extra: Any) -> dict[str, Any]:
     return {
         "user_language": user.language_code if user else None,
         "message_id": message.message_id if message else None,
+        "update_id": update.update_id,
         **extra,
     }
 
 
 def _key(update: Update) -> str:
     return f"update:{update.update_id}"
+
+
+# -- every update ------------------------------------------------------------------------
+
+
+async def observe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before everything: count the update and tie the log lines it causes to it."""
+    kinds = [k for k in ("message", "edited_message", "callback_query") if getattr(update, k)]
+    metrics.UPDATES.labels(kinds[0] if kinds else "other").inc()
+    chat = update.effective_chat
+    logs.bind(update_id=update.update_id, chat_id=chat.id if chat else None, job_id=None,
+              render_id=None)
 
 
 # -- access --------------------------------------------------------------------------------

@@ -138,6 +138,7 @@ async def test_jobs_are_ordered_deduplicated_and_albums_claimed(reopen: Opener) 
     assert nxt is not None and nxt.kind == "turn"
     assert nxt.payload == {"text": "hi", "nested": {"a": [1, 2]}}
     assert sorted(await store.chats_with_work()) == [(1, 0), (2, 0)]
+    assert await store.count_unfinished() == 4
     assert await store.cancel_jobs(1, 0) == 1
     assert await store.next_job(1, 0) is None
     assert await store.count_waiting(1, 0) == 0
