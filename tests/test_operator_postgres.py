@@ -17,11 +17,11 @@ TOKEN = "987654:OPERATOR-SECRET"
 ROOT = Path(__file__).parent.parent
 
 
-async def launch(cwd: Path, **settings: str) -> asyncio.subprocess.Process:
+async def launch(cwd: Path, *args: str, **settings: str) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NEMO_"))}
     env.update(settings, PYTHONPATH=str(ROOT))
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=cwd, env=env,
+        sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
 
@@ -34,8 +34,7 @@ async def test_operator_runs_on_postgresql(tmp_path: Path, pg_url: str) -> None:
                             NEMO_API_URL=backend.url, DATABASE_URL=url, LOG_LEVEL="DEBUG")
         try:
             await tg.send_text(77, "hello there")
-            reply = await tg.wait_for_message(77, timeout=30)
-            assert "hello there" in (reply.text or "")
+            await tg.wait_for_message(77, contains="hello there", timeout=30)
         finally:
             proc.send_signal(signal.SIGINT)
             out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
@@ -62,3 +61,28 @@ async def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     assert last.startswith("startup error: cannot reach the database at")
     assert "postgresql://bot:***@127.0.0.1:9/bot" in last
     assert "DB-SECRET-PW" not in text and "Traceback" not in text
+
+
+async def test_check_reports_postgresql_without_its_password(
+    tmp_path: Path, pg_url: str
+) -> None:
+    url = pg_url.replace("postgres@", "postgres:DB-SECRET-PW@")
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        proc = await launch(tmp_path, "check", TELEGRAM_BOT_TOKEN=TOKEN,
+                            TELEGRAM_API_URL=tg.url, NEMO_API_URL=backend.url, DATABASE_URL=url)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=90)
+        bad = await launch(tmp_path, "check", TELEGRAM_BOT_TOKEN=TOKEN,
+                           TELEGRAM_API_URL=tg.url, NEMO_API_URL=backend.url,
+                           DATABASE_URL="postgresql://bot:DB-SECRET-PW@127.0.0.1:9/bot")
+        bad_out, bad_err = await asyncio.wait_for(bad.communicate(), timeout=90)
+    text = (out + err).decode()
+    assert proc.returncode == 0, text
+    database = next(line for line in text.splitlines() if "database:" in line)
+    assert database.startswith("✓ database: PostgreSQL at postgresql://postgres:***@")
+    assert "schema version 1" in database
+    bad_text = (bad_out + bad_err).decode()
+    assert bad.returncode != 0
+    assert "✗ database: cannot reach the database at postgresql://bot:***@127.0.0.1:9/bot" in (
+        bad_text
+    )
+    assert "DB-SECRET-PW" not in text + bad_text and "Traceback" not in text + bad_text

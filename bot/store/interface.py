@@ -43,6 +43,10 @@ class ChatStore(Protocol):
         self, chat_id: int, thread_id: int, session_id: str | None, language: str | None
     ) -> None: ...
 
+    async def set_session_language(self, chat_id: int, thread_id: int, language: str) -> None:
+        """The agent was told to answer in ``language`` (its session stays)."""
+        ...
+
     async def set_render(
         self, chat_id: int, thread_id: int, render_id: str | None, message_id: int | None = None
     ) -> None: ...

@@ -84,6 +84,9 @@ async def test_chat_identity_and_topics(reopen: Opener) -> None:
     general, topic = await store.get_topic(-100, 0), await store.get_topic(-100, 7)
     assert general is not None and topic is not None
     assert (general.session_id, topic.session_id, topic.session_language) == ("s0", "s7", "zh")
+    await store.set_session_language(-100, 7, "en")
+    topic = await store.get_topic(-100, 7)
+    assert topic is not None and (topic.session_id, topic.session_language) == ("s7", "en")
     assert await store.get_topic(-100, 8) is None
     await store.set_draft_hash(-100, 7, "h1")
     await store.set_render(-100, 7, "render_1", 55)
