@@ -9,6 +9,7 @@ from bot.conversation.accounts import Accounts
 from bot.conversation.chat import Chat
 from bot.i18n import Translator, backend_language
 from bot.store import Store
+from bot.transfer import TempFiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,7 @@ class Timing:
     render_poll: float = 30
     typing_refresh: float = 4.5
     album_wait: float = 1.0  # an album's items arrive as separate updates within ~1 s
+    transfer_progress: float = 3.0  # a transfer's status appears, then updates, this often
     auto_export: bool = True
 
 
@@ -44,6 +46,7 @@ class Services:
     store: Store
     accounts: Accounts
     timing: Timing
+    temp: TempFiles
     limits: Limits = Limits()
 
 

@@ -218,6 +218,7 @@ class RecordedFile:
     content_type: str | None
     size: int
     head: bytes = dc_field(default=b"", repr=False)
+    sha256: str = ""
 
 
 @dataclass
@@ -345,6 +346,9 @@ class FakeBackend:
         self.render_fail = False
         self.force_402 = False
         self.max_upload_bytes = MAX_UPLOAD_BYTES
+        self.upload_chunk_delay = 0.0
+        """Seconds to wait after reading each 64 KiB of an upload: a slow link, for tests of
+        long transfers."""
         self.url = ""
         self.requests: list[RecordedRequest] = []
         self.tokens: dict[str, TokenInfo] = {}
@@ -786,6 +790,8 @@ class FakeBackend:
             head = bytearray()
             digest = hashlib.sha256()
             while chunk := await part.read_chunk(_CHUNK):
+                if self.upload_chunk_delay:
+                    await asyncio.sleep(self.upload_chunk_delay)
                 size += len(chunk)
                 digest.update(chunk)
                 if len(head) < HEAD_KEEP:
@@ -796,6 +802,7 @@ class FakeBackend:
                 content_type=part.headers.get("Content-Type"),
                 size=size,
                 head=bytes(head),
+                sha256=digest.hexdigest(),
             )
             record.files.append(rec)
             out.append((rec, digest.hexdigest()))
