@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 from httpx_sse import EventSource
 
@@ -40,7 +39,7 @@ from bot.backend.models import (
     StateResult,
     UploadResult,
 )
-from bot.transfer import CHUNK, ByteSource, Opened, PathSource, SourceError
+from bot.transfer import ByteSource, FileWriter, Opened, PathSource, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -328,19 +327,15 @@ class NemoClient:
                 if max_bytes is not None and declared and int(declared) > max_bytes:
                     raise FileTooLarge(f"{declared} bytes", status=response.status_code)
                 total = int(declared) if declared and declared.isdigit() else None
-                out = await anyio.open_file(dest, "wb")
                 opened = True
-                try:
-                    async for chunk in response.aiter_bytes(CHUNK):
+                async with FileWriter(dest) as out:
+                    async for chunk in response.aiter_bytes():
                         size += len(chunk)
                         if max_bytes is not None and size > max_bytes:
                             raise FileTooLarge(f"over {max_bytes} bytes")
                         await out.write(chunk)
                         if on_progress is not None:
                             on_progress(size, total)
-                finally:
-                    with anyio.CancelScope(shield=True):
-                        await out.aclose()
         except BaseException as exc:
             if opened:
                 _discard(dest)  # never leave a truncated download behind
