@@ -30,6 +30,11 @@ class DeliveryFailed(Exception):
     """Telegram refused the media itself (not a video it can play, a bad URL...)."""
 
 
+class ChatUnavailable(Exception):
+    """The bot can no longer write to this chat (blocked by the user, removed from the group):
+    nothing can be told, the work is dropped quietly."""
+
+
 class Chat(Protocol):
     """One conversation: a private chat, a group, or one forum topic of a supergroup."""
 

@@ -7,6 +7,7 @@ chunk by chunk. Nothing is written to disk and a phone-sized video never sits in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import mimetypes
 import re
@@ -37,6 +38,8 @@ _DEFAULT_NAME = {
     "photo": "photo.jpg", "video_note": "video_note.mp4", "animation": "animation.mp4",
     "video": "video.mp4", "audio": "audio.mp3", "document": "file",
 }
+SOURCE_RETRIES = (1.0, 3.0)
+"""Pauses before streaming a file again after its source broke midway."""
 URL_RE = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 
 
@@ -124,13 +127,20 @@ async def upload_items(ctx: Ctx, items: list[MediaItem]) -> UploadResult | None:
         return messages.uploading(t, files[0].filename, len(files), done, size)
 
     async with transfer(ctx, status, total) as shown:
-        try:
-            return await _upload(ctx, lambda ident: svc.client.upload_files(
-                ident.token, ident.session_id, files, on_progress=shown.advance))
-        except SourceError as exc:
-            log.warning("chat %s: reading a file from Telegram failed: %s", chat.chat_id, exc)
-            await chat.send(messages.file_unreadable(t, files[0].filename))
-            return None
+        # A file stream that breaks midway fails the whole request, so the backend keeps
+        # nothing of it: sending it again from the start is safe.
+        for pause in (*SOURCE_RETRIES, None):
+            try:
+                return await _upload(ctx, lambda ident: svc.client.upload_files(
+                    ident.token, ident.session_id, files, on_progress=shown.advance))
+            except SourceError as exc:
+                log.warning("chat %s: reading a file from Telegram failed: %s",
+                            chat.chat_id, exc)
+                if pause is None:
+                    await chat.send(messages.file_unreadable(t, files[0].filename))
+                    return None
+                await asyncio.sleep(pause)
+    return None
 
 
 async def upload_urls(ctx: Ctx, urls: list[str]) -> UploadResult | None:

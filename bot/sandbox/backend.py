@@ -19,12 +19,13 @@ import asyncio
 import hashlib
 import itertools
 import json
+import random
 import re
 import secrets
 import time
 import uuid
-from collections import deque
-from collections.abc import Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import UTC, datetime, timedelta
@@ -93,6 +94,12 @@ _DEFAULT_MESSAGES: dict[int, str] = {
 # A minimal ISO BMFF header, so the fake render download looks like an MP4 to sniffers.
 _MP4_HEAD = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
 _CHUNK = 64 * 1024
+HTML_ERROR_PAGE = (
+    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+    "</h1></center><hr><center>cloudflare</center></body></html>"
+)
+FAULT_KINDS = ("429", "5xx", "html", "broken_stream")
+"""What :meth:`FakeBackend.inject_faults` plays; a broken stream only on ``/run_sse``."""
 _ZEROS = bytes(_CHUNK)
 
 
@@ -317,6 +324,7 @@ class _ApiError(Exception):
 
 
 _RECORD = web.RequestKey("fake_backend_record", RecordedRequest)
+_BREAK = web.RequestKey("fake_backend_break", bool)
 
 
 # --------------------------------------------------------------------------- the server
@@ -361,6 +369,12 @@ class FakeBackend:
         self._ids = itertools.count(1)
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.fault_rate = 0.0
+        self.faults_injected: Counter[str] = Counter()
+        self._fault_random = random.Random(0)
+        self.annotate: Callable[[str], str] | None = None
+        """When set, the default agent's answer ends with ``annotate(instruction)`` (the soak
+        echoes each instruction's marker so an answer can be traced to its message)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -463,6 +477,22 @@ class FakeBackend:
             _Failure(code, http_status, times, text)
         )
 
+    def inject_faults(self, rate: float, *, seed: int = 0) -> None:
+        """From now on fail a seeded random ``rate`` of requests (every endpoint) as a
+        struggling backend does: 429, a JSON 5xx, an HTML error page from a proxy, or on
+        ``/run_sse`` a stream cut after a few frames (the turn still applies, as a real agent
+        run finishes server-side). :attr:`faults_injected` counts each by kind."""
+        self.fault_rate = rate
+        self._fault_random = random.Random(seed)
+
+    def _random_fault(self, endpoint: str) -> str | None:
+        if not self.fault_rate or self._fault_random.random() >= self.fault_rate:
+            return None
+        kinds = FAULT_KINDS if endpoint == "run_sse" else FAULT_KINDS[:-1]
+        kind = self._fault_random.choice(kinds)
+        self.faults_injected[kind] += 1
+        return kind
+
     def issue_token(
         self, client_id: str | None = None, *, credits: int = START_CREDITS
     ) -> TokenInfo:
@@ -540,6 +570,15 @@ class FakeBackend:
             failure = self._take_failure(endpoint)
             if failure is not None:
                 raise _ApiError(failure.http_status, failure.code, failure.message)
+            fault = self._random_fault(endpoint)
+            if fault == "429":
+                raise _ApiError(429, 429, "rate limited")
+            if fault == "5xx":
+                status = self._fault_random.choice((500, 502, 503))
+                raise _ApiError(status, status, _DEFAULT_MESSAGES[status])
+            if fault == "html":
+                return web.Response(status=502, text=HTML_ERROR_PAGE, content_type="text/html")
+            request[_BREAK] = fault == "broken_stream"
             return await handler(request)
         except _ApiError as err:
             return web.json_response(
@@ -658,6 +697,9 @@ class FakeBackend:
         session.messages.append(text)
         owner.credits -= 1
         turn = self._turns.popleft() if self._turns else self._default_turn(session, text)
+        if request.get(_BREAK):
+            turn = ScriptedTurn(turn.frames, turn.delay, turn.draft,
+                                break_after=self._fault_random.randint(0, 3))
         return await self._stream(request, session, turn)
 
     def _default_turn(self, session: SessionInfo, text: str) -> ScriptedTurn:
@@ -675,6 +717,8 @@ class FakeBackend:
             tool, args = "inspect_timeline", {}
             result = {"status": "ok", "tracks": len((session.draft or {}).get("t", []))}
             draft = ...
+        if self.annotate is not None:
+            answer += self.annotate(text)
         chunks = _split_text(answer)
         frames: list[Frame]
         if self.sse_style == "typed":

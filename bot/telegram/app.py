@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import httpx
 from telegram import BotCommand, Update
+from telegram.error import NetworkError, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -18,7 +20,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import __version__
+from bot import __version__, metrics
 from bot.backend import NemoClient
 from bot.config import Settings
 from bot.conversation import flows
@@ -28,7 +30,7 @@ from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
 from bot.store import Store
 from bot.telegram import handlers
-from bot.telegram.chat import TelegramChat
+from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import Runtime
 from bot.transfer import TempFiles
@@ -36,8 +38,16 @@ from bot.transfer import TempFiles
 log = logging.getLogger(__name__)
 
 
+TRANSIENT_RETRIES = (0.5, 1.0, 2.0)
+"""Pauses before repeating a Bot API call that failed before Telegram did anything."""
+
+
 class RateLimiter(AIORateLimiter):
-    """Telegram's limits are about messages; "typing" must not eat a group's 20 a minute."""
+    """Telegram's limits are about messages; "typing" must not eat a group's 20 a minute.
+
+    Also repeats a call that got a 5xx, a proxy's HTML error page or a refused connection
+    (``transient``): without it one Bad Gateway loses an answer. 429s are the base class's.
+    """
 
     async def process_request(
         self,
@@ -48,15 +58,37 @@ class RateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Any:
-        if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
+        if endpoint == "getUpdates":  # the updater has its own backoff
             return await callback(*args, **kwargs)
-        return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
-        )
+
+        async def call(*a: Any, **kw: Any) -> Any:
+            for pause in TRANSIENT_RETRIES:
+                try:
+                    return await counted(*a, **kw)
+                except NetworkError as exc:
+                    if not transient(exc):
+                        raise
+                    metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
+                    log.info("Bot API %s failed (%s); retrying in %.1f s", endpoint, exc, pause)
+                    await asyncio.sleep(pause)
+            return await counted(*a, **kw)
+
+        async def counted(*a: Any, **kw: Any) -> Any:
+            try:
+                return await callback(*a, **kw)
+            except RetryAfter:  # the rate limiter waits and repeats it
+                metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
+                raise
+
+        if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
+            return await call(*args, **kwargs)
+        return await super().process_request(call, args, kwargs, endpoint, data, rate_limit_args)
 
 
 # Editing a sent message must not run it again.
 NEW_MESSAGES = filters.UpdateType.MESSAGE
+# What the handlers below handle; Telegram need not send (nor the bot store) anything else.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
 def command_menu(locale: str) -> list[BotCommand]:
@@ -151,6 +183,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .build()
     )
     app.bot_data["settings"] = settings
+    app.add_handler(TypeHandler(Update, handlers.observe), group=-2)
     app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     for name, callback in {
         "start": handlers.start,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +20,31 @@ from telegram import (
     ReplyParameters,
 )
 from telegram.constants import ChatMemberStatus
-from telegram.error import BadRequest, NetworkError
+from telegram.error import BadRequest, Forbidden, NetworkError
 
-from bot.conversation.chat import DeliveryFailed, Keyboard, TooLarge
+from bot.conversation.chat import ChatUnavailable, DeliveryFailed, Keyboard, TooLarge
 from bot.transfer import ByteSource, PathSource, UrlSource
 
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+DOWNLOAD_RETRIES = (0.5, 1.0, 2.0)
+"""Pauses before downloading a person's file again after a transient failure."""
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure Telegram (or a proxy in front of it) gives before doing anything: a 5xx, an
+    HTML error page, a refused connection. Not a timeout: the request may have gone through."""
+    return type(exc) is NetworkError
+
+
+@contextlib.contextmanager
+def _reachable(chat_id: int) -> Iterator[None]:
+    """Telegram's 403 means the chat is gone for the bot (blocked, kicked)."""
+    try:
+        yield
+    except Forbidden as exc:
+        raise ChatUnavailable(f"chat {chat_id}: {exc.message}") from exc
 
 
 def _readable(path: str) -> bool:
@@ -90,37 +109,43 @@ class TelegramChat:
         return self._thread_id or None
 
     async def send(self, text: str, *, buttons: Keyboard | None = None) -> int:
-        message = await self._bot.send_message(
-            self._chat_id,
-            text,
-            message_thread_id=self._thread,
-            reply_markup=markup(buttons),
-            link_preview_options=NO_PREVIEW,
-            reply_parameters=self._reply,
-        )
+        with _reachable(self._chat_id):
+            message = await self._bot.send_message(
+                self._chat_id,
+                text,
+                message_thread_id=self._thread,
+                reply_markup=markup(buttons),
+                link_preview_options=NO_PREVIEW,
+                reply_parameters=self._reply,
+            )
         return message.message_id
 
     async def edit(self, message_id: int, text: str, *, buttons: Keyboard | None = None) -> None:
         try:
-            await self._bot.edit_message_text(
-                text,
-                chat_id=self._chat_id,
-                message_id=message_id,
-                reply_markup=markup(buttons),
-                link_preview_options=NO_PREVIEW,
-            )
+            with _reachable(self._chat_id):
+                await self._bot.edit_message_text(
+                    text,
+                    chat_id=self._chat_id,
+                    message_id=message_id,
+                    reply_markup=markup(buttons),
+                    link_preview_options=NO_PREVIEW,
+                )
         except BadRequest as exc:
             if "not modified" not in exc.message:
                 raise
 
     async def delete(self, message_id: int) -> None:
         try:
-            await self._bot.delete_message(self._chat_id, message_id)
+            with _reachable(self._chat_id):
+                await self._bot.delete_message(self._chat_id, message_id)
         except BadRequest as exc:
             log.debug("delete of %s in %s failed: %s", message_id, self._chat_id, exc.message)
 
     async def action(self, action: str = "typing") -> None:
-        await self._bot.send_chat_action(self._chat_id, action, message_thread_id=self._thread)
+        with _reachable(self._chat_id):
+            await self._bot.send_chat_action(
+                self._chat_id, action, message_thread_id=self._thread
+            )
 
     async def send_video(
         self,
@@ -162,6 +187,8 @@ class TelegramChat:
                 message = await self._bot.send_video(
                     self._chat_id, media, supports_streaming=True, **common  # type: ignore[arg-type]
                 )
+        except Forbidden as exc:
+            raise ChatUnavailable(f"chat {self._chat_id}: {exc.message}") from exc
         except NetworkError as exc:
             if "too large" in str(exc).lower() or "413" in str(exc):
                 raise TooLarge(str(exc)) from exc
@@ -191,10 +218,11 @@ class TelegramChat:
             url = f"{self._bot.base_file_url}/{file.file_path}"
         if self._files is None:
             raise RuntimeError("this chat was made without a client for file downloads")
-        return UrlSource(self._files, _encoded(url), file.file_size)
+        return UrlSource(self._files, _encoded(url), file.file_size, retries=DOWNLOAD_RETRIES)
 
     async def is_admin(self, user_id: int) -> bool:
         if self._chat_id > 0:
             return True
-        member = await self._bot.get_chat_member(self._chat_id, user_id)
+        with _reachable(self._chat_id):
+            member = await self._bot.get_chat_member(self._chat_id, user_id)
         return member.status in {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
