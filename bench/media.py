@@ -3,16 +3,17 @@ timed test: this machine is shared and noisy).
 
     python bench/media.py --mb 500
 
-One run, the real Application in local Bot API mode against the built-in fakes on 127.0.0.1:
+One run, against the built-in fakes on 127.0.0.1 (in this process), with the bot as its own
+OS process (``python -m bot`` in local Bot API mode, as an operator runs it):
 
-1. a plain httpx streaming upload of the file to the fake backend (the baseline);
+1. a plain httpx streaming upload of the file to the fake backend, from its own process
+   (the baseline);
 2. the same file sent to the bot as a video: from the update to the acknowledgement (so it
    includes getFile, the backend's answer and the reply), while other chats send /start;
 3. a render of the same size downloaded by the bot and sent back to the chat.
 
-Memory is the process's peak RSS during each phase above its RSS just before (Linux
-``VmHWM``, reset through ``/proc/self/clear_refs``). The fakes run in the same process and
-count too, so the bot's own share is at most the figure shown.
+Memory is the bot process's peak RSS during each phase above its RSS just before (Linux
+``VmHWM``, reset through ``/proc/<pid>/clear_refs``).
 """
 
 from __future__ import annotations
@@ -29,34 +30,46 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import httpx
-
-from bot.sandbox.backend import make_draft
-from bot.sandbox.harness import Harness
+from bot.sandbox.backend import FakeBackend, make_draft
+from bot.sandbox.harness import TOKEN
+from bot.sandbox.process import BotProcess
+from bot.sandbox.telegram import FakeTelegram
 
 MB = 1024 * 1024
 CHAT = 1
 OTHERS = 100
 
+PLAIN_UPLOAD = """
+import sys, time, httpx
+url, token, path = sys.argv[1:]
+with httpx.Client(timeout=600) as client, open(path, "rb") as handle:
+    start = time.perf_counter()
+    response = client.post(url, files={"files": ("big.mp4", handle, "video/mp4")},
+                           headers={"Authorization": f"Bearer {token}"})
+    took = time.perf_counter() - start
+response.raise_for_status()
+print(took)
+"""
 
-def status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+
+def status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise KeyError(field)
 
 
 @contextlib.contextmanager
-def peak_rss() -> Iterator[dict[str, float]]:
-    """Peak RSS growth over the block, in MB."""
+def peak_rss(pid: int) -> Iterator[dict[str, float]]:
+    """The process's peak RSS growth over the block, in MB."""
     out: dict[str, float] = {}
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-    before = status_kb("VmRSS")
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    before = status_kb(pid, "VmRSS")
     try:
         yield out
     finally:
         out["idle"] = before / 1024
-        out["peak_above_idle"] = (status_kb("VmHWM") - before) / 1024
+        out["peak_above_idle"] = (status_kb(pid, "VmHWM") - before) / 1024
 
 
 def make_file(path: Path, size: int) -> str:
@@ -84,8 +97,8 @@ async def until(done: Callable[[], bool]) -> None:
 class Latency:
     """Other chats' /start, one every ``every`` seconds, timed to the bot's answer."""
 
-    def __init__(self, h: Harness, every: float = 0.2) -> None:
-        self.h = h
+    def __init__(self, tg: FakeTelegram, every: float = 0.2) -> None:
+        self.tg = tg
         self.every = every
         self.samples: list[float] = []
         self._next = OTHERS
@@ -94,8 +107,8 @@ class Latency:
         chat = self._next
         self._next += 1
         start = time.perf_counter()
-        await self.h.tg.send_text(chat, "/start")
-        await until(lambda: bool(self.h.tg.messages(chat)))
+        await self.tg.send_text(chat, "/start")
+        await until(lambda: bool(self.tg.messages(chat)))
         return time.perf_counter() - start
 
     @contextlib.asynccontextmanager
@@ -115,29 +128,6 @@ class Latency:
                 await task
 
 
-class LoopLag:
-    """The longest the event loop was kept from running a 10 ms timer on time."""
-
-    def __init__(self) -> None:
-        self.worst = 0.0
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[LoopLag]:
-        async def loop() -> None:
-            while True:
-                start = time.perf_counter()
-                await asyncio.sleep(0.01)
-                self.worst = max(self.worst, time.perf_counter() - start - 0.01)
-
-        task = asyncio.create_task(loop())
-        try:
-            yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
 def fmt(samples: list[float]) -> str:
     if not samples:
         return "no samples"
@@ -146,33 +136,33 @@ def fmt(samples: list[float]) -> str:
             f"p95={ms[max(0, int(len(ms) * 0.95) - 1)]:.0f} ms max={ms[-1]:.0f} ms")
 
 
-async def baseline(h: Harness, path: Path, size: int) -> float:
-    """Plain httpx: the file as a streamed multipart upload to the same endpoint."""
-    token = h.backend.issue_token().token
-    session = h.backend.create_session(token)
-    url = f"{h.backend.url}/api/upload-video/nemo_agent/me/{session.session_id}"
-    async with httpx.AsyncClient(timeout=600) as client:
-        with path.open("rb") as handle:
-            start = time.perf_counter()
-            response = await client.post(
-                url, files={"files": ("big.mp4", handle, "video/mp4")},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            took = time.perf_counter() - start
-    response.raise_for_status()
-    assert h.backend.requests_to("upload")[-1].files[0].size == size
-    return took
-
-
-async def through_bot(h: Harness, path: Path, size: int, n: int) -> float:
-    before = len([m for m in h.tg.messages(CHAT) if "Received" in (m.text or "")])
-    start = time.perf_counter()
-    await h.tg.send_video(CHAT, b"", file_name=f"big{n}.mp4", source_path=path)
-    await until(
-        lambda: len([m for m in h.tg.messages(CHAT) if "Received" in (m.text or "")]) > before
+async def baseline(backend: FakeBackend, path: Path, size: int) -> float:
+    """Plain httpx, in its own process: the file as a streamed multipart upload."""
+    token = backend.issue_token().token
+    session = backend.create_session(token)
+    url = f"{backend.url}/api/upload-video/nemo_agent/me/{session.session_id}"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", PLAIN_UPLOAD, url, token, str(path),
+        stdout=asyncio.subprocess.PIPE,
     )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, "the plain upload failed"
+    assert backend.requests_to("upload")[-1].files[0].size == size
+    return float(out)
+
+
+def acks(tg: FakeTelegram) -> int:
+    return sum("Received" in (m.text or "") for m in tg.messages(CHAT))
+
+
+async def through_bot(tg: FakeTelegram, backend: FakeBackend, path: Path, size: int,
+                      n: int) -> float:
+    before = acks(tg)
+    start = time.perf_counter()
+    await tg.send_video(CHAT, b"", file_name=f"big{n}.mp4", source_path=path)
+    await until(lambda: acks(tg) > before)
     took = time.perf_counter() - start
-    assert h.backend.requests_to("upload")[-1].files[0].size == size
+    assert backend.requests_to("upload")[-1].files[0].size == size
     return took
 
 
@@ -182,65 +172,70 @@ async def run(mb: int, rounds: int) -> None:
         work = Path(tmp)
         path = work / "big.mp4"
         digest = make_file(path, size)
-        async with Harness(
-            work, telegram_local_mode=True, tg_options={"local_mode": True},
-            temp_dir=work / "tmp", still_working_seconds=600,
-        ) as h:
-            # Warm up: the chat has its backend token and session; other chats answer.
-            await h.tg.send_video(CHAT, os.urandom(1000), file_name="warm.mp4")
-            await h.tg.wait_for_message(CHAT, contains="Received")
-            await h.idle()
-            latency = Latency(h)
-            idle_start = [await latency.one() for _ in range(10)]
-            await h.idle()
+        async with FakeTelegram(TOKEN, local_mode=True) as tg, FakeBackend() as backend:
+            bot = BotProcess(work, {
+                "TELEGRAM_BOT_TOKEN": TOKEN,
+                "TELEGRAM_API_URL": tg.url,
+                "TELEGRAM_LOCAL_MODE": "1",
+                "NEMO_API_URL": backend.url,
+                "TEMP_DIR": str(work / "tmp"),
+                "RENDER_POLL_SECONDS": "0.2",
+                "STILL_WORKING_SECONDS": "600",
+            })
+            await bot.start()
+            try:
+                await bot.wait_ready()
+                pid = bot.pid
+                # Warm up: the chat has its backend token and session; other chats answer.
+                await tg.send_video(CHAT, os.urandom(1000), file_name="warm.mp4")
+                await tg.wait_for_message(CHAT, contains="Received")
+                latency = Latency(tg)
+                idle_start = [await latency.one() for _ in range(10)]
 
-            plain: list[float] = []
-            bot: list[float] = []
-            during: list[float] = []
-            lag = LoopLag()
-            upload_rss: dict[str, float] = {}
-            for n in range(rounds):
-                plain.append(await baseline(h, path, size))
-                await h.idle()
-                with peak_rss() as rss:
-                    async with latency.running() as samples, lag.running():
-                        bot.append(await through_bot(h, path, size, n))
-                    during += samples
-                await h.idle()
-                upload_rss = max(upload_rss, rss, key=lambda r: r.get("peak_above_idle", 0))
-            received = h.backend.requests_to("upload")[-1].files[0]
-            assert received.sha256 == digest, "the backend received other bytes"
+                plain: list[float] = []
+                bot_times: list[float] = []
+                during: list[float] = []
+                upload_rss: dict[str, float] = {}
+                for n in range(rounds):
+                    plain.append(await baseline(backend, path, size))
+                    with peak_rss(pid) as rss:
+                        async with latency.running() as samples:
+                            bot_times.append(await through_bot(tg, backend, path, size, n))
+                        during += samples
+                    upload_rss = max(upload_rss, rss,
+                                     key=lambda r: r.get("peak_above_idle", 0))
+                received = backend.requests_to("upload")[-1].files[0]
+                assert received.sha256 == digest, "the backend received other bytes"
 
-            # Export of the same size: downloaded by the bot, sent back by path.
-            session = next(iter(h.backend.sessions.values()))
-            h.backend.set_draft(session.session_id, make_draft())
-            h.backend.render_size = size
-            export_lag = LoopLag()
-            with peak_rss() as export_rss:
-                async with latency.running() as samples, export_lag.running():
-                    start = time.perf_counter()
-                    await h.tg.send_text(CHAT, "/export")
-                    await h.tg.wait_for_message(CHAT, kind="video", timeout=600)
-                    export_took = time.perf_counter() - start
-                export_during = list(samples)
-            await h.idle()
+                # Export of the same size: downloaded by the bot, sent back by path.
+                session = next(iter(backend.sessions.values()))
+                backend.set_draft(session.session_id, make_draft())
+                backend.render_size = size
+                with peak_rss(pid) as export_rss:
+                    async with latency.running() as samples:
+                        start = time.perf_counter()
+                        await tg.send_text(CHAT, "/export")
+                        await tg.wait_for_message(CHAT, kind="video", timeout=600)
+                        export_took = time.perf_counter() - start
+                    export_during = list(samples)
+                left = [p for p in (work / "tmp").rglob("*") if p.is_file() and p.name != ".lock"]
+            finally:
+                await bot.stop()
 
-        best_plain, best_bot = min(plain), min(bot)
+        best_plain, best_bot = min(plain), min(bot_times)
         print(f"file: {mb} MB ({size} bytes), sha256 checked at the backend")
         print(f"plain httpx upload: best {best_plain:.2f} s = {mb / best_plain:.0f} MB/s "
               f"(runs: {', '.join(f'{t:.2f}' for t in plain)})")
         print(f"through the bot (update → acknowledgement): best {best_bot:.2f} s = "
-              f"{mb / best_bot:.0f} MB/s (runs: {', '.join(f'{t:.2f}' for t in bot)}); "
+              f"{mb / best_bot:.0f} MB/s (runs: {', '.join(f'{t:.2f}' for t in bot_times)}); "
               f"{best_plain / best_bot:.2f}× plain httpx")
-        print(f"upload peak RSS: {upload_rss['peak_above_idle']:.1f} MB above idle "
-              f"({upload_rss['idle']:.0f} MB)")
+        print(f"bot's peak RSS during the upload: {upload_rss['peak_above_idle']:.1f} MB above "
+              f"idle ({upload_rss['idle']:.0f} MB)")
         print(f"/start in other chats, idle: {fmt(idle_start)}")
         print(f"/start in other chats, during the uploads: {fmt(during)}")
-        print(f"longest event-loop stall during the uploads: {lag.worst * 1000:.0f} ms")
         print(f"export of {mb} MB (/export → video in the chat, render polls included): "
-              f"{export_took:.2f} s; peak RSS {export_rss['peak_above_idle']:.1f} MB above idle; "
-              f"/start meanwhile: {fmt(export_during)}; "
-              f"longest loop stall {export_lag.worst * 1000:.0f} ms")
+              f"{export_took:.2f} s; bot's peak RSS {export_rss['peak_above_idle']:.1f} MB above "
+              f"idle; /start meanwhile: {fmt(export_during)}; temporary files left: {len(left)}")
 
 
 def main() -> int:
