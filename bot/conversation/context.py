@@ -18,6 +18,7 @@ class Timing:
 
     still_working: float = 120
     render_poll: float = 30
+    render_give_up: float = 30 * 60  # a render still unfinished after this is abandoned
     typing_refresh: float = 4.5
     album_wait: float = 1.0  # an album's items arrive as separate updates within ~1 s
     transfer_progress: float = 3.0  # a transfer's status appears, then updates, this often
