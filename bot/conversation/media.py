@@ -112,6 +112,7 @@ async def upload_items(ctx: Ctx, items: list[MediaItem]) -> UploadResult | None:
     if not accepted:
         return None
     files: list[FileUpload] = []
+    total: int | None = 0
     for item in accepted:
         try:
             source = await chat.open_file(item.file_id)
@@ -119,9 +120,10 @@ async def upload_items(ctx: Ctx, items: list[MediaItem]) -> UploadResult | None:
             await chat.send(messages.too_large_for_telegram(t, item.upload_name, item.file_size))
             continue
         files.append(FileUpload(source, item.upload_name, item.content_type))
+        # Percentages only when every size is known; otherwise the status shows bytes.
+        total = total + item.file_size if total is not None and item.file_size else None
     if not files:
         return None
-    total = sum(item.file_size or 0 for item in accepted) or None
 
     def status(done: int, size: int | None) -> str:
         return messages.uploading(t, files[0].filename, len(files), done, size)
