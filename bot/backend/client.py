@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "nemo_agent"
 SKILL_SOURCE = "rtk-compressor-free"
+SHORT_CALL_CONNECTIONS = 20
+STREAMS_PER_POOL = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,41 +66,72 @@ class NemoClient:
         max_connections: int = 1000,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        # Every open SSE turn holds a connection for minutes: size the pool for hundreds of
-        # concurrent chats instead of httpx's default of 100.
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=min(100, max_connections)
+        tls = httpx.create_ssl_context()  # one for every pool: building one takes ~10 ms
+
+        def client(connections: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                base_url=base_url.rstrip("/"),
+                headers={
+                    "X-Skill-Source": SKILL_SOURCE,
+                    "X-Skill-Version": version,
+                    "X-Skill-Platform": platform,
+                },
+                timeout=httpx.Timeout(30.0, connect=10.0),
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+                transport=transport,
+                verify=tls,
+            )
+
+        # httpcore scans every connection of a pool on each request, and a pool holding more
+        # connections than its keep-alive limit closes each one that goes idle
+        # (encode/httpcore#1000): one pool for hundreds of open turns made every request cost
+        # O(pool) and a new connection. So short calls get their own pool, where keep-alive
+        # works, and turns are spread over pools of STREAMS_PER_POOL, the least busy first
+        # (a pool is added when all are full).
+        self._http = client(SHORT_CALL_CONNECTIONS)
+        self._new_pool: Callable[[], httpx.AsyncClient] = lambda: client(
+            min(STREAMS_PER_POOL, max_connections)
         )
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={
-                "X-Skill-Source": SKILL_SOURCE,
-                "X-Skill-Version": version,
-                "X-Skill-Platform": platform,
-            },
-            timeout=httpx.Timeout(30.0, connect=10.0),
-            limits=limits,
-            transport=transport,
-        )
+        self._max_pools = -(-max_connections // STREAMS_PER_POOL)
+        self._streams: list[httpx.AsyncClient] = []
+        self._open: list[int] = []
         self.rate_limit_retry_seconds = rate_limit_retry_seconds
         self.sse_timeout_seconds = sse_timeout_seconds
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for http in (self._http, *self._streams):
+            await http.aclose()
 
     # -- plumbing -------------------------------------------------------------------------
+
+    def _stream_pool(self) -> int:
+        """The least busy pool for a turn's stream; a new one when all are full."""
+        if self._open:
+            pool = min(range(len(self._open)), key=self._open.__getitem__)
+            if self._open[pool] < STREAMS_PER_POOL or len(self._streams) >= self._max_pools:
+                return pool
+        self._streams.append(self._new_pool())
+        self._open.append(0)
+        return len(self._streams) - 1
 
     @staticmethod
     def _auth(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
     async def _send(
-        self, request: httpx.Request, *, stream: bool = False, retry_429: bool = True
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        retry_429: bool = True,
+        http: httpx.AsyncClient | None = None,
     ) -> httpx.Response:
         """Send with the single documented retry: a 429 waits, then tries once more."""
         for attempt in (1, 2) if retry_429 else (2,):
             try:
-                response = await self._http.send(request, stream=stream)
+                response = await (http or self._http).send(request, stream=stream)
             except httpx.TransportError as exc:
                 raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
             if response.status_code != 429 and not self._is_429_envelope(response, stream):
@@ -310,7 +343,13 @@ class NemoClient:
             # Heartbeats keep a healthy stream alive; 5 silent minutes means it is dead.
             timeout=httpx.Timeout(30.0, read=300.0),
         )
-        response = await self._send(request, stream=True)
+        pool = self._stream_pool()
+        self._open[pool] += 1
+        try:
+            response = await self._send(request, stream=True, http=self._streams[pool])
+        except BaseException:
+            self._open[pool] -= 1
+            raise
         try:
             if response.status_code >= 400 or "text/event-stream" not in response.headers.get(
                 "content-type", ""
@@ -324,6 +363,7 @@ class NemoClient:
                 raise Unavailable(f"no event stream (HTTP {response.status_code})")
             yield TurnStream(response, self.sse_timeout_seconds)
         finally:
+            self._open[pool] -= 1
             await response.aclose()
 
 

@@ -2,7 +2,8 @@
 
 After the stream the session state is read: it tells whether the draft changed (the answer
 may be empty, or the stream may have broken after the edit was applied) and whether the
-result can be exported.
+result can be exported. A turn that answered in words without running a tool cannot have
+changed the draft, so it skips that read unless its answer asks to export.
 """
 
 from __future__ import annotations
@@ -36,8 +37,14 @@ class DraftCheck:
     changed: bool
 
 
-async def stream_answer(ctx: Ctx, instruction: str) -> str:
-    """The agent's final text for ``instruction`` ('' when it sent none)."""
+@dataclass(slots=True)
+class Seen:
+    tools: bool = False  # the agent ran a tool: the draft may have changed
+
+
+async def stream_answer(ctx: Ctx, instruction: str, seen: Seen | None = None) -> str:
+    """The agent's final text for ``instruction`` ('' when it sent none); ``seen`` notes
+    whether a tool ran, even when the stream then fails."""
     svc = ctx.svc
 
     async def session_lost() -> None:
@@ -50,6 +57,8 @@ async def stream_answer(ctx: Ctx, instruction: str) -> str:
                 if isinstance(event, TextChunk):
                     answer.add(event)
                 elif isinstance(event, ToolActivity):
+                    if seen is not None:
+                        seen.tools = True
                     log.debug("chat %s: agent %s %s", ctx.chat.chat_id, event.kind, event.name)
                 elif isinstance(event, StreamError):
                     raise AgentError(event.message)
@@ -86,12 +95,14 @@ async def run_turn(ctx: Ctx, instruction: str) -> None:
     t, chat = ctx.t, ctx.chat
     error: BackendError | None = None
     text = ""
+    seen = Seen()
     async with progress(ctx, lambda elapsed: messages.still_working(t, elapsed)):
         try:
-            text = await stream_answer(ctx, instruction)
+            text = await stream_answer(ctx, instruction, seen)
         except BackendError as exc:
             error = exc
-        check = await check_draft(ctx)
+        words_only = error is None and text and not seen.tools and not asks_to_export(text)
+        check = None if words_only else await check_draft(ctx)
     draft = check.draft if check else None
     changed = bool(check and check.changed)
 
