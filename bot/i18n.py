@@ -1,7 +1,7 @@
 """Gettext catalogs (Babel) and locale-aware formatting; every user-facing string goes here.
 
-Locales are ``en``, ``zh_Hans`` and ``zh_Hant``; the compiled catalogs ship inside the package
-so a plain ``pip install .`` speaks all three.
+Locales are ``en``, ``zh_Hans`` and ``zh_Hant``; the catalogs live in the top-level ``locales/``
+and the compiled ones ship inside the package, so a plain ``pip install .`` speaks all three.
 """
 
 from __future__ import annotations
@@ -15,7 +15,17 @@ from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from babel.units import format_unit
 
-LOCALES_DIR = Path(__file__).parent / "locales"
+
+def _locales_dir() -> Path:
+    """In a source checkout the catalogs are the top-level ``locales/`` folder; installed,
+    they ship inside the package as ``bot/locales/`` (setup.py copies them there)."""
+    root = Path(__file__).parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "locales").is_dir():
+        return root / "locales"
+    return Path(__file__).parent / "locales"
+
+
+LOCALES_DIR = _locales_dir()
 DOMAIN = "bot"
 DEFAULT_LOCALE = "en"
 SUPPORTED = ("en", "zh_Hans", "zh_Hant")

@@ -3,19 +3,20 @@
 When one of these fails, refresh the catalogs from the repository root with::
 
     pybabel extract -F babel.cfg -k _ -k n_:1,2 --add-comments TRANSLATORS: --no-location \\
-        --sort-output --project rtk-compressor-bot -o bot/locales/bot.pot .
-    pybabel update -i bot/locales/bot.pot -d bot/locales -D bot --no-fuzzy-matching
-    # translate the new or changed entries in bot/locales/*/LC_MESSAGES/bot.po, then
-    pybabel compile -d bot/locales -D bot
+        --sort-output --project rtk-compressor-bot -o locales/bot.pot .
+    pybabel update -i locales/bot.pot -d locales -D bot --no-fuzzy-matching
+    # translate the new or changed entries in locales/*/LC_MESSAGES/bot.po, then
+    pybabel compile -d locales -D bot
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import string
 import subprocess
 import sys
-import tomllib
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def test_template_is_up_to_date_with_the_code(tmp_path: Path, template: Catalog)
     missing = sorted(map(_show, fresh - stored))
     stale = sorted(map(_show, stored - fresh))
     assert not missing and not stale, (
-        f"bot/locales/bot.pot is out of date with the code ({FIX_HINT}).\n"
+        f"locales/bot.pot is out of date with the code ({FIX_HINT}).\n"
         f"In the code but not in the template: {missing}\n"
         f"In the template but no longer in the code: {stale}"
     )
@@ -206,7 +207,7 @@ def test_chinese_catalogs_are_chinese_in_the_right_script(locale: str) -> None:
 def test_compiled_catalogs_match_their_sources(po: tuple[str, Catalog]) -> None:
     locale, catalog = po
     mo_path = _po_path(locale).with_suffix(".mo")
-    compile_hint = "run pybabel compile -d bot/locales -D bot"
+    compile_hint = "run pybabel compile -d locales -D bot"
     assert mo_path.is_file(), f"{locale}/bot.mo is missing: {compile_hint}"
     with mo_path.open("rb") as handle:
         compiled = read_mo(handle)
@@ -225,16 +226,19 @@ def test_compiled_catalogs_match_their_sources(po: tuple[str, Catalog]) -> None:
     )
 
 
-def test_compiled_catalogs_are_package_data() -> None:
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = (
-        pyproject.get("tool", {}).get("setuptools", {}).get("package-data", {}).get("bot", [])
+def test_compiled_catalogs_ship_in_the_wheel(tmp_path: Path) -> None:
+    """A non-editable install must translate: the built wheel carries bot/locales/*.mo."""
+    assert LOCALES_DIR == ROOT / "locales", "a source checkout reads the top-level locales/"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
     )
-    assert MO_GLOB in patterns, (
-        f"pyproject.toml [tool.setuptools.package-data] bot must include {MO_GLOB!r}, or a "
-        f"non-editable install ships without translations (found {patterns})"
-    )
-    shipped = {path.relative_to(LOCALES_DIR).parts[0] for path in LOCALES_DIR.parent.glob(MO_GLOB)}
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    shipped = {name.split("/")[2] for name in names if fnmatch.fnmatch(name, f"bot/{MO_GLOB}")}
     assert set(SUPPORTED) <= shipped, f"no compiled catalog for {sorted(set(SUPPORTED) - shipped)}"
 
 

@@ -28,6 +28,16 @@ class DeliveryFailed(Exception):
     """Telegram refused the media itself (not a video it can play, a bad URL...)."""
 
 
+class DeliveryUncertain(Exception):
+    """No answer from Telegram while sending media (timed out, connection lost): it may or
+    may not have arrived, and sending it again could take as long."""
+
+
+class ChatUnavailable(Exception):
+    """The bot can no longer write to this chat (blocked by the user, removed from the group):
+    nothing can be told, the work is dropped quietly."""
+
+
 class Chat(Protocol):
     """One conversation: a private chat, a group, or one forum topic of a supergroup."""
 
@@ -37,11 +47,21 @@ class Chat(Protocol):
     @property
     def thread_id(self) -> int: ...
 
-    async def send(self, text: str, *, buttons: Keyboard | None = None) -> int:
-        """Send text; returns the new message id."""
+    async def send(
+        self, text: str, *, buttons: Keyboard | None = None, html: str | None = None
+    ) -> int:
+        """Send text; returns the new message id. With ``html`` that formatted version is
+        tried first and ``text`` is the plain fallback should Telegram refuse its entities."""
         ...
 
-    async def edit(self, message_id: int, text: str, *, buttons: Keyboard | None = None) -> None:
+    async def edit(
+        self,
+        message_id: int,
+        text: str,
+        *,
+        buttons: Keyboard | None = None,
+        html: str | None = None,
+    ) -> None:
         ...
 
     async def delete(self, message_id: int) -> None: ...

@@ -9,24 +9,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bot.backend.errors import BackendError, DuplicateRenderId, FileTooLarge
+from bot import logs, metrics
+from bot.backend.errors import (
+    TRANSIENT,
+    BackendError,
+    DuplicateRenderId,
+    FileTooLarge,
+    UnsafeUrl,
+)
 from bot.backend.models import RenderStatus
 from bot.conversation import messages
 from bot.conversation.accounts import Identity
-from bot.conversation.chat import Button, DeliveryFailed, TooLarge
+from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.timeline import exportable
 
 log = logging.getLogger(__name__)
 
-RENDER_GIVE_UP_SECONDS = 30 * 60
+MAX_BACKOFF_POLLS = 8
 
 
 def new_render_id() -> str:
@@ -103,7 +111,8 @@ async def _poll(
 ) -> bool:
     chat = ctx.chat
     try:
-        delivered = await _watch(ctx, render_id, status_id, started_wall or time.time())
+        with logs.scope(render_id=render_id):
+            delivered = await _watch(ctx, render_id, status_id, started_wall or time.time())
     except asyncio.CancelledError:
         raise  # a shutdown mid-poll keeps the render id, so the next start resumes it
     except BaseException:
@@ -113,30 +122,61 @@ async def _poll(
     return delivered
 
 
+def poll_delay(poll: float, failures: int) -> float:
+    """The pause before the next status request: the poll interval, doubled after each failed
+    poll in a row, capped at ``MAX_BACKOFF_POLLS`` intervals, with a little jitter."""
+    if failures <= 0:
+        return poll
+    backoff: float = poll * min(2 ** min(failures, 10), MAX_BACKOFF_POLLS)
+    return backoff * random.uniform(1.0, 1.2)
+
+
 async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bool:
-    """Poll until the render ends, keeping the status message current; then deliver."""
+    """Poll until the render ends, keeping the status message current; then deliver.
+
+    A failed poll is not a failed render: transient failures (network, 5xx, 429, an HTML
+    page, a garbled answer) are retried with capped backoff until the render's give-up
+    time, and the render id stays stored meanwhile.
+    """
     svc, chat = ctx.svc, ctx.chat
+    failures = 0
     while True:
-        await asyncio.sleep(svc.timing.render_poll)
+        await asyncio.sleep(poll_delay(svc.timing.render_poll, failures))
         elapsed = time.time() - started
         try:
             status = await svc.accounts.call(
                 chat.chat_id, chat.thread_id, ctx.language,
                 lambda ident: svc.client.render_status(ident.token, render_id),
             )
+        except TRANSIENT as exc:
+            failures += 1
+            log.warning("chat %s: render %s poll failed (%s, %s in a row): %s",
+                        chat.chat_id, render_id, type(exc).__name__, failures, exc)
+            if elapsed > svc.timing.render_give_up:
+                metrics.RENDERS.labels("timeout").inc()
+                await _clear_status(ctx, status_id)
+                await chat.send(messages.render_too_slow(ctx.t))
+                return False
+            continue
         except BackendError as exc:
+            metrics.RENDERS.labels("error").inc()
             await _clear_status(ctx, status_id)
             await report_error(ctx, exc)
             return False
+        failures = 0
         if status.status == "completed" and status.url:
+            metrics.RENDERS.labels("ok").inc()
+            metrics.RENDER_SECONDS.observe(elapsed)
             await _clear_status(ctx, status_id)
             return await deliver(ctx, status.url)
         if status.status == "failed" or (status.status == "completed" and not status.url):
             log.warning("chat %s: render %s failed: %s", chat.chat_id, render_id, status.error)
+            metrics.RENDERS.labels("failed").inc()
             await _clear_status(ctx, status_id)
             await chat.send(messages.render_failed(ctx.t))
             return False
-        if elapsed > RENDER_GIVE_UP_SECONDS:
+        if elapsed > svc.timing.render_give_up:
+            metrics.RENDERS.labels("timeout").inc()
             await _clear_status(ctx, status_id)
             await chat.send(messages.render_too_slow(ctx.t))
             return False
@@ -165,6 +205,11 @@ async def deliver(ctx: Ctx, url: str) -> bool:
         except FileTooLarge:
             await _send_link(ctx, url, size)
             return True
+        except UnsafeUrl as exc:
+            log.warning("chat %s: refused to fetch the render link (%s); sent the link instead "
+                        "(ALLOW_PRIVATE_URLS=1 allows private addresses)", chat.chat_id, exc)
+            await _send_link(ctx, url, None)
+            return True
         except BackendError:
             log.warning("chat %s: could not download the export; sending the link",
                         chat.chat_id, exc_info=True)
@@ -176,17 +221,29 @@ async def deliver(ctx: Ctx, url: str) -> bool:
                 await chat.send_video(
                     path, caption=caption, filename="video.mp4", as_document=as_document
                 )
+                metrics.DELIVERIES.labels("document" if as_document else "video").inc()
                 return True
             except TooLarge:
                 break
             except DeliveryFailed:
                 log.info("chat %s: Telegram refused the video as %s", chat.chat_id,
                          "document" if as_document else "video")
+            except DeliveryUncertain as exc:
+                # Sending again could time out again (and double the video): the link is sure.
+                log.warning("chat %s: no answer from Telegram sending the video (%s); "
+                            "sending the link too", chat.chat_id, exc)
+                metrics.DELIVERIES.labels("link").inc()
+                await chat.send(
+                    messages.video_link_uncertain(t, url),
+                    buttons=[[Button(t._("⬇️ Download the video"), url=url)]],
+                )
+                return True
     await _send_link(ctx, url, size)
     return True
 
 
 async def _send_link(ctx: Ctx, url: str, size: int | None) -> None:
+    metrics.DELIVERIES.labels("link").inc()
     await ctx.chat.send(
         messages.video_link(ctx.t, size, url),
         buttons=[[Button(ctx.t._("⬇️ Download the video"), url=url)]],

@@ -37,6 +37,10 @@ def help_text(t: Translator) -> str:
     ).format(formats=", ".join(SUPPORTED_FORMATS))
 
 
+def setting_up(t: Translator) -> str:
+    return t._("⚙️ Setting up…")
+
+
 def group_hint(t: Translator) -> str:
     return t._("In groups, mention me or reply to one of my messages so I know it's for me.")
 
@@ -169,6 +173,13 @@ def video_link(t: Translator, size: int | None, url: str) -> str:
             "Download it here: {url}"
         ).format(size=t.size(size), url=url)
     return t._("✅ Your video is ready. Download it here: {url}").format(url=url)
+
+
+def video_link_uncertain(t: Translator, url: str) -> str:
+    return t._(
+        "✅ Your video is ready, but Telegram didn't confirm the upload in time. If it doesn't "
+        "appear above, download it here: {url}"
+    ).format(url=url)
 
 
 def unsupported_format(t: Translator, name: str) -> str:

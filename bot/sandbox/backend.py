@@ -19,12 +19,13 @@ import asyncio
 import hashlib
 import itertools
 import json
+import random
 import re
 import secrets
 import time
 import uuid
-from collections import deque
-from collections.abc import Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,8 @@ Endpoint: TypeAlias = Literal[
 SseStyle: TypeAlias = Literal["adk", "typed"]
 RenderShape: TypeAlias = Literal["code", "success", "bare", "outputUrl", "top_output"]
 MessageKey: TypeAlias = Literal["msg", "message"]
+FaultKind: TypeAlias = Literal["envelope", "html", "drop"]
+ProgressStyle: TypeAlias = Literal["fraction", "percent", "data_percent"]
 
 SUPPORTED_TYPES: dict[str, str] = {
     **dict.fromkeys(("mp4", "mov", "avi", "webm", "mkv"), "video"),
@@ -93,6 +96,12 @@ _DEFAULT_MESSAGES: dict[int, str] = {
 # A minimal ISO BMFF header, so the fake render download looks like an MP4 to sniffers.
 _MP4_HEAD = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
 _CHUNK = 64 * 1024
+HTML_ERROR_PAGE = (
+    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+    "</h1></center><hr><center>cloudflare</center></body></html>"
+)
+FAULT_KINDS = ("429", "5xx", "html", "broken_stream")
+"""What :meth:`FakeBackend.inject_faults` plays; a broken stream only on ``/run_sse``."""
 _ZEROS = bytes(_CHUNK)
 
 
@@ -178,6 +187,28 @@ SSE_EMPTY_DATA = "data: \n\n"
 def sleep_frame(seconds: float) -> JSONDict:
     """A pseudo-frame that pauses the scripted stream."""
     return {"__sleep__": seconds}
+
+
+def expire_token_frame() -> JSONDict:
+    """A pseudo-frame: the turn's token expires here (so an error frame 1001 can follow)."""
+    return {"__expire_token__": True}
+
+
+def forget_session_frame() -> JSONDict:
+    """A pseudo-frame: the turn's session is lost here (so an error frame 1002 can follow)."""
+    return {"__forget_session__": True}
+
+
+def adk_error_code(code: int | str, message: str = "agent error", *,
+                   where: Literal["errorCode", "details", "typed"] = "errorCode") -> JSONDict:
+    """An error frame carrying a backend code, in one of the documented places."""
+    match where:
+        case "errorCode":
+            return {"errorCode": str(code), "errorMessage": message}
+        case "details":
+            return {"error": message, "error_details": {"code": code}}
+        case _:
+            return {"type": "error", "message": message, "code": code}
 
 
 def make_draft(
@@ -296,6 +327,7 @@ class _Failure:
     http_status: int
     remaining: int
     message: str
+    kind: FaultKind = "envelope"
 
 
 @dataclass
@@ -316,6 +348,7 @@ class _ApiError(Exception):
 
 
 _RECORD = web.RequestKey("fake_backend_record", RecordedRequest)
+_BREAK = web.RequestKey("fake_backend_break", bool)
 
 
 # --------------------------------------------------------------------------- the server
@@ -343,6 +376,13 @@ class FakeBackend:
         self.message_key: MessageKey = message_key
         self.render_size = render_size
         self.render_fail = False
+        self.render_progress: ProgressStyle | None = None
+        self.render_host: str | None = None
+        """Host name put in render URLs instead of 127.0.0.1 (e.g. ``localhost``)."""
+        self.render_redirect_to: str | None = None
+        """When set, a finished render's URL redirects (302) here instead of serving."""
+        self.state_patch: JSONDict = {}
+        """Keys merged over every state answer's ``state`` (strange shapes on demand)."""
         self.force_402 = False
         self.max_upload_bytes = MAX_UPLOAD_BYTES
         self.url = ""
@@ -357,6 +397,12 @@ class FakeBackend:
         self._ids = itertools.count(1)
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.fault_rate = 0.0
+        self.faults_injected: Counter[str] = Counter()
+        self._fault_random = random.Random(0)
+        self.annotate: Callable[[str], str] | None = None
+        """When set, the default agent's answer ends with ``annotate(instruction)`` (the soak
+        echoes each instruction's marker so an answer can be traced to its message)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -459,6 +505,31 @@ class FakeBackend:
             _Failure(code, http_status, times, text)
         )
 
+    def fault(
+        self, endpoint: Endpoint, kind: FaultKind, *, http_status: int = 502, times: int = 1
+    ) -> None:
+        """Make the next ``times`` calls of ``endpoint`` fail below the envelope: ``html`` answers
+        a proxy's HTML error page with ``http_status``; ``drop`` cuts the connection."""
+        self._failures.setdefault(endpoint, deque()).append(
+            _Failure(0, http_status, times, "", kind)
+        )
+
+    def inject_faults(self, rate: float, *, seed: int = 0) -> None:
+        """From now on fail a seeded random ``rate`` of requests (every endpoint) as a
+        struggling backend does: 429, a JSON 5xx, an HTML error page from a proxy, or on
+        ``/run_sse`` a stream cut after a few frames (the turn still applies, as a real agent
+        run finishes server-side). :attr:`faults_injected` counts each by kind."""
+        self.fault_rate = rate
+        self._fault_random = random.Random(seed)
+
+    def _random_fault(self, endpoint: str) -> str | None:
+        if not self.fault_rate or self._fault_random.random() >= self.fault_rate:
+            return None
+        kinds = FAULT_KINDS if endpoint == "run_sse" else FAULT_KINDS[:-1]
+        kind = self._fault_random.choice(kinds)
+        self.faults_injected[kind] += 1
+        return kind
+
     def issue_token(
         self, client_id: str | None = None, *, credits: int = START_CREDITS
     ) -> TokenInfo:
@@ -534,8 +605,26 @@ class FakeBackend:
         request[_RECORD] = record
         try:
             failure = self._take_failure(endpoint)
+            if failure is not None and failure.kind == "html":
+                return web.Response(
+                    status=failure.http_status, content_type="text/html",
+                    text=HTML_ERROR_PAGE,
+                )
+            if failure is not None and failure.kind == "drop":
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=500)
             if failure is not None:
                 raise _ApiError(failure.http_status, failure.code, failure.message)
+            fault = self._random_fault(endpoint)
+            if fault == "429":
+                raise _ApiError(429, 429, "rate limited")
+            if fault == "5xx":
+                status = self._fault_random.choice((500, 502, 503))
+                raise _ApiError(status, status, _DEFAULT_MESSAGES[status])
+            if fault == "html":
+                return web.Response(status=502, text=HTML_ERROR_PAGE, content_type="text/html")
+            request[_BREAK] = fault == "broken_stream"
             return await handler(request)
         except _ApiError as err:
             return web.json_response(
@@ -637,6 +726,7 @@ class FakeBackend:
                     "draft": session.draft,
                     "video_infos": list(session.uploads),
                     "generated_media": [],
+                    **self.state_patch,
                 },
             }
         )
@@ -654,6 +744,9 @@ class FakeBackend:
         session.messages.append(text)
         owner.credits -= 1
         turn = self._turns.popleft() if self._turns else self._default_turn(session, text)
+        if request.get(_BREAK):
+            turn = ScriptedTurn(turn.frames, turn.delay, turn.draft,
+                                break_after=self._fault_random.randint(0, 3))
         return await self._stream(request, session, turn)
 
     def _default_turn(self, session: SessionInfo, text: str) -> ScriptedTurn:
@@ -671,6 +764,8 @@ class FakeBackend:
             tool, args = "inspect_timeline", {}
             result = {"status": "ok", "tracks": len((session.draft or {}).get("t", []))}
             draft = ...
+        if self.annotate is not None:
+            answer += self.annotate(text)
         chunks = _split_text(answer)
         frames: list[Frame]
         if self.sse_style == "typed":
@@ -718,6 +813,12 @@ class FakeBackend:
                 if not isinstance(frame, str) and "__sleep__" in frame:
                     if await self._pause(float(frame["__sleep__"])):
                         return _abort(request, resp)
+                    continue
+                if not isinstance(frame, str) and "__expire_token__" in frame:
+                    self.expire_token(session.token)
+                    continue
+                if not isinstance(frame, str) and "__forget_session__" in frame:
+                    self.forget_session(session.session_id)
                     continue
                 if turn.break_after is not None and written >= turn.break_after:
                     return _abort(request, resp)
@@ -864,13 +965,22 @@ class FakeBackend:
             else:
                 render.status = "completed"
                 name = f"{render.id}.mp4"
-                render.url = f"{self.url}/cdn/{name}"
+                base = self.url
+                if self.render_host is not None:
+                    base = base.replace("127.0.0.1", self.render_host)
+                render.url = f"{base}/cdn/{name}"
                 self._cdn[name] = _CdnFile(self.render_size, _MP4_HEAD, "video/mp4")
         return web.json_response(self._render_body(render))
 
     def _render_body(self, render: RenderInfo) -> JSONDict:
         """The same job in whichever documented envelope ``render_shape`` selects."""
         data: JSONDict = {"id": render.id, "status": render.status}
+        if self.render_progress is not None and render.status == "processing":
+            fraction = min(1.0, render.polls / max(1, self.render_polls))
+            if self.render_progress == "fraction":
+                data["progress"] = round(fraction, 3)
+            else:
+                data["progress"] = round(fraction * 100)
         if render.url is not None:
             if self.render_shape == "outputUrl":
                 data["outputUrl"] = render.url
@@ -878,6 +988,8 @@ class FakeBackend:
                 data["output"] = {"url": render.url}
         if render.error is not None:
             data["error"] = render.error
+        if self.render_progress == "data_percent" and "progress" in data:
+            return {"code": 0, "data": data}
         match self.render_shape:
             case "success":
                 return {"success": True, "data": data}
@@ -895,6 +1007,10 @@ class FakeBackend:
         entry = self._cdn.get(request.match_info["name"])
         if entry is None:
             return web.Response(status=404, text="not found")
+        if self.render_redirect_to is not None and entry.content_type == "video/mp4" and (
+            request.match_info["name"].startswith("render_")
+        ):
+            raise web.HTTPFound(self.render_redirect_to)
         resp = web.StreamResponse(headers={"Content-Type": entry.content_type})
         resp.content_length = entry.size
         await resp.prepare(request)

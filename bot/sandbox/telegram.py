@@ -24,11 +24,13 @@ import itertools
 import json
 import logging
 import mimetypes
+import random
 import re
 import secrets
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,7 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import parse_qsl, unquote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, ClientError, ClientSession, ClientTimeout, web
 
 __all__ = [
     "BOT_USER_ID",
@@ -67,6 +69,18 @@ LOCAL_MODE_LIMIT: Final = 2000 * MB
 MAX_TEXT_LENGTH: Final = 4096
 MAX_CAPTION_LENGTH: Final = 1024
 DEFAULT_GROUP_USER_ID: Final = 424242
+ERR_BLOCKED: Final = "Forbidden: bot was blocked by the user"
+ERR_KICKED: Final = "Forbidden: bot was kicked from the supergroup chat"
+ERR_BAD_GATEWAY: Final = "Bad Gateway"
+HTML_ERROR_PAGE: Final = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+STARTUP_METHODS: Final = frozenset(
+    {"getme", "setmycommands", "deletewebhook", "getwebhookinfo", "logout", "close"}
+)
+"""Never given random faults: a bot that cannot start is the operator tests' subject."""
 
 # Real Bot API error descriptions (verbatim, the bot may match on them).
 ERR_UNAUTHORIZED: Final = "Unauthorized"
@@ -336,6 +350,7 @@ class _Failure:
     error_code: int
     description: str
     retry_after: int | None
+    html: bool = False
 
 
 @dataclass
@@ -1109,6 +1124,7 @@ class FakeTelegram:
         self.menu_buttons: dict[int | None, JSONDict] = {}
         self.bot_texts: dict[str, dict[str, str]] = {}
         self.server_errors: list[BaseException] = []
+        self._webhook_init()
 
         self._runner: web.AppRunner | None = None
         self._tmpdir: Path | None = None
@@ -1134,6 +1150,11 @@ class FakeTelegram:
         self._creators: dict[int, int] = {}
         self._callbacks: dict[str, JSONDict] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self._stalls: dict[str, list[float]] = {}
+        self.fault_rate = 0.0
+        self.blocked_chats: set[int] = set()
+        self.faults_injected: Counter[str] = Counter()
+        self._fault_random = random.Random(0)
         self._handlers: dict[str, tuple[str, _Handler]] = {}
         self._register_handlers()
 
@@ -1156,6 +1177,7 @@ class FakeTelegram:
         """Stop serving; pending getUpdates long polls are answered at once so this is quick."""
         self._stopping = True
         self._notify()
+        await self._webhook_stop()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await asyncio.sleep(0)
@@ -1189,11 +1211,54 @@ class FakeTelegram:
     # -- test switches -----------------------------------------------------------------------
 
     def fail_next(
-        self, method: str, error_code: int, description: str, retry_after: int | None = None
+        self,
+        method: str,
+        error_code: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        html: bool = False,
     ) -> None:
-        """Make the next call of ``method`` fail with this error (calls queue up)."""
-        failure = _Failure(error_code, description, retry_after)
+        """Make the next call of ``method`` fail with this error (calls queue up).
+
+        ``method="file"`` fails the next file download; ``html=True`` answers with a proxy's
+        HTML error page (status ``error_code``) instead of the Bot API's JSON."""
+        failure = _Failure(error_code, description, retry_after, html)
         self._failures.setdefault(method.lower(), []).append(failure)
+
+    def stall_next(self, method: str, seconds: float) -> None:
+        """Carry out the next call of ``method`` but answer only after ``seconds``, as Telegram
+        does after a large upload: past the client's read timeout the bot sees ``TimedOut``
+        although the message was sent."""
+        self._stalls.setdefault(method.lower(), []).append(seconds)
+
+    def inject_faults(
+        self, rate: float, *, seed: int = 0, blocked_chats: Iterable[int] = ()
+    ) -> None:
+        """From now on fail a seeded random ``rate`` of calls (any method but startup ones,
+        file downloads included) the way Telegram and its proxies fail: 429 with retry_after,
+        a JSON 5xx, an nginx HTML error page. Calls that write to ``blocked_chats`` get 403
+        (blocked by the user / kicked from the group). :attr:`faults_injected` counts each."""
+        self.fault_rate = rate
+        self._fault_random = random.Random(seed)
+        self.blocked_chats = set(blocked_chats)
+
+    def _random_fault(self, method: str, chat_id: int | None) -> web.Response | None:
+        """The fault to answer this call with, if one is due (see :meth:`inject_faults`)."""
+        if chat_id is not None and chat_id in self.blocked_chats and method != "getchat":
+            self.faults_injected["403"] += 1
+            description = ERR_BLOCKED if chat_id > 0 else ERR_KICKED
+            return web.json_response(_error_body(403, description, None), status=403)
+        if method in STARTUP_METHODS or self._fault_random.random() >= self.fault_rate:
+            return None
+        kind = self._fault_random.choice(("429", "5xx", "html"))
+        self.faults_injected[kind] += 1
+        if kind == "429":
+            body = _error_body(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+            return web.json_response(body, status=429)
+        if kind == "5xx":
+            return web.json_response(_error_body(502, ERR_BAD_GATEWAY, None), status=502)
+        return web.Response(status=502, text=HTML_ERROR_PAGE, content_type="text/html")
 
     # -- playing users -----------------------------------------------------------------------
 
@@ -1876,10 +1941,20 @@ class FakeTelegram:
         failures = self._failures.get(name.lower())
         if failures:
             failure = failures.pop(0)
+            if failure.html:
+                call.error_code, call.description = failure.error_code, "HTML page"
+                return web.Response(status=failure.error_code, text=HTML_ERROR_PAGE,
+                                    content_type="text/html")
             extra = None
             if failure.retry_after is not None:
                 extra = {"retry_after": failure.retry_after}
             return self._error(call, _ApiError(failure.error_code, failure.description, extra))
+        if self.fault_rate or self.blocked_chats:
+            fault = self._random_fault(name.lower(), int_chat_id(params.get("chat_id")))
+            if fault is not None:
+                call.error_code = fault.status
+                call.description = "injected fault"
+                return fault
         try:
             result = await handler(_Request(name, params, uploads, call))
         except _ApiError as exc:
@@ -1889,6 +1964,9 @@ class FakeTelegram:
             self.server_errors.append(exc)
             return self._error(call, _ApiError(500, f"Internal Server Error: {exc!r}"))
         call.result = result
+        stalls = self._stalls.get(name.lower())
+        if stalls:
+            await asyncio.sleep(stalls.pop(0))  # done, but the answer comes late
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
@@ -1958,6 +2036,15 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             body = _error_body(401, ERR_UNAUTHORIZED, None)
             return web.json_response(body, status=401)
+        if failures := self._failures.get("file"):
+            failure = failures.pop(0)
+            if failure.html:
+                return web.Response(status=failure.error_code, text=HTML_ERROR_PAGE,
+                                    content_type="text/html")
+            body = _error_body(failure.error_code, failure.description, None)
+            return web.json_response(body, status=failure.error_code)
+        if self.fault_rate and (fault := self._random_fault("file", None)) is not None:
+            return fault
         path = unquote(request.match_info["path"])
         stored = self._file_paths.get(path)
         if stored is None:
@@ -2037,20 +2124,91 @@ class FakeTelegram:
         self.webhook_url = str(req.params.get("url") or "")
         if _bool_param(req.params, "drop_pending_updates"):
             self._updates.clear()
+        self._webhook_configure(req.params)
         return True
 
     async def _m_delete_webhook(self, req: _Request) -> bool:
         self.webhook_url = ""
         if _bool_param(req.params, "drop_pending_updates"):
             self._updates.clear()
+        await self._webhook_stop()
         return True
 
     async def _m_get_webhook_info(self, req: _Request) -> JSONDict:
-        return {
+        info: JSONDict = {
             "url": self.webhook_url,
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        return self._webhook_info(info)
+
+    # ---- webhook delivery (like Telegram: POST each update, in order, until answered 2xx)
+
+    def _webhook_init(self) -> None:
+        self.webhook_secret: str | None = None
+        self.webhook_allowed_updates: list[str] = []
+        # (update_id, HTTP status or 0 when unreachable) of every delivery attempt.
+        self.webhook_deliveries: list[tuple[int, int]] = []
+        self._webhook_last_error: str | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
+
+    def _webhook_configure(self, params: JSONDict) -> None:
+        secret = params.get("secret_token")
+        self.webhook_secret = str(secret) if secret else None
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, str):
+            allowed = json.loads(allowed)
+        if isinstance(allowed, list):
+            self._allowed_updates = [str(a) for a in allowed]
+            self.webhook_allowed_updates = list(self._allowed_updates)
+        if self.webhook_url and (self._webhook_task is None or self._webhook_task.done()):
+            self._webhook_task = asyncio.create_task(self._webhook_push(), name="fake-webhook")
+        self._notify()
+
+    async def _webhook_stop(self) -> None:
+        task, self._webhook_task = self._webhook_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _webhook_info(self, info: JSONDict) -> JSONDict:
+        if self._webhook_last_error:
+            info["last_error_message"] = self._webhook_last_error
+            info["last_error_date"] = int(time.time())
+        if self.webhook_allowed_updates:
+            info["allowed_updates"] = list(self.webhook_allowed_updates)
+        return info
+
+    async def _webhook_push(self) -> None:
+        """Deliver queued updates one by one; a refused one is retried (as Telegram does)."""
+        async with ClientSession(timeout=ClientTimeout(total=60)) as session:
+            while self.webhook_url and not self._stopping:
+                self._updates = [u for u in self._updates if self._update_allowed(u)]
+                if not self._updates:
+                    wakeup = self._wakeup
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wakeup.wait(), 1.0)
+                    continue
+                update = self._updates[0]
+                headers = {"Content-Type": "application/json"}
+                if self.webhook_secret:
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret
+                try:
+                    async with session.post(self.webhook_url, data=json.dumps(update),
+                                            headers=headers) as response:
+                        status = response.status
+                except (ClientError, TimeoutError) as exc:
+                    status, self._webhook_last_error = 0, f"Connection failed: {exc}"
+                self.webhook_deliveries.append((int(update["update_id"]), status))
+                if 200 <= status < 300:
+                    if self._updates and self._updates[0] is update:
+                        self._updates.pop(0)
+                    self._webhook_last_error = None
+                else:
+                    if status:
+                        self._webhook_last_error = f"Wrong response from the webhook: {status}"
+                    await asyncio.sleep(0.1)
 
     def _update_allowed(self, update: JSONDict) -> bool:
         kinds = [k for k in update if k != "update_id"]

@@ -170,6 +170,10 @@ class Store:
             chat_id, thread_id, session_id=session_id, session_language=language, draft_hash=None
         )
 
+    async def set_session_language(self, chat_id: int, thread_id: int, language: str) -> None:
+        """The agent was told to answer in ``language`` (its session stays)."""
+        await self._upsert_topic(chat_id, thread_id, session_language=language)
+
     async def set_render(
         self, chat_id: int, thread_id: int, render_id: str | None, message_id: int | None = None
     ) -> None:
@@ -272,6 +276,15 @@ class Store:
         ) as cur:
             rows = await cur.fetchall()
         return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def count_unfinished(self) -> int:
+        """Jobs waiting or running in all chats; raises when the database cannot be read
+        (the health check relies on that)."""
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')"
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None:
         """Finished jobs are only kept to recognise repeated updates; a week is plenty."""

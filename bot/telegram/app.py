@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import httpx
 from telegram import BotCommand, Update
+from telegram.error import NetworkError, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -19,7 +21,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot import __version__
+from bot import __version__, metrics
 from bot.backend import NemoClient
 from bot.config import Settings
 from bot.conversation import flows
@@ -29,15 +31,23 @@ from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
 from bot.store import Store
 from bot.telegram import handlers
-from bot.telegram.chat import TelegramChat
+from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
+TRANSIENT_RETRIES = (0.5, 1.0, 2.0)
+"""Pauses before repeating a Bot API call that failed before Telegram did anything."""
+
+
 class RateLimiter(AIORateLimiter):
-    """Telegram's limits are about messages; "typing" must not eat a group's 20 a minute."""
+    """Telegram's limits are about messages; "typing" must not eat a group's 20 a minute.
+
+    Also repeats a call that got a 5xx, a proxy's HTML error page or a refused connection
+    (``transient``): without it one Bad Gateway loses an answer. 429s are the base class's.
+    """
 
     async def process_request(
         self,
@@ -48,15 +58,37 @@ class RateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Any:
-        if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
+        if endpoint == "getUpdates":  # the updater has its own backoff
             return await callback(*args, **kwargs)
-        return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
-        )
+
+        async def call(*a: Any, **kw: Any) -> Any:
+            for pause in TRANSIENT_RETRIES:
+                try:
+                    return await counted(*a, **kw)
+                except NetworkError as exc:
+                    if not transient(exc):
+                        raise
+                    metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
+                    log.info("Bot API %s failed (%s); retrying in %.1f s", endpoint, exc, pause)
+                    await asyncio.sleep(pause)
+            return await counted(*a, **kw)
+
+        async def counted(*a: Any, **kw: Any) -> Any:
+            try:
+                return await callback(*a, **kw)
+            except RetryAfter:  # the rate limiter waits and repeats it
+                metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
+                raise
+
+        if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
+            return await call(*args, **kwargs)
+        return await super().process_request(call, args, kwargs, endpoint, data, rate_limit_args)
 
 
 # Editing a sent message must not run it again.
 NEW_MESSAGES = filters.UpdateType.MESSAGE
+# What the handlers below handle; Telegram need not send (nor the bot store) anything else.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
 def command_menu(locale: str) -> list[BotCommand]:
@@ -87,7 +119,9 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         platform=settings.skill_platform,
         rate_limit_retry_seconds=settings.rate_limit_retry_seconds,
         sse_timeout_seconds=settings.sse_timeout_seconds,
+        timeout_seconds=settings.backend_timeout_seconds,
         max_connections=settings.max_backend_connections,
+        allow_private_urls=settings.allow_private_urls,
     )
     operator = settings.nemo_token.get_secret_value() if settings.nemo_token else None
     svc = Services(
@@ -97,6 +131,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         timing=Timing(
             still_working=settings.still_working_seconds,
             render_poll=settings.render_poll_seconds,
+            render_give_up=settings.render_timeout_seconds,
             auto_export=settings.auto_export,
         ),
         limits=Limits.for_mode(settings.telegram_local_mode),
@@ -156,6 +191,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .build()
     )
     app.bot_data["settings"] = settings
+    app.add_handler(TypeHandler(Update, handlers.observe), group=-2)
     app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     for name, callback in {
         "start": handlers.start,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +16,37 @@ from telegram import (
     LinkPreviewOptions,
     ReplyParameters,
 )
-from telegram.constants import ChatMemberStatus
-from telegram.error import BadRequest, NetworkError
+from telegram.constants import ChatMemberStatus, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError
 
-from bot.conversation.chat import DeliveryFailed, Keyboard, TooLarge
+from bot.conversation.chat import (
+    ChatUnavailable,
+    DeliveryFailed,
+    DeliveryUncertain,
+    Keyboard,
+    TooLarge,
+)
 
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+DOWNLOAD_RETRIES = (0.5, 1.0, 2.0)
+"""Pauses before downloading a person's file again after a transient failure."""
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure Telegram (or a proxy in front of it) gives before doing anything: a 5xx, an
+    HTML error page, a refused connection. Not a timeout: the request may have gone through."""
+    return type(exc) is NetworkError
+
+
+@contextlib.contextmanager
+def _reachable(chat_id: int) -> Iterator[None]:
+    """Telegram's 403 means the chat is gone for the bot (blocked, kicked)."""
+    try:
+        yield
+    except Forbidden as exc:
+        raise ChatUnavailable(f"chat {chat_id}: {exc.message}") from exc
 
 
 def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
@@ -37,6 +63,10 @@ def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
             for row in buttons
         ]
     )
+
+
+def _entities_refused(exc: BadRequest) -> bool:
+    return "can't parse entities" in exc.message.lower()
 
 
 class TelegramChat:
@@ -67,38 +97,74 @@ class TelegramChat:
     def _thread(self) -> int | None:
         return self._thread_id or None
 
-    async def send(self, text: str, *, buttons: Keyboard | None = None) -> int:
-        message = await self._bot.send_message(
-            self._chat_id,
-            text,
-            message_thread_id=self._thread,
-            reply_markup=markup(buttons),
-            link_preview_options=NO_PREVIEW,
-            reply_parameters=self._reply,
-        )
+    async def send(
+        self, text: str, *, buttons: Keyboard | None = None, html: str | None = None
+    ) -> int:
+        common: dict[str, Any] = {
+            "message_thread_id": self._thread,
+            "reply_markup": markup(buttons),
+            "link_preview_options": NO_PREVIEW,
+            "reply_parameters": self._reply,
+        }
+        with _reachable(self._chat_id):
+            if html is not None:
+                try:
+                    sent = await self._bot.send_message(
+                        self._chat_id, html, parse_mode=ParseMode.HTML, **common
+                    )
+                    return sent.message_id
+                except BadRequest as exc:
+                    if not _entities_refused(exc):
+                        raise
+                    log.warning("chat %s: Telegram refused the formatting (%s); plain text",
+                                self._chat_id, exc.message)
+            message = await self._bot.send_message(self._chat_id, text, **common)
         return message.message_id
 
-    async def edit(self, message_id: int, text: str, *, buttons: Keyboard | None = None) -> None:
+    async def edit(
+        self,
+        message_id: int,
+        text: str,
+        *,
+        buttons: Keyboard | None = None,
+        html: str | None = None,
+    ) -> None:
+        common: dict[str, Any] = {
+            "chat_id": self._chat_id,
+            "message_id": message_id,
+            "reply_markup": markup(buttons),
+            "link_preview_options": NO_PREVIEW,
+        }
         try:
-            await self._bot.edit_message_text(
-                text,
-                chat_id=self._chat_id,
-                message_id=message_id,
-                reply_markup=markup(buttons),
-                link_preview_options=NO_PREVIEW,
-            )
+            with _reachable(self._chat_id):
+                if html is not None:
+                    try:
+                        await self._bot.edit_message_text(
+                            html, parse_mode=ParseMode.HTML, **common
+                        )
+                        return
+                    except BadRequest as exc:
+                        if not _entities_refused(exc):
+                            raise
+                        log.warning("chat %s: Telegram refused the formatting (%s); plain text",
+                                    self._chat_id, exc.message)
+                await self._bot.edit_message_text(text, **common)
         except BadRequest as exc:
             if "not modified" not in exc.message:
                 raise
 
     async def delete(self, message_id: int) -> None:
         try:
-            await self._bot.delete_message(self._chat_id, message_id)
+            with _reachable(self._chat_id):
+                await self._bot.delete_message(self._chat_id, message_id)
         except BadRequest as exc:
             log.debug("delete of %s in %s failed: %s", message_id, self._chat_id, exc.message)
 
     async def action(self, action: str = "typing") -> None:
-        await self._bot.send_chat_action(self._chat_id, action, message_thread_id=self._thread)
+        with _reachable(self._chat_id):
+            await self._bot.send_chat_action(
+                self._chat_id, action, message_thread_id=self._thread
+            )
 
     async def send_video(
         self,
@@ -136,12 +202,15 @@ class TelegramChat:
                 message = await self._bot.send_video(
                     self._chat_id, media, supports_streaming=True, **common  # type: ignore[arg-type]
                 )
+        except Forbidden as exc:
+            raise ChatUnavailable(f"chat {self._chat_id}: {exc.message}") from exc
         except NetworkError as exc:
             if "too large" in str(exc).lower() or "413" in str(exc):
                 raise TooLarge(str(exc)) from exc
             if isinstance(exc, BadRequest):
                 raise DeliveryFailed(exc.message) from exc
-            raise
+            # TimedOut, or a failure the rate limiter already repeated: the file may be there.
+            raise DeliveryUncertain(f"{type(exc).__name__}: {exc.message}") from exc
         return message.message_id
 
     async def download(self, file_id: str, dest: Path) -> Path:
@@ -151,10 +220,19 @@ class TelegramChat:
             if "too big" in exc.message.lower():
                 raise TooLarge(exc.message) from exc
             raise
+        for pause in DOWNLOAD_RETRIES:
+            try:
+                return await file.download_to_drive(dest)
+            except NetworkError as exc:
+                if not transient(exc):
+                    raise
+                log.info("chat %s: file download failed (%s); retrying", self._chat_id, exc)
+                await asyncio.sleep(pause)
         return await file.download_to_drive(dest)
 
     async def is_admin(self, user_id: int) -> bool:
         if self._chat_id > 0:
             return True
-        member = await self._bot.get_chat_member(self._chat_id, user_id)
+        with _reachable(self._chat_id):
+            member = await self._bot.get_chat_member(self._chat_id, user_id)
         return member.status in {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}

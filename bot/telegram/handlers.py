@@ -11,7 +11,9 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot import logs, metrics
 from bot.conversation import flows, messages
+from bot.conversation.chat import ChatUnavailable
 from bot.conversation.context import Ctx
 from bot.conversation.turn import EXPORT_BUTTON
 from bot.i18n import SUPPORTED
@@ -91,12 +93,25 @@ def _payload(update: Update, **extra: Any) -> dict[str, Any]:
     return {
         "user_language": user.language_code if user else None,
         "message_id": message.message_id if message else None,
+        "update_id": update.update_id,
         **extra,
     }
 
 
 def _key(update: Update) -> str:
     return f"update:{update.update_id}"
+
+
+# -- every update ------------------------------------------------------------------------
+
+
+async def observe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before everything: count the update and tie the log lines it causes to it."""
+    kinds = [k for k in ("message", "edited_message", "callback_query") if getattr(update, k)]
+    metrics.UPDATES.labels(kinds[0] if kinds else "other").inc()
+    chat = update.effective_chat
+    logs.bind(update_id=update.update_id, chat_id=chat.id if chat else None, job_id=None,
+              render_id=None)
 
 
 # -- access --------------------------------------------------------------------------------
@@ -293,10 +308,15 @@ async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure for the operator; tell the person in plain words."""
+    if isinstance(context.error, ChatUnavailable):
+        log.info("update dropped: %s", context.error)
+        return
     log.error("update handling failed", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat:
         try:
             ctx = await ctx_for(update, context)
             await ctx.chat.send(messages.something_went_wrong(ctx.t))
+        except ChatUnavailable:
+            pass
         except Exception:
             log.exception("could not tell the user about the failure")

@@ -588,3 +588,39 @@ async def test_client_leaving_mid_stream(fake: FakeBackend, client: httpx.AsyncC
     await asyncio.sleep(0.1)
     assert fake.sessions[sid].draft == DRAFT  # the backend finished its work anyway
     assert len(await sse_frames(client, sid, "hello")) >= 5
+
+
+# --------------------------------------------------------------------------- injected faults
+
+
+async def test_injected_faults_are_seeded_counted_and_real_shaped(
+    fake: FakeBackend, client: httpx.AsyncClient
+) -> None:
+    _token, sid = await login(client)
+    assert not fake.faults_injected
+    fake.inject_faults(0.5, seed=3)
+    statuses: set[int] = set()
+    html = broken = 0
+    for _ in range(80):
+        try:
+            async with client.stream("POST", "/run_sse", json=run_body(sid, "hi q1")) as r:
+                statuses.add(r.status_code)
+                if r.headers["content-type"].startswith("text/html"):
+                    html += 1
+                await r.aread()
+        except httpx.RemoteProtocolError:
+            broken += 1
+    assert {429, 500, 200} <= statuses and html and broken
+    assert set(fake.faults_injected) == {"429", "5xx", "html", "broken_stream"}
+    assert fake.faults_injected["broken_stream"] == broken
+    fake.inject_faults(0)
+    assert (await client.get("/api/credits/balance/simple")).status_code == 200
+
+
+async def test_annotate_appends_to_the_default_answer(
+    fake: FakeBackend, client: httpx.AsyncClient
+) -> None:
+    _token, sid = await login(client)
+    fake.annotate = lambda text: " [" + text[-3:] + "]"
+    r = await client.post("/run_sse", json=run_body(sid, "please q42"))
+    assert "[q42]" in r.text

@@ -7,6 +7,7 @@ import io
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,14 @@ from telegram import (
     MessageEntity,
     Update,
 )
-from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+)
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes
 
 from bot.sandbox.telegram import (
@@ -545,3 +553,37 @@ async def test_real_application_polls_the_fake(fake: FakeTelegram) -> None:
         assert message.text == "Hi ['now']"
         await app.updater.stop()
         await app.stop()
+
+
+# -- injected faults (the soak) ------------------------------------------------------------
+
+
+async def test_no_faults_unless_injected(fake: FakeTelegram, bot: Bot) -> None:
+    for _ in range(50):
+        await bot.send_message(1, "x")
+    assert not fake.faults_injected and all(c.ok for c in fake.calls)
+
+
+async def test_injected_faults_are_seeded_counted_and_real_shaped(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    fake.inject_faults(0.5, seed=7, blocked_chats=[-100, 5])
+    seen: set[str] = set()
+    for _ in range(60):
+        try:
+            await bot.send_message(1, "x")
+        except RetryAfter as exc:
+            assert exc.retry_after in (1, timedelta(seconds=1))
+            seen.add("429")
+        except NetworkError as exc:
+            seen.add("html" if "<html>" in str(exc) or "Invalid server" in str(exc) else "5xx")
+    assert seen == {"429", "5xx", "html"}
+    assert sum(fake.faults_injected.values()) == sum(1 for c in fake.calls if not c.ok) > 10
+    with pytest.raises(Forbidden, match="blocked by the user"):
+        await bot.send_message(5, "x")
+    with pytest.raises(Forbidden, match="kicked"):
+        await bot.send_message(-100, "x")
+    assert fake.faults_injected["403"] == 2
+    await bot.get_me()  # startup methods never fail
+    fake.inject_faults(0)
+    await bot.send_message(1, "after")
