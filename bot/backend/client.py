@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "nemo_agent"
 SKILL_SOURCE = "rtk-compressor-free"
+SHORT_CALL_CONNECTIONS = 20
+STREAMS_PER_POOL = 50
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 300.0
 
@@ -93,22 +95,37 @@ class NemoClient:
         connection_retry_seconds: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        # Every open SSE turn holds a connection for minutes: size the pool for hundreds of
-        # concurrent chats instead of httpx's default of 100.
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=min(100, max_connections)
+        tls = httpx.create_ssl_context()  # one for every pool: building one takes ~10 ms
+
+        def client(connections: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                base_url=base_url.rstrip("/"),
+                headers={
+                    "X-Skill-Source": SKILL_SOURCE,
+                    "X-Skill-Version": version,
+                    "X-Skill-Platform": platform,
+                },
+                timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+                transport=transport,
+                verify=tls,
+            )
+
+        # httpcore scans every connection of a pool on each request, and a pool holding more
+        # connections than its keep-alive limit closes each one that goes idle
+        # (encode/httpcore#1000): one pool for hundreds of open turns made every request cost
+        # O(pool) and a new connection. So short calls get their own small pool, where
+        # keep-alive works, and turns are spread over pools of STREAMS_PER_POOL, the least
+        # busy first (a pool is added when all are full).
+        self._http = client(SHORT_CALL_CONNECTIONS)
+        self._new_pool: Callable[[], httpx.AsyncClient] = lambda: client(
+            min(STREAMS_PER_POOL, max_connections)
         )
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={
-                "X-Skill-Source": SKILL_SOURCE,
-                "X-Skill-Version": version,
-                "X-Skill-Platform": platform,
-            },
-            timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
-            limits=limits,
-            transport=transport,
-        )
+        self._max_pools = -(-max_connections // STREAMS_PER_POOL)
+        self._streams: list[httpx.AsyncClient] = []
+        self._open: list[int] = []
         self.rate_limit_retry_seconds = rate_limit_retry_seconds
         self.sse_timeout_seconds = sse_timeout_seconds
         self.allow_private_urls = allow_private_urls
@@ -117,16 +134,32 @@ class NemoClient:
         self._own_host = (httpx.URL(base_url).host or "").lower()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for http in (self._http, *self._streams):
+            await http.aclose()
 
     # -- plumbing -------------------------------------------------------------------------
+
+    def _stream_pool(self) -> int:
+        """The least busy pool for a turn's stream; a new one when all are full."""
+        if self._open:
+            pool = min(range(len(self._open)), key=self._open.__getitem__)
+            if self._open[pool] < STREAMS_PER_POOL or len(self._streams) >= self._max_pools:
+                return pool
+        self._streams.append(self._new_pool())
+        self._open.append(0)
+        return len(self._streams) - 1
 
     @staticmethod
     def _auth(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
     async def _send(
-        self, request: httpx.Request, *, stream: bool = False, retry_429: bool = True
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        retry_429: bool = True,
+        http: httpx.AsyncClient | None = None,
     ) -> httpx.Response:
         """Send under the one retry policy of the client.
 
@@ -141,7 +174,7 @@ class NemoClient:
         failures = 0
         while True:
             try:
-                response = await self._http.send(request, stream=stream)
+                response = await (http or self._http).send(request, stream=stream)
             except httpx.TransportError as exc:
                 failures += 1
                 if not idempotent or failures > self.connection_retries:
@@ -444,12 +477,18 @@ class NemoClient:
             timeout=httpx.Timeout(30.0, read=self.sse_timeout_seconds),
         )
         deadline = time.monotonic() + self.sse_timeout_seconds
+        pool = self._stream_pool()
+        self._open[pool] += 1
         try:
             async with asyncio.timeout(self.sse_timeout_seconds):
-                response = await self._send(request, stream=True)
+                response = await self._send(request, stream=True, http=self._streams[pool])
         except TimeoutError:
+            self._open[pool] -= 1
             raise StreamBroken(f"no answer within {self.sse_timeout_seconds:.0f}s",
                                path="/run_sse") from None
+        except BaseException:
+            self._open[pool] -= 1
+            raise
         try:
             if response.status_code >= 400 or "text/event-stream" not in response.headers.get(
                 "content-type", ""
@@ -464,6 +503,7 @@ class NemoClient:
                                   status=response.status_code, path="/run_sse")
             yield TurnStream(response, deadline, self.sse_timeout_seconds)
         finally:
+            self._open[pool] -= 1
             await response.aclose()
 
 
