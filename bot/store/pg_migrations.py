@@ -47,7 +47,9 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_chat ON jobs (chat_id, thread_id, state, id);
     CREATE INDEX jobs_unfinished ON jobs (state) WHERE state IN ('pending', 'running');
     """,
-    # 2: a job's progress (SQLite's 3): the upload's result once it completed, whether its
+    # 2: when the chat was told that a video sent as a file keeps its quality (once per chat).
+    "ALTER TABLE chats ADD COLUMN quality_hint_at DOUBLE PRECISION",
+    # 3: a job's progress (SQLite's 4): the upload's result once it completed, whether its
     # instruction reached the agent, and the job an album item was claimed by.
     """
     ALTER TABLE jobs ADD COLUMN uploaded JSONB;
