@@ -47,4 +47,11 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_chat ON jobs (chat_id, thread_id, state, id);
     CREATE INDEX jobs_unfinished ON jobs (state) WHERE state IN ('pending', 'running');
     """,
+    # 2: a job's progress (SQLite's 3): the upload's result once it completed, whether its
+    # instruction reached the agent, and the job an album item was claimed by.
+    """
+    ALTER TABLE jobs ADD COLUMN uploaded JSONB;
+    ALTER TABLE jobs ADD COLUMN turn_sent BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE jobs ADD COLUMN batch_of BIGINT
+    """,
 ]
