@@ -101,4 +101,32 @@ class ChatStore(Protocol):
         (the health check relies on that)."""
         ...
 
+    # -- replicas: who works a chat now
+    @property
+    def shared(self) -> bool:
+        """True when other processes may use the same database (PostgreSQL): the queue
+        then claims chats before working them and sweeps for work nobody holds."""
+        ...
+
+    async def claim_chat(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> bool:
+        """Hold the chat for ``owner`` for ``ttl`` seconds; ``False`` while another owner's
+        lease is alive. Claiming a chat one holds renews it."""
+        ...
+
+    async def renew_claims(self, owner: str, ttl: float) -> set[tuple[int, int]]:
+        """Extend every lease ``owner`` holds; returns the chats it still holds."""
+        ...
+
+    async def release_chat(self, chat_id: int, thread_id: int, owner: str) -> None: ...
+
+    async def unclaimed_work(self) -> list[tuple[int, int]]:
+        """Chats with unfinished jobs that no live lease holds (a replica died, or a job
+        arrived just as its holder let go)."""
+        ...
+
+    async def cancelled_among(self, job_ids: list[int]) -> set[int]:
+        """Which of these jobs were cancelled (a /cancel another replica received shows
+        here; the replica running the job checks)."""
+        ...
+
     async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None: ...

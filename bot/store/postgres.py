@@ -21,6 +21,8 @@ from bot.store.store import ChatRecord, Job, TopicRecord
 _MIGRATION_LOCK = 0x7274_6B00
 _POLLING_LOCK = 0x7274_6B01
 
+_NOW = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
+
 _CHAT_COLUMNS = (
     "chat_id, client_id, token, token_expires_at, anon_user_id, language,"
     " created_at, updated_at"
@@ -342,6 +344,61 @@ class PostgresStore:
             "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')"
         )
         return int(value)
+
+    # -- replicas: who works a chat now -------------------------------------------------------
+    # The database's clock, not the replicas': their clocks may disagree.
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    async def claim_chat(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> bool:
+        row = await self._pool.fetchval(
+            "INSERT INTO chat_leases (chat_id, thread_id, owner, expires_at)"
+            f" VALUES ($1, $2, $3, {_NOW} + $4) ON CONFLICT (chat_id, thread_id) DO UPDATE"
+            " SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at"
+            f" WHERE chat_leases.owner = EXCLUDED.owner OR chat_leases.expires_at < {_NOW}"
+            " RETURNING 1",
+            chat_id,
+            thread_id,
+            owner,
+            ttl,
+        )
+        return row is not None
+
+    async def renew_claims(self, owner: str, ttl: float) -> set[tuple[int, int]]:
+        rows = await self._pool.fetch(
+            f"UPDATE chat_leases SET expires_at = {_NOW} + $2 WHERE owner = $1"
+            " RETURNING chat_id, thread_id",
+            owner,
+            ttl,
+        )
+        return {(int(r["chat_id"]), int(r["thread_id"])) for r in rows}
+
+    async def release_chat(self, chat_id: int, thread_id: int, owner: str) -> None:
+        await self._pool.execute(
+            "DELETE FROM chat_leases WHERE chat_id = $1 AND thread_id = $2 AND owner = $3",
+            chat_id,
+            thread_id,
+            owner,
+        )
+
+    async def unclaimed_work(self) -> list[tuple[int, int]]:
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT j.chat_id, j.thread_id FROM jobs j LEFT JOIN chat_leases l"
+            " ON l.chat_id = j.chat_id AND l.thread_id = j.thread_id"
+            " WHERE j.state IN ('pending', 'running')"
+            f" AND (l.owner IS NULL OR l.expires_at < {_NOW})"
+        )
+        return [(int(r["chat_id"]), int(r["thread_id"])) for r in rows]
+
+    async def cancelled_among(self, job_ids: list[int]) -> set[int]:
+        if not job_ids:
+            return set()
+        rows = await self._pool.fetch(
+            "SELECT id FROM jobs WHERE state = 'cancelled' AND id = ANY($1::BIGINT[])", job_ids
+        )
+        return {int(r["id"]) for r in rows}
 
     async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None:
         """Finished jobs are only kept to recognise repeated updates; a week is plenty."""

@@ -86,6 +86,34 @@ class Store:
                 f"BEGIN; {script}; INSERT INTO schema_version VALUES ({number}); COMMIT;"
             )
 
+    # -- replicas: a SQLite file serves one process, which holds every chat -----------------
+
+    @property
+    def shared(self) -> bool:
+        return False
+
+    async def claim_chat(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> bool:
+        return True
+
+    async def renew_claims(self, owner: str, ttl: float) -> set[tuple[int, int]]:
+        return set()
+
+    async def release_chat(self, chat_id: int, thread_id: int, owner: str) -> None:
+        return None
+
+    async def unclaimed_work(self) -> list[tuple[int, int]]:
+        return await self.chats_with_work()
+
+    async def cancelled_among(self, job_ids: list[int]) -> set[int]:
+        if not job_ids:
+            return set()
+        marks = ", ".join("?" for _ in job_ids)
+        async with self._db.execute(
+            f"SELECT id FROM jobs WHERE state = 'cancelled' AND id IN ({marks})", job_ids
+        ) as cur:
+            rows = await cur.fetchall()
+        return {int(row[0]) for row in rows}
+
     async def hold_polling(self) -> bool:
         """A SQLite file serves one process, so this one is the only poller."""
         return True
