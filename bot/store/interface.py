@@ -7,6 +7,7 @@ both engines (tests/store/).
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from bot.store.store import ChatRecord, Job, TopicRecord
@@ -40,6 +41,11 @@ class ChatStore(Protocol):
     ) -> None: ...
 
     async def set_language(self, chat_id: int, language: str | None) -> None: ...
+
+    def identity_lock(self, chat_id: int) -> AbstractAsyncContextManager[None]:
+        """Held while the chat's backend token is read and renewed, so replicas never burn
+        two anonymous tokens (client ids) for one chat."""
+        ...
 
     # -- topics
     async def get_topic(self, chat_id: int, thread_id: int = 0) -> TopicRecord | None: ...

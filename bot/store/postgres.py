@@ -7,9 +7,11 @@ seconds as in SQLite, so both engines return the same records.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -20,6 +22,7 @@ from bot.store.store import ChatRecord, Job, TopicRecord
 # Advisory lock keys: constants no other code uses.
 _MIGRATION_LOCK = 0x7274_6B00
 _POLLING_LOCK = 0x7274_6B01
+_IDENTITY_LOCKS = 0x7274_6B02  # the first half of a two-part key; the chat is the second
 
 _NOW = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
 
@@ -136,6 +139,17 @@ class PostgresStore:
             time.time(),
             chat_id,
         )
+
+    @contextlib.asynccontextmanager
+    async def identity_lock(self, chat_id: int) -> AsyncIterator[None]:
+        """A per-chat advisory lock in a transaction held for the block. Not the row's
+        own lock (FOR UPDATE): the block saves the token through another pooled connection,
+        which that lock would make wait for the block itself."""
+        async with self._pool.acquire() as con, con.transaction():
+            await con.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", _IDENTITY_LOCKS, str(chat_id)
+            )
+            yield
 
     async def set_language(self, chat_id: int, language: str | None) -> None:
         now = time.time()

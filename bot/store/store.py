@@ -6,10 +6,12 @@ the render it is waiting for, and the queue of work it has not finished yet.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,6 +164,10 @@ class Store:
             (client_id, token, expires_at, anon_user_id, time.time(), chat_id),
         )
         await self._db.commit()
+
+    def identity_lock(self, chat_id: int) -> AbstractAsyncContextManager[None]:
+        """One process per SQLite file: the caller's in-process lock is enough."""
+        return contextlib.nullcontext()
 
     async def set_language(self, chat_id: int, language: str | None) -> None:
         await self.ensure_chat(chat_id)

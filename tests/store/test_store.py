@@ -255,3 +255,24 @@ async def test_one_process_holds_every_chat_of_its_sqlite_file(tmp_path: Path) -
     assert await store.cancelled_among([job]) == set()
     assert await store.cancelled_among([]) == set()
     await store.close()
+
+
+async def test_a_chat_identity_is_renewed_by_one_replica_at_a_time(replica: Opener) -> None:
+    a, b = await replica(), await replica()
+    order: list[str] = []
+
+    async def renew(store: ChatStore, name: str, hold: float) -> None:
+        async with store.identity_lock(8):
+            order.append(f"{name} in")
+            await asyncio.sleep(hold)
+            order.append(f"{name} out")
+
+    first = asyncio.create_task(renew(a, "a", 0.5))
+    await asyncio.sleep(0.2)
+    await renew(b, "b", 0)
+    await first
+    assert order == ["a in", "a out", "b in", "b out"]
+    async with a.identity_lock(9), b.identity_lock(10):  # other chats do not wait
+        pass
+    await a.close()
+    await b.close()
