@@ -20,7 +20,7 @@ from bot.conversation.export import export
 from bot.conversation.intent import Intent, classify
 from bot.conversation.media import (
     MediaItem,
-    acknowledgement,
+    acknowledge,
     link_acknowledgement,
     split_urls,
     upload_items,
@@ -202,7 +202,7 @@ async def media_job(ctx: Ctx, job: Job) -> None:
     assert result is not None
     # Baseline the draft: if the backend drafts uploads itself, that is not an edit to export.
     await check_draft(ctx)
-    await ctx.chat.send(acknowledgement(ctx, items, result, bool(caption)))
+    await ctx.chat.send(await acknowledge(ctx, items, result, bool(caption)))
     if caption:
         await _instruct(ctx, job, caption)
 
