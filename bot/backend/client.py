@@ -8,8 +8,11 @@ one place (``_send``). Token and session recovery need the chat store, so they l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import re
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -19,7 +22,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from httpx_sse import EventSource
@@ -45,6 +48,7 @@ from bot.backend.models import (
     StateResult,
     UploadResult,
 )
+from bot.transfer import ByteSource, FileWriter, Opened, PathSource, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +62,21 @@ MAX_RETRY_AFTER = 300.0
 
 @dataclass(frozen=True, slots=True)
 class FileUpload:
-    """A file on disk to send; uploads stream from disk so phone-sized videos never sit in RAM."""
+    """One file to send: a path on disk or any :class:`ByteSource` (a URL streamed through).
 
-    path: Path
+    Either way it streams in chunks, so a phone-sized video never sits in memory."""
+
+    source: Path | ByteSource
     filename: str
     content_type: str = "application/octet-stream"
+
+    def open(self) -> contextlib.AbstractAsyncContextManager[Opened]:
+        source = PathSource(self.source) if isinstance(self.source, Path) else self.source
+        return source.open()
+
+
+ProgressFn = Callable[[int], None]
+"""Told the number of bytes moved so far, after every chunk."""
 
 
 class NemoClient:
@@ -257,23 +271,61 @@ class NemoClient:
         return _parse(Session, data, path)
 
     async def upload_files(
-        self, token: str, session_id: str, files: Sequence[FileUpload]
+        self,
+        token: str,
+        session_id: str,
+        files: Sequence[FileUpload],
+        *,
+        on_progress: ProgressFn | None = None,
     ) -> UploadResult:
-        path = f"/api/upload-video/{APP_NAME}/me/{session_id}"
-        handles: list[BinaryIO] = []
-        try:
-            parts = []
-            for f in files:
-                handle: BinaryIO = f.path.open("rb")
-                handles.append(handle)
-                parts.append(("files", (f.filename, handle, f.content_type)))
-            data = await self._call(
-                "POST", path, token, files=parts, timeout=httpx.Timeout(600.0, connect=10.0)
+        """Stream the files as one multipart request; a 429 re-opens them and sends again.
+
+        The body is an async generator (httpx reads file objects synchronously, on the event
+        loop): disk reads happen in worker threads, and nothing is held beyond one chunk.
+        """
+        for attempt in (1, 2):
+            try:
+                data = await self._upload_once(token, session_id, files, on_progress)
+            except RateLimited:
+                if attempt == 2:
+                    raise
+                pause = _jitter(self.rate_limit_retry_seconds)
+                log.info("backend rate limited an upload; retrying in %.1fs", pause)
+                await asyncio.sleep(pause)
+                continue
+            return _parse(UploadResult, data, f"/api/upload-video/{APP_NAME}/me/{session_id}")
+        raise AssertionError("unreachable")
+
+    async def _upload_once(
+        self,
+        token: str,
+        session_id: str,
+        files: Sequence[FileUpload],
+        on_progress: ProgressFn | None,
+    ) -> dict[str, Any]:
+        async with contextlib.AsyncExitStack() as stack:
+            opened = [await stack.enter_async_context(f.open()) for f in files]
+            boundary = secrets.token_hex(16)
+            heads = [_part_head(boundary, f) for f in files]
+            tail = f"--{boundary}--\r\n".encode()
+            headers = {
+                **self._auth(token),
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+            }
+            sizes = [o.size for o in opened]
+            if all(size is not None for size in sizes):
+                length = sum(len(h) + 2 for h in heads) + sum(s or 0 for s in sizes) + len(tail)
+                headers["Content-Length"] = str(length)
+            path = f"/api/upload-video/{APP_NAME}/me/{session_id}"
+            request = self._http.build_request(
+                "POST",
+                path,
+                content=_multipart(heads, opened, tail, on_progress),
+                headers=headers,
+                timeout=httpx.Timeout(600.0, connect=10.0),
             )
-        finally:
-            for handle in handles:
-                handle.close()
-        return _parse(UploadResult, data, path)
+            response = await self._send(request, retry_429=False)
+            return self._unwrap(response, path)
 
     async def upload_urls(self, token: str, session_id: str, urls: Sequence[str]) -> UploadResult:
         path = f"/api/upload-video/{APP_NAME}/me/{session_id}"
@@ -359,8 +411,16 @@ class NemoClient:
             target = await self.check_url(str(target.join(location)))
         raise Unavailable(f"more than {MAX_REDIRECTS} redirects", path=target.path)
 
-    async def download(self, url: str, dest: Path, *, max_bytes: int | None = None) -> int:
-        """Stream a finished export to disk; ``FileTooLarge`` once it passes ``max_bytes``."""
+    async def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        max_bytes: int | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """Stream a finished export to disk (written off the event loop); ``FileTooLarge``
+        once it passes ``max_bytes``. ``on_progress`` gets (bytes so far, declared size)."""
         size = 0
         opened = False
         try:
@@ -371,13 +431,16 @@ class NemoClient:
                 declared = response.headers.get("content-length")
                 if max_bytes is not None and declared and int(declared) > max_bytes:
                     raise FileTooLarge(f"{declared} bytes", status=response.status_code)
-                with dest.open("wb") as out:
-                    opened = True
-                    async for chunk in response.aiter_bytes(1 << 16):
+                total = int(declared) if declared and declared.isdigit() else None
+                opened = True
+                async with FileWriter(dest) as out:
+                    async for chunk in response.aiter_bytes():
                         size += len(chunk)
                         if max_bytes is not None and size > max_bytes:
                             raise FileTooLarge(f"over {max_bytes} bytes")
-                        out.write(chunk)
+                        await out.write(chunk)
+                        if on_progress is not None:
+                            on_progress(size, total)
         except BaseException as exc:
             if opened:
                 _discard(dest)  # never leave a truncated download behind
@@ -550,6 +613,46 @@ async def _addresses(host: str, port: int) -> list[IPv4Address | IPv6Address]:
         mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
         found.append(mapped or address)
     return found
+
+
+_FORM_ESCAPES = {
+    '"': "%22", "\\": "\\\\", **{chr(c): f"%{c:02X}" for c in range(0x20) if c != 0x1B}
+}
+_FORM_ESCAPE_RE = re.compile("|".join(re.escape(c) for c in _FORM_ESCAPES))
+
+
+def _part_head(boundary: str, upload: FileUpload) -> bytes:
+    """A part's boundary line and headers, quoted the way browsers (and httpx) do."""
+    name = _FORM_ESCAPE_RE.sub(lambda m: _FORM_ESCAPES[m.group(0)], upload.filename)
+    content_type = upload.content_type.replace("\r", "").replace("\n", "")
+    return (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="files"; filename="{name}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
+
+
+async def _multipart(
+    heads: Sequence[bytes], opened: Sequence[Opened], tail: bytes, on_progress: ProgressFn | None
+) -> AsyncIterator[bytes]:
+    """The multipart body, chunk by chunk; a source that delivers a different number of
+    bytes than it declared fails the upload instead of corrupting it."""
+    sent = 0
+    for head, source in zip(heads, opened, strict=True):
+        yield head
+        count = 0
+        async for chunk in source.chunks:
+            count += len(chunk)
+            if source.size is not None and count > source.size:
+                raise SourceError(f"the file grew past its declared {source.size} bytes")
+            yield chunk
+            sent += len(chunk)
+            if on_progress is not None:
+                on_progress(sent)
+        if source.size is not None and count != source.size:
+            raise SourceError(f"the file ended at {count} of {source.size} bytes")
+        yield b"\r\n"
+    yield tail
 
 
 __all__ = ["BackendError", "FileUpload", "NemoClient", "TurnStream"]

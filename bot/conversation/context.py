@@ -9,6 +9,7 @@ from bot.conversation.accounts import Accounts
 from bot.conversation.chat import Chat
 from bot.i18n import Translator, backend_language
 from bot.store import ChatStore
+from bot.transfer import TempFiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class Timing:
     typing_refresh: float = 4.5
     typing_delay: float = 0.5  # no "typing…" for work done sooner
     album_wait: float = 1.0  # an album's items arrive as separate updates within ~1 s
+    transfer_progress: float = 3.0  # a transfer's status appears, then updates, this often
     auto_export: bool = True
 
 
@@ -46,6 +48,7 @@ class Services:
     store: ChatStore
     accounts: Accounts
     timing: Timing
+    temp: TempFiles
     limits: Limits = Limits()
 
 

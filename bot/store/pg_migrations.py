@@ -47,4 +47,25 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_chat ON jobs (chat_id, thread_id, state, id);
     CREATE INDEX jobs_unfinished ON jobs (state) WHERE state IN ('pending', 'running');
     """,
+    # 2: when the chat was told that a video sent as a file keeps its quality (once per chat).
+    "ALTER TABLE chats ADD COLUMN quality_hint_at DOUBLE PRECISION",
+    # 3: a job's progress (SQLite's 4): the upload's result once it completed, whether its
+    # instruction reached the agent, and the job an album item was claimed by.
+    """
+    ALTER TABLE jobs ADD COLUMN uploaded JSONB;
+    ALTER TABLE jobs ADD COLUMN turn_sent BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE jobs ADD COLUMN batch_of BIGINT
+    """,
+    # 4: which replica works a chat now. A lease, renewed while the replica lives; once it
+    # expires (the replica died) another replica claims the chat and resumes its jobs.
+    """
+    CREATE TABLE chat_leases (
+        chat_id     BIGINT NOT NULL,
+        thread_id   BIGINT NOT NULL,
+        owner       TEXT NOT NULL,
+        expires_at  DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
+    );
+    CREATE INDEX chat_leases_by_owner ON chat_leases (owner);
+    """,
 ]

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+import httpx
 from telegram import BotCommand, Update
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import (
@@ -32,6 +33,7 @@ from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import Runtime
+from bot.transfer import TempFiles
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,9 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         max_connections=settings.max_backend_connections,
         allow_private_urls=settings.allow_private_urls,
     )
+    temp = await TempFiles.start(settings.temp_base)
+    # Files people send are streamed from the Bot API's file server to the backend.
+    files = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
     operator = settings.nemo_token.get_secret_value() if settings.nemo_token else None
     svc = Services(
         client=client,
@@ -137,16 +142,21 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             render_poll=settings.render_poll_seconds,
             render_give_up=settings.render_timeout_seconds,
             auto_export=settings.auto_export,
+            transfer_progress=settings.transfer_progress_seconds,
         ),
+        temp=temp,
         limits=Limits.for_mode(settings.telegram_local_mode),
     )
     queue = ChatQueue(
         svc,
-        lambda chat_id, thread_id, reply_to: TelegramChat(app.bot, chat_id, thread_id, reply_to),
+        lambda chat_id, thread_id, reply_to: TelegramChat(
+            app.bot, chat_id, thread_id, reply_to, files=files
+        ),
         flows.HANDLERS,
         on_error=flows.job_failed,
+        lease_seconds=settings.replica_lease_seconds,
     )
-    app.bot_data["runtime"] = Runtime(settings=settings, svc=svc, queue=queue)
+    app.bot_data["runtime"] = Runtime(settings=settings, svc=svc, queue=queue, files=files)
     await app.bot.set_my_commands(command_menu("en"))
     for code, locale in MENU_LANGUAGES.items():
         await app.bot.set_my_commands(command_menu(locale), language_code=code)
@@ -160,6 +170,8 @@ async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None
         return
     await rt.queue.shutdown()
     await rt.svc.client.aclose()
+    await rt.files.aclose()
+    await rt.svc.temp.close()
     await rt.svc.store.close()
 
 
