@@ -17,6 +17,7 @@ from telegram.ext import Application
 
 from bot.config import Settings
 from bot.telegram.app import ALLOWED_UPDATES
+from bot.telegram.runtime import Runtime
 from bot.telegram.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,14 @@ class Serving:
         await app.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
         log.info("webhook registered at %s", url)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0) -> None:
         """Stop taking updates first, then the workers and the store; safe after a failed
-        start. A webhook stays registered: Telegram keeps the updates until the next start."""
+        start. A webhook stays registered: Telegram keeps the updates until the next start.
+
+        ``grace`` (SIGTERM: a deploy) lets running jobs finish for that long while the Bot
+        API is still usable, so a turn in flight is answered instead of interrupted; jobs
+        still running then, and those waiting, stay stored and resume on the next start.
+        """
         app = self.app
         if app.updater and app.updater.running:
             await app.updater.stop()
@@ -93,7 +99,10 @@ class Serving:
             await self.web.stop()
             self.web = None
         if app.running:
-            await app.stop()
+            await app.stop()  # the updates already fetched are stored and queued first
+            rt = app.bot_data.get("runtime")
+            if grace > 0 and isinstance(rt, Runtime):
+                await rt.queue.shutdown(grace)
             if app.post_stop:
                 await app.post_stop(app)
         await app.shutdown()
@@ -113,4 +122,4 @@ async def run(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings
         await stop.wait()
         log.info("stopping")
     finally:
-        await serving.stop()
+        await serving.stop(settings.shutdown_grace_seconds)
