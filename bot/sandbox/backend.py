@@ -381,9 +381,9 @@ class FakeBackend:
         """Host name put in render URLs instead of 127.0.0.1 (e.g. ``localhost``)."""
         self.render_redirect_to: str | None = None
         """When set, a finished render's URL redirects (302) here instead of serving."""
-        self.omit_user_id: set[str] = set()
+        self.omit_user_id: set[str] = {"state"}
         """Endpoints (``anonymous_token``, ``create_session``, ``state``) whose answers leave
-        out ``user_id``, as some backend versions do."""
+        out ``user_id``. The documented state has none; the seed hints some versions do."""
         self.state_patch: JSONDict = {}
         """Keys merged over every state answer's ``state`` (strange shapes on demand)."""
         self.force_402 = False
