@@ -23,7 +23,7 @@ from bot.backend.errors import (
     SessionNotFound,
     TokenInvalid,
 )
-from bot.store import Store
+from bot.store import ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Identity:
 
 
 class Accounts:
-    def __init__(self, client: NemoClient, store: Store, operator_token: str | None) -> None:
+    def __init__(self, client: NemoClient, store: ChatStore, operator_token: str | None) -> None:
         self.client = client
         self.store = store
         self.operator_token = operator_token
@@ -134,8 +134,11 @@ class Accounts:
     async def remember_user_id(self, chat_id: int, user_id: str) -> None:
         """Keep the anonymous user id (2001's register link needs it) if none is known yet."""
         record = await self.store.get_chat(chat_id)
-        if record is not None and not record.anon_user_id:
-            await self.store.set_anon_user_id(chat_id, user_id)
+        if record is not None and record.token and not record.anon_user_id:
+            await self.store.save_token(
+                chat_id, client_id=record.client_id, token=record.token,
+                expires_at=record.token_expires_at, anon_user_id=user_id,
+            )
 
     async def anon_user_id(self, chat_id: int, thread_id: int, language: str) -> str | None:
         """The anonymous user id from the token, the session or, failing both, the state."""

@@ -129,14 +129,6 @@ class Store:
         )
         await self._db.commit()
 
-    async def set_anon_user_id(self, chat_id: int, anon_user_id: str) -> None:
-        """Remember the anonymous user id when only a session or a state gave it."""
-        await self._db.execute(
-            "UPDATE chats SET anon_user_id = ?, updated_at = ? WHERE chat_id = ?",
-            (anon_user_id, time.time(), chat_id),
-        )
-        await self._db.commit()
-
     async def set_language(self, chat_id: int, language: str | None) -> None:
         await self.ensure_chat(chat_id)
         await self._db.execute(
