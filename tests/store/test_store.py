@@ -178,3 +178,19 @@ async def test_an_album_item_is_claimed_once(replica: Opener) -> None:
     assert sorted(claimed) == ids[1:]
     await first.close()
     await second.close()
+
+
+async def test_one_poller_per_database(engine: str, reopen: Opener) -> None:
+    """Two long-polling processes on one PostgreSQL would split Telegram's updates
+    between them; the second is refused until the first is gone."""
+    first = await reopen()
+    assert await first.hold_polling()
+    assert await first.hold_polling()  # holding it again is not a conflict
+    if engine == "postgresql":
+        second = await reopen()
+        assert not await second.hold_polling()
+        await first.close()
+        assert await second.hold_polling()
+        await second.close()
+    else:
+        await first.close()
