@@ -43,4 +43,6 @@ MIGRATIONS: list[str] = [
     """,
     # 2: the draft fingerprint seen after the last turn, to tell whether a turn changed it.
     "ALTER TABLE topics ADD COLUMN draft_hash TEXT",
+    # 3: whether the chat was told once that a video sent as a file keeps its quality.
+    "ALTER TABLE chats ADD COLUMN quality_hint_at REAL",
 ]

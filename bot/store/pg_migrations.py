@@ -47,4 +47,6 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_chat ON jobs (chat_id, thread_id, state, id);
     CREATE INDEX jobs_unfinished ON jobs (state) WHERE state IN ('pending', 'running');
     """,
+    # 2: when the chat was told that a video sent as a file keeps its quality (once per chat).
+    "ALTER TABLE chats ADD COLUMN quality_hint_at DOUBLE PRECISION",
 ]
