@@ -286,11 +286,12 @@ async def test_anonymous_token_429_waits_and_retries_the_same_client_id(h: Harne
 # -- 10. long videos that fail get the "shorter clips" tip -----------------------------------
 
 LONG = make_draft([("long.mp4", "", 300_000)])  # five minutes
+COMPRESSED = [adk_call("compress_video", {}), adk_text("Compressed.")]
 
 
 async def test_a_long_video_whose_render_fails_gets_the_tip(h: Harness) -> None:
     h.backend.render_fail = True
-    h.backend.queue_turn([adk_text("Compressed.")], draft=LONG)
+    h.backend.queue_turn(COMPRESSED, draft=LONG)
     await h.tg.send_text(ALICE, "compress it")
     await h.tg.wait_for_message(ALICE, contains="render failed", timeout=15)
     tip = await h.tg.wait_for_message(ALICE, contains="shorter clips", timeout=10)
@@ -306,7 +307,7 @@ async def test_a_long_video_whose_turn_breaks_gets_the_tip(h: Harness) -> None:
 
 async def test_a_short_video_that_fails_gets_no_tip(h: Harness) -> None:
     h.backend.render_fail = True
-    h.backend.queue_turn([adk_text("Compressed.")], draft=make_draft())
+    h.backend.queue_turn(COMPRESSED, draft=make_draft())
     await h.tg.send_text(ALICE, "compress it")
     await h.tg.wait_for_message(ALICE, contains="render failed", timeout=15)
     await h.idle()
@@ -329,7 +330,7 @@ async def test_render_progress_is_shown_with_the_time_left(tmp_path: Any, style:
     async with Harness(tmp_path, render_poll_seconds=0.3) as h:
         h.backend.render_polls = 5
         h.backend.render_progress = style
-        h.backend.queue_turn([adk_text("Compressed.")], draft=make_draft())
+        h.backend.queue_turn(COMPRESSED, draft=make_draft())
         await h.tg.send_text(ALICE, "compress it")
         await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
         status = next(m for m in h.tg.messages(ALICE) if "Rendering" in (m.text or "")
@@ -342,7 +343,7 @@ async def test_render_progress_is_shown_with_the_time_left(tmp_path: Any, style:
 async def test_render_without_progress_shows_the_elapsed_time(tmp_path: Any) -> None:
     async with Harness(tmp_path, render_poll_seconds=0.3) as h:
         h.backend.render_polls = 4
-        h.backend.queue_turn([adk_text("Compressed.")], draft=make_draft())
+        h.backend.queue_turn(COMPRESSED, draft=make_draft())
         await h.tg.send_text(ALICE, "compress it")
         await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
         status = next(m for m in h.tg.messages(ALICE) if m.edits and "Rendering" in m.edits[0])
