@@ -19,7 +19,7 @@ from telegram import (
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError
 
-from bot.conversation.chat import ChatUnavailable, DeliveryFailed, Keyboard, TooLarge
+from bot.conversation.chat import ChatUnavailable, DeliveryFailed, Keyboard, Sent, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class TelegramChat:
         filename: str = "video.mp4",
         as_document: bool = False,
         buttons: Keyboard | None = None,
-    ) -> int:
+    ) -> Sent:
         # A Path lets python-telegram-bot hand a local Bot API server a file:// URI (no copy of
         # a 2 GB export through memory); with the public API it reads the file (50 MB at most).
         return await self._send_media(source, caption, filename, as_document, buttons)
@@ -180,7 +180,7 @@ class TelegramChat:
         filename: str,
         as_document: bool,
         buttons: Keyboard | None,
-    ) -> int:
+    ) -> Sent:
         common: dict[str, Any] = {
             "caption": caption,
             "filename": filename,
@@ -204,7 +204,8 @@ class TelegramChat:
             if isinstance(exc, BadRequest):
                 raise DeliveryFailed(exc.message) from exc
             raise
-        return message.message_id
+        sent = message.document if as_document else (message.video or message.document)
+        return Sent(message.message_id, sent.file_id if sent else None)
 
     async def download(self, file_id: str, dest: Path) -> Path:
         try:
