@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.backend.errors import BackendError
 from bot.conversation import gains, messages, presets
-from bot.conversation.chat import Button, DeliveryFailed, TooLarge
+from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.export import export, resume
@@ -145,7 +145,7 @@ async def send_again(ctx: Ctx, export_id: int) -> None:
             record.file_id, caption=messages.video_ready(ctx.t, record.video.size),
             as_document=record.as_document,
         )
-    except (DeliveryFailed, TooLarge):
+    except (DeliveryFailed, DeliveryUncertain, TooLarge):
         log.info("chat %s: stored export %s could not be sent again", ctx.chat.chat_id,
                  export_id)
         await ctx.chat.send(messages.history_gone(ctx.t))

@@ -19,7 +19,14 @@ from telegram import (
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError
 
-from bot.conversation.chat import ChatUnavailable, DeliveryFailed, Keyboard, Sent, TooLarge
+from bot.conversation.chat import (
+    ChatUnavailable,
+    DeliveryFailed,
+    DeliveryUncertain,
+    Keyboard,
+    Sent,
+    TooLarge,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +210,8 @@ class TelegramChat:
                 raise TooLarge(str(exc)) from exc
             if isinstance(exc, BadRequest):
                 raise DeliveryFailed(exc.message) from exc
-            raise
+            # TimedOut, or a failure the rate limiter already repeated: the file may be there.
+            raise DeliveryUncertain(f"{type(exc).__name__}: {exc.message}") from exc
         sent = message.document if as_document else (message.video or message.document)
         return Sent(message.message_id, sent.file_id if sent else None)
 
