@@ -1,5 +1,8 @@
-"""Durable chat state in SQLite. Knows nothing of Telegram or HTTP."""
+"""Durable chat state (SQLite by default, PostgreSQL for replicas). Knows nothing of
+Telegram or HTTP."""
 
+from bot.store.interface import ChatStore
+from bot.store.open import StoreUnavailable, open_store
 from bot.store.store import (
     ChatRecord,
     ExportRecord,
@@ -10,6 +13,5 @@ from bot.store.store import (
     VideoInfo,
 )
 
-__all__ = [
-    "ChatRecord", "ExportRecord", "Job", "Source", "Store", "TopicRecord", "VideoInfo",
-]
+__all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "Source", "Store",
+           "StoreUnavailable", "TopicRecord", "VideoInfo", "open_store"]
