@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.sandbox.backend import FakeBackend
 from bot.sandbox.telegram import FakeTelegram
 from bot.store import open_store
+from bot.store.pg_migrations import PG_MIGRATIONS
 
 TOKEN = "987654:OPERATOR-SECRET"
 ROOT = Path(__file__).parent.parent
@@ -79,7 +80,7 @@ async def test_check_reports_postgresql_without_its_password(
     assert proc.returncode == 0, text
     database = next(line for line in text.splitlines() if "database:" in line)
     assert database.startswith("✓ database: PostgreSQL at postgresql://postgres:***@")
-    assert "schema version 1" in database
+    assert f"schema version {len(PG_MIGRATIONS)}" in database
     bad_text = (bad_out + bad_err).decode()
     assert bad.returncode != 0
     assert "✗ database: cannot reach the database at postgresql://bot:***@127.0.0.1:9/bot" in (
