@@ -2,7 +2,7 @@
 Telegram or HTTP."""
 
 from bot.store.interface import ChatStore
-from bot.store.open import StoreUnavailable, open_store
+from bot.store.open import PollingTaken, StoreUnavailable, open_store
 from bot.store.store import (
     ChatRecord,
     ExportRecord,
@@ -13,5 +13,5 @@ from bot.store.store import (
     VideoInfo,
 )
 
-__all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "Source", "Store",
+__all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "PollingTaken", "Source", "Store",
            "StoreUnavailable", "TopicRecord", "VideoInfo", "open_store"]

@@ -19,6 +19,11 @@ class ChatStore(Protocol):
 
     async def schema_version(self) -> int: ...
 
+    async def hold_polling(self) -> bool:
+        """Become the one process that long-polls with this database, until ``close()``;
+        ``False`` when another process already is."""
+        ...
+
     # -- chats
     async def get_chat(self, chat_id: int) -> ChatRecord | None: ...
 

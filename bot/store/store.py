@@ -112,6 +112,10 @@ class Store:
                 f"BEGIN; {script}; INSERT INTO schema_version VALUES ({number}); COMMIT;"
             )
 
+    async def hold_polling(self) -> bool:
+        """A SQLite file serves one process, so this one is the only poller."""
+        return True
+
     async def schema_version(self) -> int:
         async with self._db.execute("SELECT MAX(version) FROM schema_version") as cur:
             row = await cur.fetchone()

@@ -27,7 +27,7 @@ from bot.conversation.accounts import Accounts
 from bot.conversation.context import Limits, Services, Timing
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
-from bot.store import open_store
+from bot.store import PollingTaken, open_store
 from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.ordering import PerChatOrder
@@ -111,6 +111,12 @@ MENU_LANGUAGES = {"en": "en", "zh": "zh_Hans"}
 async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     settings: Settings = app.bot_data["settings"]
     store = await open_store(settings.database_url)
+    if settings.webhook_url is None and not await store.hold_polling():
+        await store.close()
+        raise PollingTaken(
+            "another bot process is already polling with this DATABASE_URL; "
+            "run several replicas in webhook mode (WEBHOOK_URL)"
+        )
     await store.prune_jobs()
     client = NemoClient(
         settings.nemo_api_url,

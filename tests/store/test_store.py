@@ -206,3 +206,19 @@ async def test_sources_and_exports_survive_a_restart(reopen: Opener) -> None:
     assert found is not None and found.file_id == "file-a"
     assert await store.get_export(-200, first) is None  # another chat's export is not yours
     await store.close()
+
+
+async def test_one_poller_per_database(engine: str, reopen: Opener) -> None:
+    """Two long-polling processes on one PostgreSQL would split Telegram's updates
+    between them; the second is refused until the first is gone."""
+    first = await reopen()
+    assert await first.hold_polling()
+    assert await first.hold_polling()  # holding it again is not a conflict
+    if engine == "postgresql":
+        second = await reopen()
+        assert not await second.hold_polling()
+        await first.close()
+        assert await second.hold_polling()
+        await second.close()
+    else:
+        await first.close()
