@@ -80,7 +80,7 @@ async def test_check_reports_postgresql_without_its_password(
     assert proc.returncode == 0, text
     database = next(line for line in text.splitlines() if "database:" in line)
     assert database.startswith("✓ database: PostgreSQL at postgresql://postgres:***@")
-    assert f"schema version {len(PG_MIGRATIONS)}" in database
+    assert f"schema version {len(PG_MIGRATIONS)}," in database
     bad_text = (bad_out + bad_err).decode()
     assert bad.returncode != 0
     assert "✗ database: cannot reach the database at postgresql://bot:***@127.0.0.1:9/bot" in (

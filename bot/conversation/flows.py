@@ -19,7 +19,7 @@ from bot.conversation.export import export, resume
 from bot.conversation.intent import Intent, classify
 from bot.conversation.media import (
     MediaItem,
-    acknowledgement,
+    acknowledge,
     link_acknowledgement,
     split_urls,
     upload_items,
@@ -242,7 +242,7 @@ async def media_job(ctx: Ctx, job: Job) -> None:
         ctx, items, result, uploader if isinstance(uploader, int) else None
     )
     buttons = presets.keyboard(ctx, source) if source and not caption else None
-    await ctx.chat.send(acknowledgement(ctx, items, result, bool(caption)), buttons=buttons)
+    await ctx.chat.send(await acknowledge(ctx, items, result, bool(caption)), buttons=buttons)
     if caption:
         await run_turn(ctx, caption)
 

@@ -41,6 +41,10 @@ class ChatStore(Protocol):
 
     async def set_language(self, chat_id: int, language: str | None) -> None: ...
 
+    async def claim_quality_hint(self, chat_id: int) -> bool:
+        """``True`` exactly once per chat: the first caller gets to show the quality hint."""
+        ...
+
     # -- topics
     async def get_topic(self, chat_id: int, thread_id: int = 0) -> TopicRecord | None: ...
 

@@ -43,7 +43,9 @@ MIGRATIONS: list[str] = [
     """,
     # 2: the draft fingerprint seen after the last turn, to tell whether a turn changed it.
     "ALTER TABLE topics ADD COLUMN draft_hash TEXT",
-    # 3: the original video of each chat's project (before → after, presets) and the videos
+    # 3: whether the chat was told once that a video sent as a file keeps its quality.
+    "ALTER TABLE chats ADD COLUMN quality_hint_at REAL",
+    # 4: the original video of each chat's project (before → after, presets) and the videos
     # delivered (/history sends one again by its Telegram file_id, without a new render).
     """
     CREATE TABLE sources (

@@ -47,8 +47,10 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_chat ON jobs (chat_id, thread_id, state, id);
     CREATE INDEX jobs_unfinished ON jobs (state) WHERE state IN ('pending', 'running');
     """,
-    # 2: the original video of each chat's project (before → after, presets) and the videos
-    # delivered (/history sends one again by its Telegram file_id). SQLite's migration 3.
+    # 2: when the chat was told that a video sent as a file keeps its quality (once per chat).
+    "ALTER TABLE chats ADD COLUMN quality_hint_at DOUBLE PRECISION",
+    # 3: the original video of each chat's project (before → after, presets) and the videos
+    # delivered (/history sends one again by its Telegram file_id). SQLite's migration 4.
     """
     CREATE TABLE sources (
         chat_id     BIGINT NOT NULL,

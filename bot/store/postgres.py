@@ -148,6 +148,15 @@ class PostgresStore:
             now,
         )
 
+    async def claim_quality_hint(self, chat_id: int) -> bool:
+        await self.ensure_chat(chat_id)
+        status = await self._pool.execute(
+            "UPDATE chats SET quality_hint_at = $1 WHERE chat_id = $2 AND quality_hint_at IS NULL",
+            time.time(),
+            chat_id,
+        )
+        return _rowcount(status) == 1
+
     # -- topics (sessions) ------------------------------------------------------------------
 
     async def get_topic(self, chat_id: int, thread_id: int = 0) -> TopicRecord | None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+import httpx
 from telegram import BotCommand, Update
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import (
@@ -18,6 +19,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot import __version__, metrics
 from bot.backend import NemoClient
@@ -32,6 +34,7 @@ from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import Runtime
+from bot.transfer import TempFiles
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +131,9 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         max_connections=settings.max_backend_connections,
         allow_private_urls=settings.allow_private_urls,
     )
+    temp = await TempFiles.start(settings.temp_base)
+    # Files people send are streamed from the Bot API's file server to the backend.
+    files = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
     operator = settings.nemo_token.get_secret_value() if settings.nemo_token else None
     svc = Services(
         client=client,
@@ -138,16 +144,20 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             render_poll=settings.render_poll_seconds,
             render_give_up=settings.render_timeout_seconds,
             auto_export=settings.auto_export,
+            transfer_progress=settings.transfer_progress_seconds,
         ),
+        temp=temp,
         limits=Limits.for_mode(settings.telegram_local_mode),
     )
     queue = ChatQueue(
         svc,
-        lambda chat_id, thread_id, reply_to: TelegramChat(app.bot, chat_id, thread_id, reply_to),
+        lambda chat_id, thread_id, reply_to: TelegramChat(
+            app.bot, chat_id, thread_id, reply_to, files=files
+        ),
         flows.HANDLERS,
         on_error=flows.job_failed,
     )
-    app.bot_data["runtime"] = Runtime(settings=settings, svc=svc, queue=queue)
+    app.bot_data["runtime"] = Runtime(settings=settings, svc=svc, queue=queue, files=files)
     await app.bot.set_my_commands(command_menu("en"))
     for code, locale in MENU_LANGUAGES.items():
         await app.bot.set_my_commands(command_menu(locale), language_code=code)
@@ -161,7 +171,23 @@ async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None
         return
     await rt.queue.shutdown()
     await rt.svc.client.aclose()
+    await rt.files.aclose()
+    await rt.svc.temp.close()
     await rt.svc.store.close()
+
+
+def telegram_request() -> HTTPXRequest:
+    """Bot API calls are short, so a small pool serves hundreds of chats, and must: httpcore
+    checks every idle connection of a pool on each request (a few syscalls each), and closes
+    every connection that goes idle once the pool holds more than its keep-alive limit."""
+    size = 20
+    return HTTPXRequest(
+        connection_pool_size=size,
+        pool_timeout=10.0,
+        httpx_kwargs={
+            "limits": httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        },
+    )
 
 
 def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -175,7 +201,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         # Handlers only queue work, but hundreds of chats may talk at once: lift PTB's 256,
         # while each chat's updates still go through in order.
         .concurrent_updates(PerChatOrder(settings.max_concurrent_updates))
-        .connection_pool_size(512)
+        .request(telegram_request())
         .rate_limiter(RateLimiter(max_retries=3))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
