@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot import logs
+from bot.conversation import messages
 from bot.conversation.chat import Chat, ChatUnavailable
 from bot.conversation.context import Ctx, Services
+from bot.conversation.export import resume
+from bot.conversation.timeline import summarize
+from bot.conversation.turn import check_draft
 from bot.i18n import Translator, choose_locale, translator
 from bot.store import Job
 
@@ -32,12 +39,26 @@ class ChatQueue:
         chat_for: ChatFactory,
         handlers: dict[str, Handler],
         on_error: Callable[[Ctx, Job, Exception], Awaitable[None]] | None = None,
+        *,
+        lease_seconds: float = 30.0,
     ) -> None:
         self.svc = svc
+        # Replicas (a shared store): a chat is worked only by the replica holding its lease,
+        # renewed every third of ``lease_seconds``; a dead replica's chats are taken over
+        # once its leases expire. procrastinate (a PostgreSQL task queue with per-key locks)
+        # was considered: its jobs are functions run by its own worker, so the per-chat
+        # worker here, the job progress columns and the restart rules (a sent turn is never
+        # re-sent) would have to be rebuilt around it, and it knows no SQLite, the default.
+        # A lease row per chat keeps one queue for both engines.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = lease_seconds
+        self._running: dict[Key, int] = {}  # the job each local worker runs now
+        self._replica: asyncio.Task[None] | None = None
         self.chat_for = chat_for
         self.handlers = handlers
         self.on_error = on_error
         self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._kicked: set[Key] = set()
         self._closing = False
 
     async def translator_for(self, chat_id: int, user_language: str | None) -> Translator:
@@ -72,22 +93,47 @@ class ChatQueue:
         return True
 
     def _kick(self, key: Key) -> None:
-        if self._closing or key in self._workers:
+        if self._closing:
+            return
+        if key in self._workers:
+            # The worker may be between an empty read and its exit: make it look again.
+            self._kicked.add(key)
             return
         task = asyncio.create_task(self._work(key), name=f"chat-{key[0]}-{key[1]}")
         self._workers[key] = task
 
     async def _work(self, key: Key) -> None:
         chat_id, thread_id = key
+        store = self.svc.store
+        claimed = False
         try:
-            while True:
+            if not await store.claim_chat(chat_id, thread_id, self.owner, self.lease_seconds):
+                return  # another replica works this chat; its worker (or a sweep) runs it
+            claimed = True
+            while not self._closing:
+                # A submit after this line either is visible to the read below (stored
+                # first) or sets the flag again, which is checked after an empty read with
+                # no await before the worker deregisters: no job can be stranded.
+                self._kicked.discard(key)
                 job = await self.svc.store.next_job(chat_id, thread_id)
                 if job is None:
+                    if key in self._kicked:
+                        continue
                     return
-                await self._run(job)
+                self._running[key] = job.id
+                try:
+                    await self._run(job)
+                finally:
+                    self._running.pop(key, None)
         finally:
             if self._workers.get(key) is asyncio.current_task():
                 del self._workers[key]
+            self._kicked.discard(key)
+            if claimed:
+                try:
+                    await store.release_chat(chat_id, thread_id, self.owner)
+                except Exception:  # the lease then simply expires
+                    log.warning("chat %s: lease not released", chat_id, exc_info=True)
 
     async def _run(self, job: Job) -> None:
         update_id = job.payload.get("update_id")
@@ -99,10 +145,12 @@ class ChatQueue:
         )
         t = await self.translator_for(job.chat_id, job.payload.get("user_language"))
         ctx = Ctx(chat=chat, t=t, svc=self.svc)
-        if job.state == "pending":
-            await self.svc.store.set_job_state(job.id, "running")
+        resumed = job.state == "running"  # it was running when the bot stopped
+        if not resumed and not await self.svc.store.start_job(job.id):
+            return  # cancelled between the read and now
         try:
-            await self.handlers[job.kind](ctx, job)
+            if not (resumed and await interrupted(ctx, job)):
+                await self.handlers[job.kind](ctx, job)
         except asyncio.CancelledError:
             raise  # /cancel marks the job itself; a shutdown leaves it to resume
         except ChatUnavailable as exc:
@@ -114,7 +162,7 @@ class ChatQueue:
                     await self.on_error(ctx, job, exc)
                 except Exception:
                     log.exception("error handler failed")
-        await self.svc.store.set_job_state(job.id, "done")
+        await self.svc.store.finish_job(job.id)
 
     async def cancel(self, chat_id: int, thread_id: int) -> int:
         """Stop what runs in this chat and drop what waits; returns how many jobs ended."""
@@ -131,22 +179,78 @@ class ChatQueue:
         return count
 
     async def resume(self) -> int:
-        """Start the workers of chats that had unfinished work when the bot stopped."""
-        keys = await self.svc.store.chats_with_work()
+        """Start the workers of chats that had unfinished work when the bot stopped (with
+        replicas: that no live replica holds), and, with replicas, the lease keeper."""
+        keys = await self.svc.store.unclaimed_work()
         for key in keys:
             self._kick(key)
+        if self.svc.store.shared and self._replica is None:
+            self._replica = asyncio.create_task(self._keep_leases(), name="chat-leases")
         return len(keys)
 
-    async def shutdown(self) -> None:
-        """Stop workers; their unfinished jobs stay in the store for the next start."""
+    async def _keep_leases(self) -> None:
+        """Every third of a lease: renew this replica's leases, stop a worker whose job was
+        cancelled by another replica (or whose lease was lost), and start workers for work
+        nobody holds (a dead replica's chats, a job that arrived as its holder let go)."""
+        store = self.svc.store
+        while not self._closing:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                running = dict(self._running)  # before renewing: each is claimed by now
+                held = await store.renew_claims(self.owner, self.lease_seconds)
+                cancelled = await store.cancelled_among(list(running.values()))
+                for key, job_id in running.items():
+                    if job_id in cancelled or key not in held:
+                        task = self._workers.pop(key, None)
+                        if task is not None:
+                            log.info("chat %s: job %s stopped (cancelled elsewhere or lease"
+                                     " lost)", key[0], job_id)
+                            task.cancel()
+                for key in await store.unclaimed_work():
+                    self._kick(key)
+            except Exception:
+                log.warning("lease upkeep failed; retrying", exc_info=True)
+
+    async def shutdown(self, grace: float = 0) -> None:
+        """Take no new job; let running ones finish for up to ``grace`` seconds, then stop
+        the rest. Unfinished jobs stay in the store and resume on the next start."""
         self._closing = True
         tasks = list(self._workers.values())
+        if tasks and grace > 0:
+            log.info("waiting up to %.0f s for %d running jobs", grace, len(tasks))
+            _done, late = await asyncio.wait(tasks, timeout=grace)
+            if late:
+                log.info("%d jobs parked until the next start", len(late))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._workers.clear()
+        if self._replica is not None:  # leases are renewed until the last worker is gone
+            self._replica.cancel()
+            await asyncio.gather(self._replica, return_exceptions=True)
+            self._replica = None
 
     async def idle(self) -> None:
         """Wait until no chat has work (tests and the demo use this)."""
         while self._workers:
             await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+
+async def interrupted(ctx: Ctx, job: Job) -> bool:
+    """The one guard for a job that was running when the bot stopped; ``True`` when it is
+    dealt with here. A render in flight is polled again; an instruction that already reached
+    the agent is never re-sent (the edit could apply twice): the person is told and the
+    project's state is checked. Anything else (an upload not finished, a turn not yet sent)
+    runs on; a completed upload is not repeated (the job carries its result)."""
+    topic = await ctx.svc.store.get_topic(ctx.chat.chat_id, ctx.chat.thread_id)
+    if topic and topic.render_id:
+        await resume(ctx)
+        return True
+    if not job.turn_sent:
+        return False
+    instruction = str(job.payload.get("text") or job.payload.get("caption") or "")
+    await ctx.chat.send(messages.interrupted(ctx.t, instruction))
+    check = await check_draft(ctx)
+    if check and check.changed and (summary := summarize(check.draft, ctx.t)):
+        await ctx.chat.send(messages.applied_anyway(ctx.t, summary))
+    return True

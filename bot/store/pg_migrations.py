@@ -49,8 +49,26 @@ PG_MIGRATIONS: list[str] = [
     """,
     # 2: when the chat was told that a video sent as a file keeps its quality (once per chat).
     "ALTER TABLE chats ADD COLUMN quality_hint_at DOUBLE PRECISION",
-    # 3: the original video of each chat's project (before → after, presets) and the videos
-    # delivered (/history sends one again by its Telegram file_id). SQLite's migration 4.
+    # 3: a job's progress (SQLite's 4): the upload's result once it completed, whether its
+    # instruction reached the agent, and the job an album item was claimed by.
+    """
+    ALTER TABLE jobs ADD COLUMN uploaded JSONB;
+    ALTER TABLE jobs ADD COLUMN turn_sent BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE jobs ADD COLUMN batch_of BIGINT
+    """,
+    # 4: which replica works a chat now. A lease, renewed while the replica lives; once it
+    # expires (the replica died) another replica claims the chat and resumes its jobs.
+    """
+    CREATE TABLE chat_leases (
+        chat_id     BIGINT NOT NULL,
+        thread_id   BIGINT NOT NULL,
+        owner       TEXT NOT NULL,
+        expires_at  DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
+    );
+    CREATE INDEX chat_leases_by_owner ON chat_leases (owner);
+    # 5: the original video of each chat's project (before → after, presets) and the videos
+    # delivered (/history sends one again by its Telegram file_id). SQLite's 5.
     """
     CREATE TABLE sources (
         chat_id     BIGINT NOT NULL,
