@@ -52,6 +52,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN uploaded TEXT;
     ALTER TABLE jobs ADD COLUMN turn_sent INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN batch_of INTEGER
+    """,
     # 5: the original video of each chat's project (before → after, presets) and the videos
     # delivered (/history sends one again by its Telegram file_id, without a new render).
     """

@@ -67,6 +67,7 @@ PG_MIGRATIONS: list[str] = [
         PRIMARY KEY (chat_id, thread_id)
     );
     CREATE INDEX chat_leases_by_owner ON chat_leases (owner);
+    """,
     # 5: the original video of each chat's project (before → after, presets) and the videos
     # delivered (/history sends one again by its Telegram file_id). SQLite's 5.
     """
