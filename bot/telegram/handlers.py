@@ -9,6 +9,7 @@ from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import logs, metrics
@@ -183,11 +184,23 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None:
         return
+    try:
+        await _press(update, context)
+    finally:
+        # Answered after the press is stored; a press too old to answer still counts.
+        try:
+            await query.answer()
+        except TelegramError as exc:
+            log.info("callback query not answered: %s", exc)
+
+
+async def _press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None
     data = query.data or ""
     if (preset := presets.parse(data)) is not None:
         await _preset(update, context, *preset)
         return
-    await query.answer()
     ctx = await ctx_for(update, context)
     queue = runtime(context).queue
     if data.startswith(flows.HISTORY_PREFIX):
@@ -228,7 +241,6 @@ async def _preset(
     if not allowed:
         await query.answer(messages.preset_not_yours(ctx.t), show_alert=True)
         return
-    await query.answer()
     instruction = await presets.instruction(ctx, key)
     if instruction is None:
         await ctx.chat.send(messages.preset_no_video(ctx.t))
