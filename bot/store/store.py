@@ -7,6 +7,7 @@ the render it is waiting for, and the queue of work it has not finished yet.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import time
@@ -87,8 +88,10 @@ class Job:
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path | None = None) -> None:
         self._db = db
+        self._path = path
+        self._lock_fd: int | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -98,12 +101,15 @@ class Store:
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA busy_timeout=5000")
-        store = cls(db)
+        store = cls(db, path)
         await store._migrate()
         return store
 
     async def close(self) -> None:
         await self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
 
     async def _migrate(self) -> None:
         await self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
@@ -146,7 +152,21 @@ class Store:
         return {int(row[0]) for row in rows}
 
     async def hold_polling(self) -> bool:
-        """A SQLite file serves one process, so this one is the only poller."""
+        """Become the one process working this file, polling or webhook: two would resume
+        the same jobs (a rolling deploy on a shared volume). An exclusive ``flock`` on
+        ``<file>.lock`` beside it, held until ``close()``; the kernel drops it when the
+        process dies, so a SIGKILL leaves nothing to clean up. ``python -m bot check``
+        never asks for it, so the health check reads the file while the bot runs."""
+        if self._lock_fd is not None or self._path is None:
+            return True
+        fd = os.open(self._path.with_name(self._path.name + ".lock"), os.O_RDWR | os.O_CREAT,
+                     0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
         return True
 
     async def schema_version(self) -> int:

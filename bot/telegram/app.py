@@ -113,8 +113,14 @@ MENU_LANGUAGES = {"en": "en", "zh": "zh_Hans"}
 async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     settings: Settings = app.bot_data["settings"]
     store = await open_store(settings.database_url)
-    if settings.webhook_url is None and not await store.hold_polling():
+    sole = not store.shared  # a SQLite file serves one process, polling or webhook
+    if (sole or settings.webhook_url is None) and not await store.hold_polling():
         await store.close()
+        if sole:
+            raise PollingTaken(
+                f"another bot process is using the database {settings.database_path}; "
+                "stop it first (several replicas need PostgreSQL)"
+            )
         raise PollingTaken(
             "another bot process is already polling with this DATABASE_URL; "
             "run several replicas in webhook mode (WEBHOOK_URL)"
