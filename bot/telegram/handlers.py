@@ -54,9 +54,13 @@ def _in_group(update: Update) -> bool:
     return bool(update.effective_chat and update.effective_chat.type in GROUPS)
 
 
+def _mention(username: str) -> re.Pattern[str]:
+    """``@name`` as a whole word: ``@bot`` is not in ``@bot_x``, ``@bots`` or ``me@bot``."""
+    return re.compile(rf"(?<![\w@])@{re.escape(username)}(?!\w)", re.IGNORECASE)
+
+
 def _mentions_bot(message: Message, username: str) -> bool:
-    text = message.text or message.caption or ""
-    return f"@{username}".lower() in text.lower()
+    return bool(_mention(username).search(message.text or message.caption or ""))
 
 
 def _replies_to_bot(message: Message, bot_id: int) -> bool:
@@ -77,14 +81,15 @@ def addressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
 
 
 def _strip_mention(text: str, username: str) -> str:
-    return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE).strip()
+    return _mention(username).sub(" ", text).strip()
 
 
 async def _admin_or_refuse(update: Update, ctx: Ctx) -> bool:
+    """In groups only admins may act; a sender nobody can check (a channel) may not."""
     user = update.effective_user
-    if not _in_group(update) or user is None:
+    if not _in_group(update):
         return True
-    if await ctx.chat.is_admin(user.id):
+    if user is not None and await ctx.chat.is_admin(user.id):
         return True
     await ctx.chat.send(messages.admins_only(ctx.t))
     return False
@@ -185,6 +190,10 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is None:
         return
     try:
+        if update.effective_chat is None:
+            # A button on an inline message belongs to no chat this bot works for.
+            log.info("callback query on an inline message ignored")
+            return
         await _press(update, context)
     finally:
         # Answered after the press is stored; a press too old to answer still counts.
