@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
+import stat
 import time
 import uuid
 from contextlib import AbstractAsyncContextManager
@@ -20,6 +22,8 @@ from typing import Any
 import aiosqlite
 
 from bot.store.migrations import MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,10 +494,16 @@ class Store:
 
 
 def _create_private(path: Path) -> None:
-    """Create the file 0600 before SQLite writes a byte: it holds backend tokens."""
+    """Create the file 0600 before SQLite writes a byte: it holds backend tokens. A file
+    that already exists (a restored backup, an older version) is tightened to 0600 too."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("database %s was readable by others (mode %o): set to 0600", path, mode)
+        path.chmod(0o600)
 
 
 def _job(row: aiosqlite.Row) -> Job:

@@ -5,7 +5,9 @@ Everything through the real Application against the fakes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import stat
 from typing import Any
 
 import pytest
@@ -234,3 +236,21 @@ async def test_a_slow_status_holds_up_neither_cancel_nor_the_next_message(
     assert asyncio.get_running_loop().time() - started < 4
     h.backend.delays.clear()
     await h.idle(timeout=20)
+
+
+# -- protections ------------------------------------------------------------------------------
+
+
+async def test_a_database_file_left_readable_is_tightened_with_a_warning(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = h.workdir / "bot.db"
+    await h.stop_bot()
+    db.chmod(0o644)  # e.g. restored from a backup by hand
+    with caplog.at_level(logging.WARNING):
+        await h.start_bot()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert any("0600" in r.getMessage() and r.levelno == logging.WARNING
+               for r in caplog.records)
+    await h.tg.send_text(ALICE, "hello")
+    await h.tg.wait_for_message(ALICE, contains="hello")
