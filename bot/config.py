@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     max_backend_connections: int = Field(default=1000, gt=0)
     replica_lease_seconds: float = Field(default=30, gt=0)
     shutdown_grace_seconds: float = Field(default=8, ge=0)
+    turn_rate_limit: int = Field(default=6, ge=0)
+    max_pending_jobs: int = Field(default=20, ge=0)
     temp_dir: Path | None = None
     transfer_progress_seconds: float = Field(default=3, gt=0)
     log_format: Literal["text", "json"] = "text"

@@ -281,6 +281,11 @@ async def enqueue(
 ) -> None:
     """Queue work for this chat; say so (once, not per message) when it has to wait."""
     chat_id, thread_id = ctx.chat.chat_id, ctx.chat.thread_id
+    refused = await queue.refusal(chat_id, thread_id, kind, payload)
+    if refused is not None:
+        await ctx.chat.send(messages.slow_down(ctx.t, refused.reason, refused.limit,
+                                               refused.retry_after))
+        return
     busy = queue.busy(chat_id, thread_id)
     accepted = await queue.submit(chat_id, thread_id, kind, payload, dedupe_key=dedupe_key)
     # One running job plus this one: the first to wait. Later ones need no new notice.

@@ -280,6 +280,25 @@ def queued(t: Translator) -> str:
     return t._("Got it, I'll get to this as soon as I finish the current request.")
 
 
+def slow_down(t: Translator, reason: str, limit: int, seconds: int) -> str:
+    """Over a chat's limits: nothing queued is lost, the person is told when to retry."""
+    if reason == "pending":
+        return t.n_(
+            "⏳ {n} request is already waiting here. Please send more once it is done "
+            "(try again in about a minute).",
+            "⏳ {n} requests are already waiting here. Please send more once some are done "
+            "(try again in about a minute).",
+            limit,
+        ).format(n=limit)
+    return t.n_(
+        "⏳ That is a lot at once: please try again in {n} second. "
+        "Everything you sent before is still queued.",
+        "⏳ That is a lot at once: please try again in {n} seconds. "
+        "Everything you sent before is still queued.",
+        seconds,
+    ).format(n=seconds)
+
+
 def credits(t: Translator, available: float, frozen: float, total: float) -> str:
     text = t._("💳 Credits available: {available}").format(available=t.number(available, 0))
     if frozen:

@@ -8,12 +8,16 @@ workers of chats with unfinished jobs are started again.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import math
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from bot import logs
 from bot.conversation import messages
@@ -32,6 +36,18 @@ Handler = Callable[[Ctx, Job], Awaitable[None]]
 ChatFactory = Callable[[int, int, int | None], Chat]
 
 
+def starts_turn(kind: str, payload: dict[str, Any]) -> bool:
+    """Whether a job sends the agent an instruction (an album's items share one caption)."""
+    return kind in {"turn", "link"} or (kind == "media" and bool(payload.get("caption")))
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: Literal["rate", "pending"]
+    limit: int
+    retry_after: int  # seconds
+
+
 class ChatQueue:
     def __init__(
         self,
@@ -41,8 +57,14 @@ class ChatQueue:
         on_error: Callable[[Ctx, Job, Exception], Awaitable[None]] | None = None,
         *,
         lease_seconds: float = 30.0,
+        turn_rate_limit: int = 0,
+        max_pending: int = 0,
     ) -> None:
         self.svc = svc
+        # Protections (0 = none): a chat's agent turns per minute, and its unfinished jobs.
+        self.turn_rate_limit = turn_rate_limit
+        self.max_pending = max_pending
+        self._turns: dict[Key, collections.deque[float]] = {}
         # Replicas (a shared store): a chat is worked only by the replica holding its lease,
         # renewed every third of ``lease_seconds``; a dead replica's chats are taken over
         # once its leases expire. procrastinate (a PostgreSQL task queue with per-key locks)
@@ -72,6 +94,25 @@ class ChatQueue:
 
     def busy(self, chat_id: int, thread_id: int) -> bool:
         return (chat_id, thread_id) in self._workers
+
+    async def refusal(
+        self, chat_id: int, thread_id: int, kind: str, payload: dict[str, Any]
+    ) -> Refusal | None:
+        """Why this chat may not queue more now (and for how long), or ``None``. Nothing
+        already queued is touched; a chat over its limits only slows itself down."""
+        key = (chat_id, thread_id)
+        if self.max_pending and await self.svc.store.count_waiting(*key) >= self.max_pending:
+            return Refusal("pending", self.max_pending, 60)
+        if not self.turn_rate_limit or not starts_turn(kind, payload):
+            return None
+        now = time.monotonic()
+        times = self._turns.setdefault(key, collections.deque())
+        while times and now - times[0] >= 60:
+            times.popleft()
+        if len(times) >= self.turn_rate_limit:
+            return Refusal("rate", self.turn_rate_limit, max(1, math.ceil(60 - (now - times[0]))))
+        times.append(now)
+        return None
 
     async def submit(
         self,

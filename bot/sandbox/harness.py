@@ -47,6 +47,9 @@ class Harness:
             "still_working_seconds": 5,
             "render_poll_seconds": 0.05,
             "rate_limit_retry_seconds": 0.05,
+            # Tests send many messages a minute; the protections' own tests turn them on.
+            "turn_rate_limit": 0,
+            "max_pending_jobs": 0,
         }
         values.update(self.overrides)
         return load_settings(**values)

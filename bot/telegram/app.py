@@ -162,6 +162,8 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         flows.HANDLERS,
         on_error=flows.job_failed,
         lease_seconds=settings.replica_lease_seconds,
+        turn_rate_limit=settings.turn_rate_limit,
+        max_pending=settings.max_pending_jobs,
     )
     app.bot_data["runtime"] = Runtime(settings=settings, svc=svc, queue=queue, files=files)
     await app.bot.set_my_commands(command_menu("en"))

@@ -254,3 +254,36 @@ async def test_a_database_file_left_readable_is_tightened_with_a_warning(
                for r in caplog.records)
     await h.tg.send_text(ALICE, "hello")
     await h.tg.wait_for_message(ALICE, contains="hello")
+
+
+def agent_messages(h: Harness) -> list[str]:
+    return [m for s in h.backend.sessions.values() for m in s.messages]
+
+
+@pytest.mark.parametrize("harness_options", [{"turn_rate_limit": 3}])
+async def test_a_chat_over_its_turn_rate_is_told_when_to_retry_and_slows_no_one_else(
+    h: Harness,
+) -> None:
+    for index in range(5):
+        await h.tg.send_text(ALICE, f"edit {index}")
+    refusal = await h.tg.wait_for_message(ALICE, contains="please try again in", timeout=10)
+    assert "still queued" in (refusal.text or "")
+    await h.tg.send_text(BOB, "bob here")
+    await h.tg.wait_for_message(BOB, contains="bob here", timeout=10)
+    await h.idle(timeout=30)
+    assert sorted(m for m in agent_messages(h) if m.startswith("edit")) == [
+        "edit 0", "edit 1", "edit 2"]  # nothing queued was dropped, nothing over it ran
+    assert sum("please try again in" in t for t in texts(h)) == 2
+
+
+@pytest.mark.parametrize("harness_options", [{"max_pending_jobs": 2}])
+async def test_a_chat_with_too_much_waiting_is_told_and_keeps_what_is_queued(h: Harness) -> None:
+    h.backend.queue_turn([adk_call("slow", {}), sleep_frame(2), adk_text("First done.")])
+    await h.tg.send_text(ALICE, "first")
+    await h.tg.wait_for(lambda: h.backend.requests_to("run_sse"), timeout=10)
+    for word in ("second", "third", "fourth"):
+        await h.tg.send_text(ALICE, word)
+    await h.tg.wait_for_message(ALICE, contains="already waiting", timeout=10)
+    await h.idle(timeout=30)
+    assert agent_messages(h) == ["first", "second"]
+    assert sum("already waiting" in t for t in texts(h)) == 2
