@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.config import Settings, load_settings
@@ -62,8 +63,15 @@ class Harness:
             await self.app.post_init(self.app)
         await self.app.start()
         assert self.app.updater is not None
+        app = self.app
+
+        def polling_failed(exc: TelegramError) -> None:
+            # What run_polling does: a failed getUpdates goes to the error handlers.
+            app.create_task(app.process_error(error=exc, update=None))
+
         await self.app.updater.start_polling(
-            poll_interval=0, timeout=1, allowed_updates=Update.ALL_TYPES
+            poll_interval=0, timeout=1, allowed_updates=Update.ALL_TYPES,
+            error_callback=polling_failed,
         )
 
     async def stop_bot(self) -> None:

@@ -2029,7 +2029,8 @@ class FakeTelegram:
             if failure.html:
                 return web.Response(status=failure.error_code, text=HTML_ERROR_PAGE,
                                     content_type="text/html")
-            body = _error_body(failure.error_code, failure.description, None)
+            extra = {"retry_after": failure.retry_after} if failure.retry_after else None
+            body = _error_body(failure.error_code, failure.description, extra)
             return web.json_response(body, status=failure.error_code)
         if self.fault_rate and (fault := self._random_fault("file", None)) is not None:
             return fault

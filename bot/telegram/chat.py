@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from telegram import (
     ReplyParameters,
 )
 from telegram.constants import ChatMemberStatus
-from telegram.error import BadRequest, Forbidden, NetworkError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.conversation.chat import ChatUnavailable, DeliveryFailed, Keyboard, TooLarge
 
@@ -182,11 +183,14 @@ class TelegramChat:
         for pause in DOWNLOAD_RETRIES:
             try:
                 return await file.download_to_drive(dest)
+            except RetryAfter as exc:
+                wait = exc.retry_after
+                pause = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
             except NetworkError as exc:
                 if not transient(exc):
                     raise
-                log.info("chat %s: file download failed (%s); retrying", self._chat_id, exc)
-                await asyncio.sleep(pause)
+            log.info("chat %s: file download failed; retrying in %.1f s", self._chat_id, pause)
+            await asyncio.sleep(pause)
         return await file.download_to_drive(dest)
 
     async def is_admin(self, user_id: int) -> bool:

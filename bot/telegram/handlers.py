@@ -9,6 +9,7 @@ from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatType
+from telegram.error import NetworkError, RetryAfter
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.conversation import flows, messages
@@ -296,6 +297,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure for the operator; tell the person in plain words."""
     if isinstance(context.error, ChatUnavailable):
         log.info("update dropped: %s", context.error)
+        return
+    if update is None and isinstance(context.error, NetworkError | RetryAfter):
+        # A failed getUpdates: python-telegram-bot polls again with a backoff by itself.
+        log.warning("polling Telegram failed (%s); retrying", context.error)
         return
     log.error("update handling failed", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat:
