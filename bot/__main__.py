@@ -13,19 +13,23 @@ def run() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    from telegram import Update
+    import asyncio
+
     from telegram.error import InvalidToken, NetworkError
 
     from bot import logs
     from bot.telegram.app import build_application
+    from bot.telegram.serve import run as serve
+    from bot.telegram.web import ListenError
 
-    secrets = [settings.telegram_bot_token.get_secret_value()]
-    if settings.nemo_token:
-        secrets.append(settings.nemo_token.get_secret_value())
-    logs.setup(settings.log_level, secrets)
+    secrets = settings.secrets()
+    logs.setup(settings.log_level, secrets, settings.log_format)
     app = build_application(settings)
     try:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+        asyncio.run(serve(app, settings))
+    except ListenError as exc:
+        print(f"startup error: {exc}", file=sys.stderr)
+        return 1
     except InvalidToken:
         print("startup error: TELEGRAM_BOT_TOKEN was rejected by the Bot API "
               "(copy it again from @BotFather)", file=sys.stderr)
@@ -44,9 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         from bot.sandbox.demo import main as demo
 
         return demo()
+    if args and args[0] == "check":
+        from bot.check import main as check
+
+        return check()
     if args and args[0] in {"-h", "--help", "help"}:
-        print("usage: python -m bot [demo]\n  (no argument) run the bot (needs TELEGRAM_BOT_TOKEN)"
-              "\n  demo          play a whole conversation against the built-in fakes")
+        print("usage: python -m bot [demo|check]\n"
+              "  (no argument) run the bot (needs TELEGRAM_BOT_TOKEN)\n"
+              "  check         test the configuration, token, backend, database and temp dir\n"
+              "  demo          play a whole conversation against the built-in fakes")
         return 0
     if args:
         print(f"unknown command: {args[0]} (try: python -m bot --help)", file=sys.stderr)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,11 +42,46 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_concurrent_updates: int = Field(default=1024, gt=0)
     max_backend_connections: int = Field(default=1000, gt=0)
+    log_format: Literal["text", "json"] = "text"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    port: int = Field(default=8080, ge=0, le=65535)
+    health_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("telegram_api_url", "nemo_api_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
         return _http_url(value)
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _check_webhook_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        url = _http_url(str(value))
+        if not urlsplit(url).hostname:
+            raise ValueError("must be an http(s) URL with a host")
+        return url
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _check_webhook_secret(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", text):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("health_port", mode="before")
+    @classmethod
+    def _empty_port_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -89,6 +126,16 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         """sqlite:///rel.db is relative to the working directory, sqlite:////abs.db absolute."""
         return Path(self.database_url[len("sqlite:///") :])
+
+    @property
+    def webhook_path(self) -> str:
+        """Where the web server listens for Telegram's POSTs: the path of WEBHOOK_URL."""
+        return urlsplit(self.webhook_url or "").path or "/"
+
+    def secrets(self) -> list[str]:
+        """Every secret value the logs must mask."""
+        values = [self.telegram_bot_token, self.nemo_token, self.webhook_secret]
+        return [v.get_secret_value() for v in values if v is not None]
 
 
 class ConfigError(Exception):

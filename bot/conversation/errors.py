@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import metrics
 from bot.backend.errors import BackendError
 from bot.conversation import messages
 from bot.conversation.context import Ctx
@@ -12,6 +13,7 @@ log = logging.getLogger(__name__)
 
 
 async def report_error(ctx: Ctx, exc: BackendError) -> None:
+    metrics.BACKEND_ERRORS.labels(metrics.error_code(exc)).inc()
     log.warning(
         "chat %s: backend %s (code=%s status=%s): %s",
         ctx.chat.chat_id, type(exc).__name__, exc.code, exc.status, exc.message,

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot import logs, metrics
 from bot.backend.errors import BackendError, DuplicateRenderId, FileTooLarge
 from bot.backend.models import RenderStatus
 from bot.conversation import messages
@@ -103,7 +104,8 @@ async def _poll(
 ) -> bool:
     chat = ctx.chat
     try:
-        delivered = await _watch(ctx, render_id, status_id, started_wall or time.time())
+        with logs.scope(render_id=render_id):
+            delivered = await _watch(ctx, render_id, status_id, started_wall or time.time())
     except asyncio.CancelledError:
         raise  # a shutdown mid-poll keeps the render id, so the next start resumes it
     except BaseException:
@@ -125,18 +127,23 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bo
                 lambda ident: svc.client.render_status(ident.token, render_id),
             )
         except BackendError as exc:
+            metrics.RENDERS.labels("error").inc()
             await _clear_status(ctx, status_id)
             await report_error(ctx, exc)
             return False
         if status.status == "completed" and status.url:
+            metrics.RENDERS.labels("ok").inc()
+            metrics.RENDER_SECONDS.observe(elapsed)
             await _clear_status(ctx, status_id)
             return await deliver(ctx, status.url)
         if status.status == "failed" or (status.status == "completed" and not status.url):
             log.warning("chat %s: render %s failed: %s", chat.chat_id, render_id, status.error)
+            metrics.RENDERS.labels("failed").inc()
             await _clear_status(ctx, status_id)
             await chat.send(messages.render_failed(ctx.t))
             return False
         if elapsed > RENDER_GIVE_UP_SECONDS:
+            metrics.RENDERS.labels("timeout").inc()
             await _clear_status(ctx, status_id)
             await chat.send(messages.render_too_slow(ctx.t))
             return False
@@ -176,6 +183,7 @@ async def deliver(ctx: Ctx, url: str) -> bool:
                 await chat.send_video(
                     path, caption=caption, filename="video.mp4", as_document=as_document
                 )
+                metrics.DELIVERIES.labels("document" if as_document else "video").inc()
                 return True
             except TooLarge:
                 break
@@ -187,6 +195,7 @@ async def deliver(ctx: Ctx, url: str) -> bool:
 
 
 async def _send_link(ctx: Ctx, url: str, size: int | None) -> None:
+    metrics.DELIVERIES.labels("link").inc()
     await ctx.chat.send(
         messages.video_link(ctx.t, size, url),
         buttons=[[Button(ctx.t._("⬇️ Download the video"), url=url)]],

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot import logs
 from bot.conversation.chat import Chat, ChatUnavailable
 from bot.conversation.context import Ctx, Services
 from bot.i18n import Translator, choose_locale, translator
@@ -89,6 +90,9 @@ class ChatQueue:
                 del self._workers[key]
 
     async def _run(self, job: Job) -> None:
+        update_id = job.payload.get("update_id")
+        logs.bind(chat_id=job.chat_id, job_id=job.id,
+                  update_id=update_id if isinstance(update_id, int) else None)
         message_id = job.payload.get("message_id")
         chat = self.chat_for(
             job.chat_id, job.thread_id, message_id if isinstance(message_id, int) else None

@@ -8,9 +8,11 @@ result can be exported.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from bot import metrics
 from bot.backend.errors import AgentError, BackendError
 from bot.backend.events import AnswerBuilder, End, StreamError, TextChunk, ToolActivity
 from bot.conversation import messages
@@ -86,11 +88,14 @@ async def run_turn(ctx: Ctx, instruction: str) -> None:
     t, chat = ctx.t, ctx.chat
     error: BackendError | None = None
     text = ""
+    started = time.monotonic()
     async with progress(ctx, lambda elapsed: messages.still_working(t, elapsed)):
         try:
             text = await stream_answer(ctx, instruction)
         except BackendError as exc:
             error = exc
+        metrics.TURN_SECONDS.observe(time.monotonic() - started)
+        metrics.TURNS.labels("error" if error else "ok").inc()
         check = await check_draft(ctx)
     draft = check.draft if check else None
     changed = bool(check and check.changed)

@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.config import Settings, load_settings
@@ -16,6 +15,7 @@ from bot.sandbox.backend import FakeBackend
 from bot.sandbox.telegram import FakeTelegram
 from bot.telegram.app import build_application
 from bot.telegram.runtime import Runtime
+from bot.telegram.serve import Serving
 
 TOKEN = "123456:TEST-TOKEN"
 
@@ -36,6 +36,7 @@ class Harness:
         self.backend = FakeBackend()
         self.app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self.settings: Settings | None = None
+        self.serving: Serving | None = None
 
     def make_settings(self) -> Settings:
         values: dict[str, Any] = {
@@ -56,36 +57,34 @@ class Harness:
         await self.start_bot()
 
     async def start_bot(self) -> None:
+        """Start the bot the way ``python -m bot`` does: polling, or a webhook when the
+        settings have ``webhook_url`` (served on 127.0.0.1 at a port the OS picks)."""
         self.settings = self.make_settings()
         self.app = build_application(self.settings)
-        await self.app.initialize()
-        if self.app.post_init:
-            await self.app.post_init(self.app)
-        await self.app.start()
-        assert self.app.updater is not None
-        app = self.app
-
-        def polling_failed(exc: TelegramError) -> None:
-            # What run_polling does: a failed getUpdates goes to the error handlers.
-            app.create_task(app.process_error(error=exc, update=None))
-
-        await self.app.updater.start_polling(
-            poll_interval=0, timeout=1, allowed_updates=Update.ALL_TYPES,
-            error_callback=polling_failed,
+        path = self.settings.webhook_path
+        self.serving = Serving(
+            self.app, self.settings, host="127.0.0.1", poll_interval=0, poll_timeout=1,
+            advertise=lambda port: f"http://127.0.0.1:{port}{path}",
         )
+        await self.serving.start()
+
+    @property
+    def web_url(self) -> str:
+        """Root of the bot's web server (webhook mode, or polling with ``health_port``)."""
+        assert self.serving is not None and self.serving.web is not None
+        return f"http://127.0.0.1:{self.serving.web.port}"
+
+    @property
+    def webhook_url(self) -> str:
+        assert self.settings is not None
+        return self.web_url + urlsplit(self.settings.webhook_url or "").path
 
     async def stop_bot(self) -> None:
-        app, self.app = self.app, None
-        if app is None:
+        serving, self.serving, self.app = self.serving, None, None
+        if serving is None:
             return
         with contextlib.suppress(Exception):
-            if app.updater and app.updater.running:
-                await app.updater.stop()
-            if app.running:
-                await app.stop()
-            if app.post_shutdown:
-                await app.post_shutdown(app)
-            await app.shutdown()
+            await serving.stop()
 
     async def restart(self) -> None:
         await self.stop_bot()

@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import parse_qsl, unquote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, ClientError, ClientSession, ClientTimeout, web
 
 __all__ = [
     "BOT_USER_ID",
@@ -1124,6 +1124,7 @@ class FakeTelegram:
         self.menu_buttons: dict[int | None, JSONDict] = {}
         self.bot_texts: dict[str, dict[str, str]] = {}
         self.server_errors: list[BaseException] = []
+        self._webhook_init()
 
         self._runner: web.AppRunner | None = None
         self._tmpdir: Path | None = None
@@ -1175,6 +1176,7 @@ class FakeTelegram:
         """Stop serving; pending getUpdates long polls are answered at once so this is quick."""
         self._stopping = True
         self._notify()
+        await self._webhook_stop()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await asyncio.sleep(0)
@@ -2113,20 +2115,91 @@ class FakeTelegram:
         self.webhook_url = str(req.params.get("url") or "")
         if _bool_param(req.params, "drop_pending_updates"):
             self._updates.clear()
+        self._webhook_configure(req.params)
         return True
 
     async def _m_delete_webhook(self, req: _Request) -> bool:
         self.webhook_url = ""
         if _bool_param(req.params, "drop_pending_updates"):
             self._updates.clear()
+        await self._webhook_stop()
         return True
 
     async def _m_get_webhook_info(self, req: _Request) -> JSONDict:
-        return {
+        info: JSONDict = {
             "url": self.webhook_url,
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        return self._webhook_info(info)
+
+    # ---- webhook delivery (like Telegram: POST each update, in order, until answered 2xx)
+
+    def _webhook_init(self) -> None:
+        self.webhook_secret: str | None = None
+        self.webhook_allowed_updates: list[str] = []
+        # (update_id, HTTP status or 0 when unreachable) of every delivery attempt.
+        self.webhook_deliveries: list[tuple[int, int]] = []
+        self._webhook_last_error: str | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
+
+    def _webhook_configure(self, params: JSONDict) -> None:
+        secret = params.get("secret_token")
+        self.webhook_secret = str(secret) if secret else None
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, str):
+            allowed = json.loads(allowed)
+        if isinstance(allowed, list):
+            self._allowed_updates = [str(a) for a in allowed]
+            self.webhook_allowed_updates = list(self._allowed_updates)
+        if self.webhook_url and (self._webhook_task is None or self._webhook_task.done()):
+            self._webhook_task = asyncio.create_task(self._webhook_push(), name="fake-webhook")
+        self._notify()
+
+    async def _webhook_stop(self) -> None:
+        task, self._webhook_task = self._webhook_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _webhook_info(self, info: JSONDict) -> JSONDict:
+        if self._webhook_last_error:
+            info["last_error_message"] = self._webhook_last_error
+            info["last_error_date"] = int(time.time())
+        if self.webhook_allowed_updates:
+            info["allowed_updates"] = list(self.webhook_allowed_updates)
+        return info
+
+    async def _webhook_push(self) -> None:
+        """Deliver queued updates one by one; a refused one is retried (as Telegram does)."""
+        async with ClientSession(timeout=ClientTimeout(total=60)) as session:
+            while self.webhook_url and not self._stopping:
+                self._updates = [u for u in self._updates if self._update_allowed(u)]
+                if not self._updates:
+                    wakeup = self._wakeup
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wakeup.wait(), 1.0)
+                    continue
+                update = self._updates[0]
+                headers = {"Content-Type": "application/json"}
+                if self.webhook_secret:
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret
+                try:
+                    async with session.post(self.webhook_url, data=json.dumps(update),
+                                            headers=headers) as response:
+                        status = response.status
+                except (ClientError, TimeoutError) as exc:
+                    status, self._webhook_last_error = 0, f"Connection failed: {exc}"
+                self.webhook_deliveries.append((int(update["update_id"]), status))
+                if 200 <= status < 300:
+                    if self._updates and self._updates[0] is update:
+                        self._updates.pop(0)
+                    self._webhook_last_error = None
+                else:
+                    if status:
+                        self._webhook_last_error = f"Wrong response from the webhook: {status}"
+                    await asyncio.sleep(0.1)
 
     def _update_allowed(self, update: JSONDict) -> bool:
         kinds = [k for k in update if k != "update_id"]

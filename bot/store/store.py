@@ -273,6 +273,15 @@ class Store:
             rows = await cur.fetchall()
         return [(int(r[0]), int(r[1])) for r in rows]
 
+    async def count_unfinished(self) -> int:
+        """Jobs waiting or running in all chats; raises when the database cannot be read
+        (the health check relies on that)."""
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')"
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
     async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None:
         """Finished jobs are only kept to recognise repeated updates; a week is plenty."""
         await self._db.execute(

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from telegram import BotCommand, Update
-from telegram.error import NetworkError
+from telegram.error import NetworkError, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -19,7 +19,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import __version__
+from bot import __version__, metrics
 from bot.backend import NemoClient
 from bot.config import Settings
 from bot.conversation import flows
@@ -62,13 +62,21 @@ class RateLimiter(AIORateLimiter):
         async def call(*a: Any, **kw: Any) -> Any:
             for pause in TRANSIENT_RETRIES:
                 try:
-                    return await callback(*a, **kw)
+                    return await counted(*a, **kw)
                 except NetworkError as exc:
                     if not transient(exc):
                         raise
+                    metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
                     log.info("Bot API %s failed (%s); retrying in %.1f s", endpoint, exc, pause)
                     await asyncio.sleep(pause)
-            return await callback(*a, **kw)
+            return await counted(*a, **kw)
+
+        async def counted(*a: Any, **kw: Any) -> Any:
+            try:
+                return await callback(*a, **kw)
+            except RetryAfter:  # the rate limiter waits and repeats it
+                metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
+                raise
 
         if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
             return await call(*args, **kwargs)
@@ -77,6 +85,8 @@ class RateLimiter(AIORateLimiter):
 
 # Editing a sent message must not run it again.
 NEW_MESSAGES = filters.UpdateType.MESSAGE
+# What the handlers below handle; Telegram need not send (nor the bot store) anything else.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
 def command_menu(locale: str) -> list[BotCommand]:
@@ -162,6 +172,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .build()
     )
     app.bot_data["settings"] = settings
+    app.add_handler(TypeHandler(Update, handlers.observe), group=-2)
     app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     for name, callback in {
         "start": handlers.start,

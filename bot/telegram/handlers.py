@@ -9,9 +9,9 @@ from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatType
-from telegram.error import NetworkError, RetryAfter
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot import logs, metrics
 from bot.conversation import flows, messages
 from bot.conversation.chat import ChatUnavailable
 from bot.conversation.context import Ctx
@@ -93,12 +93,25 @@ def _payload(update: Update, **extra: Any) -> dict[str, Any]:
     return {
         "user_language": user.language_code if user else None,
         "message_id": message.message_id if message else None,
+        "update_id": update.update_id,
         **extra,
     }
 
 
 def _key(update: Update) -> str:
     return f"update:{update.update_id}"
+
+
+# -- every update ------------------------------------------------------------------------
+
+
+async def observe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before everything: count the update and tie the log lines it causes to it."""
+    kinds = [k for k in ("message", "edited_message", "callback_query") if getattr(update, k)]
+    metrics.UPDATES.labels(kinds[0] if kinds else "other").inc()
+    chat = update.effective_chat
+    logs.bind(update_id=update.update_id, chat_id=chat.id if chat else None, job_id=None,
+              render_id=None)
 
 
 # -- access --------------------------------------------------------------------------------
@@ -297,10 +310,6 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure for the operator; tell the person in plain words."""
     if isinstance(context.error, ChatUnavailable):
         log.info("update dropped: %s", context.error)
-        return
-    if update is None and isinstance(context.error, NetworkError | RetryAfter):
-        # A failed getUpdates: python-telegram-bot polls again with a backoff by itself.
-        log.warning("polling Telegram failed (%s); retrying", context.error)
         return
     log.error("update handling failed", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat:

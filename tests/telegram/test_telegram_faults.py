@@ -17,7 +17,7 @@ VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(10_000)
 
 
 def tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.exc_info and r.name.startswith("bot")]
+    return [r for r in caplog.records if r.exc_info and r.name.startswith(("bot", "telegram.ext"))]
 
 
 @pytest.mark.parametrize("html", [False, True], ids=["json-502", "html-page"])

@@ -1,0 +1,31 @@
+"""Prometheus counters of what the bot does, in one place any layer may import.
+
+Labels are small fixed sets (update type, outcome, error code, delivery kind, Bot API
+method): never a chat id, a user, a token or a URL.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Turns stream for minutes and renders take longer: buckets up to the 15-minute SSE limit.
+_LONG = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900, float("inf"))
+
+UPDATES = Counter("bot_updates_received", "Telegram updates received", ["type"])
+TURNS = Counter("bot_turns", "Agent turns run", ["outcome"])
+TURN_SECONDS = Histogram("bot_turn_duration_seconds", "Agent turn duration", buckets=_LONG)
+BACKEND_ERRORS = Counter("bot_backend_errors", "Backend errors reported to a chat", ["code"])
+RENDERS = Counter("bot_renders", "Exports rendered", ["outcome"])
+RENDER_SECONDS = Histogram("bot_render_duration_seconds", "Render duration (start to end)",
+                           buckets=_LONG)
+DELIVERIES = Counter("bot_deliveries", "Finished videos delivered", ["kind"])
+QUEUE_DEPTH = Gauge("bot_queue_depth", "Jobs waiting or running in the durable queue")
+RUNNING_CHATS = Gauge("bot_running_chats", "Chats whose work is running now")
+TELEGRAM_RETRIES = Counter("bot_telegram_retries", "Bot API calls answered 'retry after'",
+                           ["method"])
+
+
+def error_code(exc: BaseException) -> str:
+    """A bounded label for a backend error: its code, else its class name."""
+    code = getattr(exc, "code", None)
+    return str(code) if code is not None else type(exc).__name__

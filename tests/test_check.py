@@ -1,0 +1,102 @@
+"""`python -m bot check` as an operator (or a container health check) runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from bot.sandbox.backend import FakeBackend
+from bot.sandbox.telegram import FakeTelegram
+
+TOKEN = "987654:CHECK-SECRET"
+ROOT = Path(__file__).parent.parent
+
+
+async def check(cwd: Path, **settings: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NEMO_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(settings, PYTHONPATH=str(ROOT))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "check", cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=90)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def _lines(out: str) -> dict[str, str]:
+    """check's output by check name: {'database': '✓ database: …'}."""
+    return {line[2:].split(":", 1)[0]: line for line in out.strip().splitlines()}
+
+
+async def test_good_setup_passes_with_one_line_per_check(tmp_path: Path) -> None:
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        code, out, err = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN,
+                                     TELEGRAM_API_URL=tg.url, NEMO_API_URL=backend.url)
+    assert code == 0, out + err
+    lines = out.strip().splitlines()
+    assert all(line.startswith("✓ ") for line in lines), out
+    assert set(_lines(out)) == {"configuration", "Telegram", "backend", "database",
+                                "temp directory"}
+    assert "@rtk_compressor_bot" in _lines(out)["Telegram"]
+    assert "schema version" in _lines(out)["database"]
+    assert err == ""
+    assert "CHECK-SECRET" not in out
+    assert (tmp_path / "data" / "bot.db").exists()  # opened and migrated
+
+
+async def test_operator_token_is_checked_by_asking_for_credits(tmp_path: Path) -> None:
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        token = backend.issue_token(credits=42).token
+        code, out, _ = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                                   NEMO_API_URL=backend.url, NEMO_TOKEN=token)
+    assert code == 0, out
+    assert "42 credits" in _lines(out)["backend"]
+    assert token not in out
+
+
+async def test_rejected_token_fails_without_traceback_or_secret(tmp_path: Path) -> None:
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        code, out, err = await check(tmp_path, TELEGRAM_BOT_TOKEN="111:WRONG-SECRET",
+                                     TELEGRAM_API_URL=tg.url, NEMO_API_URL=backend.url)
+    assert code != 0
+    assert _lines(out)["Telegram"].startswith("✗ ")
+    assert "TELEGRAM_BOT_TOKEN was rejected" in _lines(out)["Telegram"]
+    assert _lines(out)["backend"].startswith("✓ ")
+    assert "WRONG-SECRET" not in out + err and "Traceback" not in out + err
+
+
+async def test_unreachable_backend_fails(tmp_path: Path) -> None:
+    async with FakeTelegram(TOKEN) as tg:
+        code, out, err = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN,
+                                     TELEGRAM_API_URL=tg.url,
+                                     NEMO_API_URL="http://127.0.0.1:9")
+    assert code != 0
+    assert _lines(out)["backend"].startswith("✗ ")
+    assert "http://127.0.0.1:9" in _lines(out)["backend"]
+    assert "Traceback" not in out + err and "CHECK-SECRET" not in out + err
+
+
+async def test_unwritable_database_fails(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the database's folder should be")
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        code, out, err = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN,
+                                     TELEGRAM_API_URL=tg.url, NEMO_API_URL=backend.url,
+                                     DATABASE_URL=f"sqlite:///{blocker}/bot.db")
+    assert code != 0
+    assert _lines(out)["database"].startswith("✗ database: cannot open")
+    assert _lines(out)["Telegram"].startswith("✓ ")
+    assert "Traceback" not in out + err
+
+
+async def test_bad_configuration_is_one_line(tmp_path: Path) -> None:
+    code, out, err = await check(tmp_path, TELEGRAM_BOT_TOKEN="1:x", WEBHOOK_SECRET="no spaces")
+    assert code == 2
+    assert out.strip().splitlines() == [
+        "✗ configuration: WEBHOOK_SECRET: must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+    ]
+    assert "Traceback" not in err
