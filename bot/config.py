@@ -35,8 +35,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///data/bot.db"
     still_working_seconds: float = Field(default=120, gt=0)
     render_poll_seconds: float = Field(default=30, gt=0)
+    render_timeout_seconds: float = Field(default=1800, gt=0)
     rate_limit_retry_seconds: float = Field(default=30, ge=0)
     sse_timeout_seconds: float = Field(default=900, gt=0)
+    backend_timeout_seconds: float = Field(default=30, gt=0)
+    allow_private_urls: bool = False
     allowed_chat_ids: Annotated[frozenset[int] | None, NoDecode] = None
     auto_export: bool = True
     log_level: str = "INFO"

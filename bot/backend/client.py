@@ -9,22 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 from httpx_sse import EventSource
+from pydantic import BaseModel, ValidationError
 
 from bot.backend.errors import (
     BackendError,
     FileTooLarge,
+    MalformedAnswer,
     RateLimited,
     StreamBroken,
     Unavailable,
+    UnsafeUrl,
+    code_of,
     error_for,
 )
 from bot.backend.events import End, Event, parse_error_event, parse_frame
@@ -41,6 +50,8 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "nemo_agent"
 SKILL_SOURCE = "rtk-compressor-free"
+MAX_REDIRECTS = 5
+MAX_RETRY_AFTER = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +72,11 @@ class NemoClient:
         platform: str = "telegram",
         rate_limit_retry_seconds: float = 30,
         sse_timeout_seconds: float = 900,
+        timeout_seconds: float = 30,
         max_connections: int = 1000,
+        allow_private_urls: bool = False,
+        connection_retries: int = 2,
+        connection_retry_seconds: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         # Every open SSE turn holds a connection for minutes: size the pool for hundreds of
@@ -76,12 +91,16 @@ class NemoClient:
                 "X-Skill-Version": version,
                 "X-Skill-Platform": platform,
             },
-            timeout=httpx.Timeout(30.0, connect=10.0),
+            timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
             limits=limits,
             transport=transport,
         )
         self.rate_limit_retry_seconds = rate_limit_retry_seconds
         self.sse_timeout_seconds = sse_timeout_seconds
+        self.allow_private_urls = allow_private_urls
+        self.connection_retries = connection_retries
+        self.connection_retry_seconds = connection_retry_seconds
+        self._own_host = (httpx.URL(base_url).host or "").lower()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -95,22 +114,39 @@ class NemoClient:
     async def _send(
         self, request: httpx.Request, *, stream: bool = False, retry_429: bool = True
     ) -> httpx.Response:
-        """Send with the single documented retry: a 429 waits, then tries once more."""
-        for attempt in (1, 2) if retry_429 else (2,):
+        """Send under the one retry policy of the client.
+
+        A 429 waits (``Retry-After`` when the backend gives one, else the configured pause,
+        plus jitter) and tries once more. A connection failure on an idempotent call (GET,
+        HEAD) is retried with a short jittered backoff; other calls are never sent twice
+        blindly, since the first may have been applied.
+        """
+        path = request.url.path
+        idempotent = request.method in {"GET", "HEAD"}
+        limited = False
+        failures = 0
+        while True:
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
+                failures += 1
+                if not idempotent or failures > self.connection_retries:
+                    raise Unavailable(f"{type(exc).__name__}: {exc}", path=path) from exc
+                pause = _jitter(self.connection_retry_seconds * 2 ** (failures - 1))
+                log.info("backend %s failed (%s); retrying in %.1fs",
+                         path, type(exc).__name__, pause)
+                await asyncio.sleep(pause)
+                continue
             if response.status_code != 429 and not self._is_429_envelope(response, stream):
                 return response
             if stream:
                 await response.aclose()
-            if attempt == 2:
-                raise RateLimited("rate limited", status=429)
-            log.info("backend rate limited %s; retrying in %ss", request.url.path,
-                     self.rate_limit_retry_seconds)
-            await asyncio.sleep(self.rate_limit_retry_seconds)
-        raise AssertionError("unreachable")
+            if limited or not retry_429:
+                raise RateLimited("rate limited", status=429, path=path)
+            limited = True
+            pause = _jitter(_retry_after(response) or self.rate_limit_retry_seconds)
+            log.info("backend rate limited %s; retrying in %.1fs", path, pause)
+            await asyncio.sleep(pause)
 
     @staticmethod
     def _is_429_envelope(response: httpx.Response, stream: bool) -> bool:
@@ -120,10 +156,10 @@ class NemoClient:
             body = response.json()
         except ValueError:
             return False
-        return isinstance(body, dict) and body.get("code") == 429
+        return isinstance(body, dict) and code_of(body.get("code")) == 429
 
     @staticmethod
-    def _unwrap(response: httpx.Response) -> dict[str, Any]:
+    def _unwrap(response: httpx.Response, path: str | None = None) -> dict[str, Any]:
         """Every envelope variant to its payload; any error to its exception."""
         try:
             body: Any = response.json()
@@ -132,18 +168,16 @@ class NemoClient:
         status = response.status_code
         if not isinstance(body, dict):
             if status >= 400:
-                raise error_for(None, response.text[:200], status)
-            raise Unavailable(f"unexpected answer (HTTP {status})", status=status)
+                raise error_for(None, response.text[:200], status, path)
+            raise Unavailable(f"unexpected answer (HTTP {status})", status=status, path=path)
         message = str(body.get("msg") or body.get("message") or body.get("error") or "")
-        code = body.get("code")
-        if isinstance(code, str) and code.lstrip("-").isdigit():
-            code = int(code)
-        if isinstance(code, int) and code != 0:
-            raise error_for(code, message, status)
+        code = code_of(body.get("code"))
+        if code is not None and code != 0:
+            raise error_for(code, message, status, path)
         if status >= 400:
-            raise error_for(None, message, status)
+            raise error_for(None, message, status, path)
         if body.get("success") is False:
-            raise error_for(None, message or "request failed", status)
+            raise error_for(None, message or "request failed", status, path)
         data = body.get("data")
         return data if isinstance(data, dict) else body
 
@@ -159,6 +193,7 @@ class NemoClient:
         timeout: httpx.Timeout | None = None,
         retry_429: bool = True,
     ) -> dict[str, Any]:
+        """One JSON call: the retry policy applied, the envelope unwrapped."""
         hdrs = dict(headers or {})
         if token:
             hdrs.update(self._auth(token))
@@ -171,32 +206,27 @@ class NemoClient:
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
         response = await self._send(request, retry_429=retry_429)
-        return self._unwrap(response)
+        return self._unwrap(response, path)
 
     # -- endpoints ------------------------------------------------------------------------
 
     async def anonymous_token(self, client_id: str) -> AnonymousToken:
-        data = await self._call(
-            "POST",
-            "/api/auth/anonymous-token",
-            None,
-            headers={"X-Client-Id": client_id},
-            retry_429=False,  # the caller answers a 429 here with a new client id, not a wait
-        )
-        return AnonymousToken.model_validate(data)
+        # A 429 here waits and retries once like any call; the caller then switches client id.
+        path = "/api/auth/anonymous-token"
+        data = await self._call("POST", path, None, headers={"X-Client-Id": client_id})
+        return _parse(AnonymousToken, data, path)
 
     async def create_session(self, token: str, language: str) -> Session:
+        path = f"/api/tasks/me/with-session/{APP_NAME}"
         data = await self._call(
-            "POST",
-            f"/api/tasks/me/with-session/{APP_NAME}",
-            token,
-            json_body={"task_name": "project", "language": language},
+            "POST", path, token, json_body={"task_name": "project", "language": language}
         )
-        return Session.model_validate(data)
+        return _parse(Session, data, path)
 
     async def upload_files(
         self, token: str, session_id: str, files: Sequence[FileUpload]
     ) -> UploadResult:
+        path = f"/api/upload-video/{APP_NAME}/me/{session_id}"
         handles: list[BinaryIO] = []
         try:
             parts = []
@@ -205,42 +235,39 @@ class NemoClient:
                 handles.append(handle)
                 parts.append(("files", (f.filename, handle, f.content_type)))
             data = await self._call(
-                "POST",
-                f"/api/upload-video/{APP_NAME}/me/{session_id}",
-                token,
-                files=parts,
-                timeout=httpx.Timeout(600.0, connect=10.0),
+                "POST", path, token, files=parts, timeout=httpx.Timeout(600.0, connect=10.0)
             )
         finally:
             for handle in handles:
                 handle.close()
-        return UploadResult.model_validate(data)
+        return _parse(UploadResult, data, path)
 
     async def upload_urls(self, token: str, session_id: str, urls: Sequence[str]) -> UploadResult:
+        path = f"/api/upload-video/{APP_NAME}/me/{session_id}"
         data = await self._call(
             "POST",
-            f"/api/upload-video/{APP_NAME}/me/{session_id}",
+            path,
             token,
             json_body={"urls": list(urls), "source_type": "url"},
             timeout=httpx.Timeout(300.0, connect=10.0),
         )
-        return UploadResult.model_validate(data)
+        return _parse(UploadResult, data, path)
 
     async def credits(self, token: str) -> Credits:
-        return Credits.model_validate(
-            await self._call("GET", "/api/credits/balance/simple", token)
-        )
+        path = "/api/credits/balance/simple"
+        return _parse(Credits, await self._call("GET", path, token), path)
 
     async def state(self, token: str, session_id: str) -> StateResult:
-        data = await self._call("GET", f"/api/state/{APP_NAME}/me/{session_id}/latest", token)
-        return StateResult.model_validate(data)
+        path = f"/api/state/{APP_NAME}/me/{session_id}/latest"
+        return _parse(StateResult, await self._call("GET", path, token), path)
 
     async def start_render(
         self, token: str, session_id: str, draft: dict[str, Any], render_id: str
     ) -> RenderStatus:
+        path = "/api/render/proxy/lambda"
         data = await self._call(
             "POST",
-            "/api/render/proxy/lambda",
+            path,
             token,
             json_body={
                 "id": render_id,
@@ -249,24 +276,65 @@ class NemoClient:
                 "output": {"format": "mp4", "quality": "high"},
             },
         )
-        result = RenderStatus.parse(data)
+        result = _parse_render(data, path)
         return result if result.id else result.model_copy(update={"id": render_id})
 
     async def render_status(self, token: str, render_id: str) -> RenderStatus:
-        data = await self._call("GET", f"/api/render/proxy/lambda/{render_id}", token)
-        return RenderStatus.parse(data)
+        path = f"/api/render/proxy/lambda/{render_id}"
+        return _parse_render(await self._call("GET", path, token), path)
+
+    # -- fetching render links ------------------------------------------------------------
+
+    async def check_url(self, url: str) -> httpx.URL:
+        """Refuse a link the bot must not fetch; ``UnsafeUrl`` says why.
+
+        http(s) only. The backend's own host is trusted whatever its address (a self-hosted
+        backend may be private); any other host must resolve to public addresses only, unless
+        the operator allowed private ones.
+        """
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise UnsafeUrl(f"not a URL: {exc}") from exc
+        if parsed.scheme not in {"http", "https"} or not parsed.host:
+            raise UnsafeUrl(f"not an http(s) URL (scheme {parsed.scheme!r})")
+        host = parsed.host.lower()
+        if host == self._own_host or self.allow_private_urls:
+            return parsed
+        for address in await _addresses(host, parsed.port or 443):
+            if not address.is_global:
+                raise UnsafeUrl(f"{host} resolves to a non-public address ({address})")
+        return parsed
+
+    @asynccontextmanager
+    async def _fetch(
+        self, method: str, url: str, timeout: httpx.Timeout
+    ) -> AsyncIterator[httpx.Response]:
+        """A streamed GET/HEAD whose every redirect hop passes ``check_url`` too."""
+        target = await self.check_url(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            request = self._http.build_request(method, target, timeout=timeout)
+            response = await self._send(request, stream=True)
+            if not response.is_redirect:
+                try:
+                    yield response
+                finally:
+                    await response.aclose()
+                return
+            location = response.headers.get("location", "")
+            await response.aclose()
+            target = await self.check_url(str(target.join(location)))
+        raise Unavailable(f"more than {MAX_REDIRECTS} redirects", path=target.path)
 
     async def download(self, url: str, dest: Path, *, max_bytes: int | None = None) -> int:
         """Stream a finished export to disk; ``FileTooLarge`` once it passes ``max_bytes``."""
         size = 0
         opened = False
         try:
-            async with self._http.stream(
-                "GET", url, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True
-            ) as response:
+            async with self._fetch("GET", url, httpx.Timeout(60.0, connect=10.0)) as response:
                 if response.status_code >= 400:
                     raise Unavailable(f"download failed (HTTP {response.status_code})",
-                                      status=response.status_code)
+                                      status=response.status_code, path=response.url.path)
                 declared = response.headers.get("content-length")
                 if max_bytes is not None and declared and int(declared) > max_bytes:
                     raise FileTooLarge(f"{declared} bytes", status=response.status_code)
@@ -280,19 +348,20 @@ class NemoClient:
         except BaseException as exc:
             if opened:
                 _discard(dest)  # never leave a truncated download behind
-            if isinstance(exc, httpx.TransportError):
+            if isinstance(exc, httpx.TransportError | httpx.StreamError):
                 raise Unavailable(f"download failed: {type(exc).__name__}") from exc
             raise
         return size
 
     async def content_length(self, url: str) -> int | None:
-        """Size of a download without fetching it, when the server says."""
+        """Size of a download without fetching it, when the server says (and may be asked)."""
         try:
-            response = await self._http.head(url, follow_redirects=True, timeout=15.0)
-        except httpx.TransportError:
-            return None
-        value = response.headers.get("content-length")
-        return int(value) if response.status_code < 400 and value and value.isdigit() else None
+            async with self._fetch("HEAD", url, httpx.Timeout(15.0)) as response:
+                value = response.headers.get("content-length")
+                ok = response.status_code < 400
+        except BackendError:
+            return None  # download() reports the reason, if it matters
+        return int(value) if ok and value and value.isdigit() else None
 
     @asynccontextmanager
     async def run(self, token: str, session_id: str, text: str) -> AsyncIterator[TurnStream]:
@@ -307,10 +376,17 @@ class NemoClient:
                 "new_message": {"parts": [{"text": text}]},
             },
             headers={**self._auth(token), "Accept": "text/event-stream"},
-            # Heartbeats keep a healthy stream alive; 5 silent minutes means it is dead.
-            timeout=httpx.Timeout(30.0, read=300.0),
+            # A turn may stay silent for long stretches (heartbeats are optional): no read may
+            # end it early. Only the turn budget (SSE_TIMEOUT_SECONDS) does.
+            timeout=httpx.Timeout(30.0, read=self.sse_timeout_seconds),
         )
-        response = await self._send(request, stream=True)
+        deadline = time.monotonic() + self.sse_timeout_seconds
+        try:
+            async with asyncio.timeout(self.sse_timeout_seconds):
+                response = await self._send(request, stream=True)
+        except TimeoutError:
+            raise StreamBroken(f"no answer within {self.sse_timeout_seconds:.0f}s",
+                               path="/run_sse") from None
         try:
             if response.status_code >= 400 or "text/event-stream" not in response.headers.get(
                 "content-type", ""
@@ -319,10 +395,11 @@ class NemoClient:
                     await response.aread()
                 except httpx.TransportError as exc:
                     raise Unavailable(f"{type(exc).__name__}: {exc}",
-                                      status=response.status_code) from exc
-                self._unwrap(response)  # raises the error the backend sent
-                raise Unavailable(f"no event stream (HTTP {response.status_code})")
-            yield TurnStream(response, self.sse_timeout_seconds)
+                                      status=response.status_code, path="/run_sse") from exc
+                self._unwrap(response, "/run_sse")  # raises the error the backend sent
+                raise Unavailable(f"no event stream (HTTP {response.status_code})",
+                                  status=response.status_code, path="/run_sse")
+            yield TurnStream(response, deadline, self.sse_timeout_seconds)
         finally:
             await response.aclose()
 
@@ -330,9 +407,9 @@ class NemoClient:
 class TurnStream:
     """Events of one turn, with the overall deadline and transport failures made explicit."""
 
-    def __init__(self, response: httpx.Response, timeout: float) -> None:
+    def __init__(self, response: httpx.Response, deadline: float, timeout: float) -> None:
         self._source = EventSource(response)
-        self._deadline = time.monotonic() + timeout
+        self._deadline = deadline
         self._timeout = timeout
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -367,6 +444,72 @@ class TurnStream:
 
 def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], data: dict[str, Any], path: str) -> M:
+    """Validate an answer; a shape the models cannot take is a backend error, not a crash."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise MalformedAnswer(f"unexpected {model.__name__}: {_first_error(exc)}",
+                              path=path) from exc
+
+
+def _parse_render(data: dict[str, Any], path: str) -> RenderStatus:
+    try:
+        return RenderStatus.parse(data)
+    except ValidationError as exc:
+        raise MalformedAnswer(f"unexpected render status: {_first_error(exc)}",
+                              path=path) from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+
+
+def _jitter(seconds: float) -> float:
+    """Spread retries so many chats hitting one failure do not return in lockstep."""
+    return seconds * random.uniform(1.0, 1.2)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (a number or an HTTP date), capped to something sane."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+async def _addresses(host: str, port: int) -> list[IPv4Address | IPv6Address]:
+    """Every address ``host`` names (a literal, or what DNS answers)."""
+    try:
+        return [ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise Unavailable(f"cannot resolve {host}: {exc}") from exc
+    found: list[IPv4Address | IPv6Address] = []
+    for info in infos:
+        address = ip_address(str(info[4][0]).split("%", 1)[0])
+        mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
+        found.append(mapped or address)
+    return found
 
 
 __all__ = ["BackendError", "FileUpload", "NemoClient", "TurnStream"]

@@ -8,12 +8,20 @@ class BackendError(Exception):
 
     code: int | None = None
 
-    def __init__(self, message: str = "", *, code: int | None = None, status: int | None = None):
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: int | None = None,
+        status: int | None = None,
+        path: str | None = None,
+    ) -> None:
         super().__init__(message or self.__class__.__name__)
         self.message = message
         if code is not None:
             self.code = code
         self.status = status
+        self.path = path  # the request path, so a log line says which call failed
 
 
 class TokenInvalid(BackendError):
@@ -46,8 +54,8 @@ class FileTooLarge(BackendError):
     code = 4002
 
 
-class BadRequest(BackendError):
-    """400: usually a missing X-Client-Id."""
+class MissingClientId(BackendError):
+    """400: usually a missing or refused X-Client-Id (not python-telegram-bot's BadRequest)."""
 
     code = 400
 
@@ -80,6 +88,18 @@ class AgentError(BackendError):
     """The agent reported a failure inside the SSE stream."""
 
 
+class MalformedAnswer(BackendError):
+    """The backend answered, but in a shape the bot cannot use (validation failed)."""
+
+
+class UnsafeUrl(BackendError):
+    """A download URL the bot refuses to fetch (not http(s), or a private address)."""
+
+
+TRANSIENT: tuple[type[BackendError], ...] = (Unavailable, RateLimited, MalformedAnswer)
+"""Failures worth retrying later: the same call may well succeed in a moment."""
+
+
 _BY_CODE: dict[int, type[BackendError]] = {
     cls.code: cls
     for cls in (
@@ -88,7 +108,7 @@ _BY_CODE: dict[int, type[BackendError]] = {
         NoCredits,
         UnsupportedFile,
         FileTooLarge,
-        BadRequest,
+        MissingClientId,
         PlanRequired,
         RateLimited,
     )
@@ -96,19 +116,37 @@ _BY_CODE: dict[int, type[BackendError]] = {
 }
 
 
-def error_for(code: int | None, message: str, status: int | None) -> BackendError:
+def error_for(
+    code: int | None, message: str, status: int | None, path: str | None = None
+) -> BackendError:
     """Map a backend code (or, lacking one, the HTTP status) to its exception."""
     if "duplicate" in message.lower() and code not in {1001, 1002, 2001, 402, 429}:
-        return DuplicateRenderId(message, code=code, status=status)
+        return DuplicateRenderId(message, code=code, status=status, path=path)
     if code is not None and code in _BY_CODE:
-        return _BY_CODE[code](message, status=status)
-    if "duplicate" in message.lower():
-        return DuplicateRenderId(message, code=code, status=status)
+        return _BY_CODE[code](message, status=status, path=path)
     if status is not None:
         if status == 401:
-            return TokenInvalid(message, status=status)
+            return TokenInvalid(message, status=status, path=path)
         if status in _BY_CODE and code is None:
-            return _BY_CODE[status](message, status=status)
+            return _BY_CODE[status](message, status=status, path=path)
         if status >= 500:
-            return Unavailable(message or f"HTTP {status}", code=code, status=status)
-    return BackendError(message or f"backend error {code}", code=code, status=status)
+            return Unavailable(message or f"HTTP {status}", code=code, status=status, path=path)
+    return BackendError(message or f"backend error {code}", code=code, status=status, path=path)
+
+
+def code_of(value: object) -> int | None:
+    """A backend code as an int, whether it came as a number or a numeric string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def stream_error(message: str, code: int | None) -> BackendError:
+    """An error frame inside the SSE stream, under the same table as HTTP answers."""
+    if code is not None and code in _BY_CODE:
+        return _BY_CODE[code](message, path="/run_sse")
+    return AgentError(message, code=code, path="/run_sse")

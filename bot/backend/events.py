@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bot.backend.errors import code_of
+
 
 @dataclass(frozen=True, slots=True)
 class TextChunk:
@@ -37,6 +39,11 @@ class StreamError:
 
     message: str
     code: str | None = None
+
+    @property
+    def backend_code(self) -> int | None:
+        """The backend's numeric code (1001, 2001...), when the frame carried one."""
+        return code_of(self.code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +78,25 @@ def parse_error_event(data: str) -> StreamError:
         obj = json.loads(data)
     except json.JSONDecodeError:
         return StreamError(data.strip() or "agent error")
-    message = (obj.get("message") or obj.get("error")) if isinstance(obj, dict) else data
-    return StreamError(str(message or "agent error"))
+    if not isinstance(obj, dict):
+        return StreamError(str(obj) if obj not in (None, "") else "agent error")
+    message = obj.get("message") or obj.get("error") or obj.get("errorMessage")
+    code = _error_code(obj)
+    return StreamError(str(message or code or "agent error"), code)
+
+
+def _error_code(obj: dict[str, Any]) -> str | None:
+    """Where the documented error frames put a code: ``errorCode`` (ADK), ``error_code``,
+    ``error_details.code`` (ADK's server-side failure frame) or a plain ``code``."""
+    details = obj.get("error_details") or obj.get("errorDetails")
+    candidates = [obj.get("errorCode"), obj.get("error_code")]
+    if isinstance(details, dict):
+        candidates += [details.get("code"), details.get("errorCode"), details.get("error_code")]
+    candidates.append(obj.get("code"))
+    for value in candidates:
+        if value is not None and value != "" and not isinstance(value, dict | list | bool):
+            return str(value)
+    return None
 
 
 def _typed(obj: dict[str, Any]) -> list[Event]:
@@ -86,7 +110,8 @@ def _typed(obj: dict[str, Any]) -> list[Event]:
         name = str(obj.get("name") or obj.get("tool") or kind)
         return [ToolActivity(name, "result" if "result" in kind or "response" in kind else "call")]
     if kind == "error":
-        return [StreamError(str(obj.get("message") or obj.get("content") or "agent error"))]
+        message = obj.get("message") or obj.get("content") or obj.get("error") or "agent error"
+        return [StreamError(str(message), _error_code(obj))]
     if kind in {"done", "end"}:
         return [End()]
     return [Heartbeat()]
@@ -95,8 +120,8 @@ def _typed(obj: dict[str, Any]) -> list[Event]:
 def _adk(obj: dict[str, Any]) -> list[Event]:
     if obj.get("error") or obj.get("errorCode") or obj.get("error_code"):
         message = obj.get("error") or obj.get("errorMessage") or obj.get("error_message")
-        code = obj.get("errorCode") or obj.get("error_code")
-        return [StreamError(str(message or code or "agent error"), str(code) if code else None)]
+        code = _error_code(obj)
+        return [StreamError(str(message or code or "agent error"), code)]
     content = obj.get("content")
     if not isinstance(content, dict):
         return [Heartbeat()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,15 +66,48 @@ class Credits(_Model):
 
 
 class SessionState(_Model):
+    """The agent's project. Odd shapes seen or feared (``null`` lists, a draft serialised
+    as a JSON string) are read as what they mean instead of failing the whole answer."""
+
     draft: dict[str, Any] | None = None
     video_infos: list[Any] = Field(default_factory=list)
     generated_media: list[Any] = Field(default_factory=list)
+
+    @field_validator("draft", mode="before")
+    @classmethod
+    def _draft(cls, value: Any) -> Any:
+        if isinstance(value, str | bytes):
+            try:
+                value = json.loads(value) if value.strip() else None
+            except ValueError:
+                return None
+        return value if isinstance(value, dict) else None
+
+    @field_validator("video_infos", "generated_media", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, dict):
+            return [value]
+        return value if isinstance(value, list) else []
 
 
 class StateResult(_Model):
     state: SessionState = Field(default_factory=SessionState)
     session_id: str | None = None
     task_id: str | None = None
+    user_id: str | None = None
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _state(cls, value: Any) -> Any:
+        return value if isinstance(value, dict | SessionState) else {}
+
+    @field_validator("session_id", "task_id", "user_id", mode="before")
+    @classmethod
+    def _str(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
 
 
 class RenderStatus(_Model):
@@ -83,10 +117,29 @@ class RenderStatus(_Model):
     status: str = "pending"
     url: str | None = None
     error: str | None = None
+    progress: float | None = None
+    """Share done, 0.0 to 1.0, when the backend reports one."""
 
     @property
     def done(self) -> bool:
         return self.status in {"completed", "failed"}
+
+    @staticmethod
+    def _progress(*sources: dict[str, Any]) -> float | None:
+        """``progress`` as 0-1 or 0-100 (a number or "40%"); 1 and below read as a fraction."""
+        for source in sources:
+            value = source.get("progress")
+            if isinstance(value, str):
+                try:
+                    value = float(value.strip().rstrip("%"))
+                except ValueError:
+                    continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if value != value or value < 0:  # NaN or negative: meaningless
+                continue
+            return min(1.0, value if value <= 1 else value / 100)
+        return None
 
     @classmethod
     def parse(cls, payload: dict[str, Any]) -> RenderStatus:
@@ -111,9 +164,11 @@ class RenderStatus(_Model):
         if url and status not in {"completed", "failed"} and "status" not in inner:
             status = "completed"
         err = inner.get("error") or inner.get("message") or inner.get("msg")
+        render_id = inner.get("id") or payload.get("id")
         return cls(
-            id=inner.get("id") or payload.get("id"),
+            id=str(render_id) if isinstance(render_id, int | str) else None,
             status=status,
             url=url,
             error=str(err) if err and status == "failed" else None,
+            progress=cls._progress(inner, payload),
         )

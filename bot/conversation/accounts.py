@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.backend import NemoClient
-from bot.backend.errors import BadRequest, RateLimited, SessionNotFound, TokenInvalid
+from bot.backend.errors import MissingClientId, RateLimited, SessionNotFound, TokenInvalid
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Accounts:
         try:
             # The same client id first: it may keep the same anonymous user and its sessions.
             issued = await self.client.anonymous_token(client_id)
-        except BadRequest:
+        except MissingClientId:
             # 400 means the backend did not accept the client id: make a new one, once.
             client_id = str(uuid.uuid4())
             issued = await self.client.anonymous_token(client_id)

@@ -42,11 +42,21 @@ class Chat(Protocol):
     @property
     def thread_id(self) -> int: ...
 
-    async def send(self, text: str, *, buttons: Keyboard | None = None) -> int:
-        """Send text; returns the new message id."""
+    async def send(
+        self, text: str, *, buttons: Keyboard | None = None, html: str | None = None
+    ) -> int:
+        """Send text; returns the new message id. With ``html`` that formatted version is
+        tried first and ``text`` is the plain fallback should Telegram refuse its entities."""
         ...
 
-    async def edit(self, message_id: int, text: str, *, buttons: Keyboard | None = None) -> None:
+    async def edit(
+        self,
+        message_id: int,
+        text: str,
+        *,
+        buttons: Keyboard | None = None,
+        html: str | None = None,
+    ) -> None:
         ...
 
     async def delete(self, message_id: int) -> None: ...

@@ -17,6 +17,7 @@ class Timing:
 
     still_working: float = 120
     render_poll: float = 30
+    render_give_up: float = 30 * 60  # a render still unfinished after this is abandoned
     typing_refresh: float = 4.5
     album_wait: float = 1.0  # an album's items arrive as separate updates within ~1 s
     auto_export: bool = True

@@ -15,8 +15,8 @@ log = logging.getLogger(__name__)
 async def report_error(ctx: Ctx, exc: BackendError) -> None:
     metrics.BACKEND_ERRORS.labels(metrics.error_code(exc)).inc()
     log.warning(
-        "chat %s: backend %s (code=%s status=%s): %s",
-        ctx.chat.chat_id, type(exc).__name__, exc.code, exc.status, exc.message,
+        "chat %s: backend %s (code=%s status=%s path=%s): %s",
+        ctx.chat.chat_id, type(exc).__name__, exc.code, exc.status, exc.path, exc.message,
     )
     record = await ctx.svc.store.get_chat(ctx.chat.chat_id)
     await ctx.chat.send(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 import tempfile
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import logs, metrics
-from bot.backend.errors import BackendError, DuplicateRenderId, FileTooLarge
+from bot.backend.errors import TRANSIENT, BackendError, DuplicateRenderId, FileTooLarge
 from bot.backend.models import RenderStatus
 from bot.conversation import messages
 from bot.conversation.accounts import Identity
@@ -27,7 +28,7 @@ from bot.conversation.timeline import exportable
 
 log = logging.getLogger(__name__)
 
-RENDER_GIVE_UP_SECONDS = 30 * 60
+MAX_BACKOFF_POLLS = 8
 
 
 def new_render_id() -> str:
@@ -115,22 +116,48 @@ async def _poll(
     return delivered
 
 
+def poll_delay(poll: float, failures: int) -> float:
+    """The pause before the next status request: the poll interval, doubled after each failed
+    poll in a row, capped at ``MAX_BACKOFF_POLLS`` intervals, with a little jitter."""
+    if failures <= 0:
+        return poll
+    backoff: float = poll * min(2 ** min(failures, 10), MAX_BACKOFF_POLLS)
+    return backoff * random.uniform(1.0, 1.2)
+
+
 async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bool:
-    """Poll until the render ends, keeping the status message current; then deliver."""
+    """Poll until the render ends, keeping the status message current; then deliver.
+
+    A failed poll is not a failed render: transient failures (network, 5xx, 429, an HTML
+    page, a garbled answer) are retried with capped backoff until the render's give-up
+    time, and the render id stays stored meanwhile.
+    """
     svc, chat = ctx.svc, ctx.chat
+    failures = 0
     while True:
-        await asyncio.sleep(svc.timing.render_poll)
+        await asyncio.sleep(poll_delay(svc.timing.render_poll, failures))
         elapsed = time.time() - started
         try:
             status = await svc.accounts.call(
                 chat.chat_id, chat.thread_id, ctx.language,
                 lambda ident: svc.client.render_status(ident.token, render_id),
             )
+        except TRANSIENT as exc:
+            failures += 1
+            log.warning("chat %s: render %s poll failed (%s, %s in a row): %s",
+                        chat.chat_id, render_id, type(exc).__name__, failures, exc)
+            if elapsed > svc.timing.render_give_up:
+                metrics.RENDERS.labels("timeout").inc()
+                await _clear_status(ctx, status_id)
+                await chat.send(messages.render_too_slow(ctx.t))
+                return False
+            continue
         except BackendError as exc:
             metrics.RENDERS.labels("error").inc()
             await _clear_status(ctx, status_id)
             await report_error(ctx, exc)
             return False
+        failures = 0
         if status.status == "completed" and status.url:
             metrics.RENDERS.labels("ok").inc()
             metrics.RENDER_SECONDS.observe(elapsed)
@@ -142,7 +169,7 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bo
             await _clear_status(ctx, status_id)
             await chat.send(messages.render_failed(ctx.t))
             return False
-        if elapsed > RENDER_GIVE_UP_SECONDS:
+        if elapsed > svc.timing.render_give_up:
             metrics.RENDERS.labels("timeout").inc()
             await _clear_status(ctx, status_id)
             await chat.send(messages.render_too_slow(ctx.t))

@@ -45,11 +45,37 @@ def _in_group(ctx: Ctx) -> bool:
     return ctx.chat.chat_id < 0
 
 
+async def setting_up(ctx: Ctx) -> int | None:
+    """First contact: "Setting up…" while the chat's token and session are created. Returns
+    that message, for the caller to edit into its answer (``None``: nothing to set up)."""
+    svc, chat = ctx.svc, ctx.chat
+    record = await svc.store.get_chat(chat.chat_id)
+    topic = await svc.store.get_topic(chat.chat_id, chat.thread_id)
+    has_token = svc.accounts.is_operator or bool(record and record.token)
+    if has_token and topic and topic.session_id:
+        return None
+    message_id = await chat.send(messages.setting_up(ctx.t))
+    try:
+        await svc.accounts.call(chat.chat_id, chat.thread_id, ctx.language, _nothing)
+    except BackendError:
+        # The work that follows meets the same failure and explains it; here it only waits.
+        log.warning("chat %s: setup failed", chat.chat_id, exc_info=True)
+    return message_id
+
+
+async def _nothing(_ident: object) -> None:
+    return None
+
+
 async def start(ctx: Ctx) -> None:
     text = messages.welcome(ctx.t)
     if _in_group(ctx):
         text += "\n\n" + messages.group_hint(ctx.t)
-    await ctx.chat.send(text)
+    setup = await setting_up(ctx)
+    if setup is None:
+        await ctx.chat.send(text)
+    else:
+        await ctx.chat.edit(setup, text)
 
 
 async def show_help(ctx: Ctx) -> None:
@@ -152,7 +178,9 @@ async def _interrupted(ctx: Ctx, job: Job) -> bool:
 async def turn_job(ctx: Ctx, job: Job) -> None:
     if job.state == "running" and await _interrupted(ctx, job):
         return
-    await run_turn(ctx, str(job.payload["text"]))
+    reuse = await setting_up(ctx)
+    await run_turn(ctx, str(job.payload["text"]), reuse=reuse,
+                   export_when_done=bool(job.payload.get("export")))
 
 
 async def export_job(ctx: Ctx, job: Job) -> None:

@@ -1,13 +1,15 @@
 """GUI translation: the backend talks as if the person had its editor open; they have a chat.
 
-"Click Export in the top right" becomes the bot's own /export (or the export simply runs),
-"open"/"preview in timeline" becomes /status, "drag" becomes "tell me". Chinese too.
+"Click Export in the top right" runs the export (or offers its button), "open … panel" and
+"preview in timeline" show the project's state in the same reply, "drag" is sent back to the
+agent as the instruction it stands for. Chinese too.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.i18n import Translator
 
@@ -81,18 +83,80 @@ def _replace_sentence(pattern: re.Pattern[str], text: str, sentence: str) -> str
     return text
 
 
-def translate_gui(text: str, t: Translator, *, exporting: bool) -> str:
-    """Rewrite GUI instructions into what the bot offers, in the person's language."""
-    export = (
-        t._("I'm exporting the video for you now.")
-        if exporting
-        else t._("Send /export to get the video.")
-    )
+PANEL_EN = re.compile(
+    r"\bopen\s+(?:up\s+)?(?:the\s+|your\s+)?(?:[\w-]+\s+){0,3}?(?:panel|tab|sidebar|menu|window)\b",
+    re.IGNORECASE,
+)
+PANEL_ZH = re.compile(
+    r"(?:打开|打開)[^，,。.！!？?\n]{0,12}?(?:面板|窗口|視窗|菜单|選單|侧边栏|側邊欄)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GuiReply:
+    """The agent's answer made chat-shaped, and what the bot must do about it."""
+
+    text: str
+    show_state: bool  # "open … panel" / "preview in the timeline": show the project below
+    moves: tuple[str, ...]  # "drag …" sentences as instructions to send back to the agent
+
+
+def _sentences(pattern: re.Pattern[str], text: str) -> list[str]:
+    found: list[str] = []
+    for match in pattern.finditer(text):
+        start = 0
+        for end_mark in _SENTENCE_END.finditer(text, 0, match.start()):
+            start = end_mark.end()
+        after = _SENTENCE_END.search(text, match.end())
+        sentence = text[start: after.end() if after else len(text)].strip()
+        if sentence and sentence not in found:
+            found.append(sentence)
+    return found
+
+
+def _as_instruction(sentence: str) -> str:
+    """"You can drag the logo to the top left." -> "Move the logo to the top left."."""
+    sentence = re.sub(r"^(?:you\s+can|just|simply|please|then)\s+", "", sentence,
+                      flags=re.IGNORECASE)
+    sentence = DRAG_EN.sub("move", sentence)
+    sentence = DRAG_ZH.sub("移动", sentence)
+    sentence = re.sub(r"^(?:你可以|您可以|可以|请|請)", "", sentence)
+    return sentence[:1].upper() + sentence[1:]
+
+
+def read_gui(
+    text: str, t: Translator, *, exporting: bool, button: bool = False, act: bool = True
+) -> GuiReply:
+    """Rewrite GUI instructions into what the bot does, in the person's language.
+
+    "Export" becomes the export (or the button when the bot may not export by itself);
+    "open … panel" and "preview in the timeline" become the project's summary, shown under
+    the answer; "drag" becomes an instruction the bot sends back to the agent (``act``;
+    without it, a follow-up turn's own drags ask the person instead, so it never loops).
+    """
+    if exporting:
+        export = t._("I'm exporting the video for you now.")
+    elif button:
+        export = t._("Use the 🎬 Export button below to get the video.")
+    else:
+        export = t._("Send /export to get the video.")
+    said: list[str] = [export]
     for pattern in (EXPORT_EN, EXPORT_ZH):
         text = _replace_sentence(pattern, text, export)
+    show_state = False
+    for pattern in (PANEL_EN, PANEL_ZH, TIMELINE_EN, TIMELINE_ZH):
+        if pattern.search(text):
+            show_state = True
+            said.append(t._("Here is your project now:"))
+            text = _replace_sentence(pattern, text, said[-1])
+    moves: list[str] = []
+    if act:
+        for pattern in (DRAG_EN, DRAG_ZH):
+            for sentence in _sentences(pattern, text):
+                moves.append(_as_instruction(sentence))
+            said.append(t._("I'm asking for that change now."))
+            text = _replace_sentence(pattern, text, said[-1])
     rules: list[tuple[re.Pattern[str], Callable[[], str]]] = [
-        (TIMELINE_EN, lambda: t._("send /status to see the timeline")),
-        (TIMELINE_ZH, lambda: t._("send /status to see the timeline")),
         (DRAG_EN, lambda: t._("tell me where to move")),
         (DRAG_ZH, lambda: t._("tell me where to move")),
         (CLICK_EN, lambda: t._("tell me to use ")),
@@ -101,4 +165,18 @@ def translate_gui(text: str, t: Translator, *, exporting: bool) -> str:
     for pattern, replacement in rules:
         if pattern.search(text):
             text = _sub(pattern, text, replacement())
+    return GuiReply(text=_once(text, said), show_state=show_state, moves=tuple(moves))
+
+
+def _once(text: str, sentences: list[str]) -> str:
+    """Two GUI sentences in a row become the same bot sentence twice: keep one."""
+    for sentence in set(sentences):
+        for gap in (" ", "\n", ""):
+            while sentence + gap + sentence in text:
+                text = text.replace(sentence + gap + sentence, sentence)
     return text
+
+
+def translate_gui(text: str, t: Translator, *, exporting: bool) -> str:
+    """The rewritten text alone (see :func:`read_gui`)."""
+    return read_gui(text, t, exporting=exporting).text

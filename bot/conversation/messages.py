@@ -37,6 +37,10 @@ def help_text(t: Translator) -> str:
     ).format(formats=", ".join(SUPPORTED_FORMATS))
 
 
+def setting_up(t: Translator) -> str:
+    return t._("⚙️ Setting up…")
+
+
 def group_hint(t: Translator) -> str:
     return t._("In groups, mention me or reply to one of my messages so I know it's for me.")
 

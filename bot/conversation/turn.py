@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import metrics
-from bot.backend.errors import AgentError, BackendError
+from bot.backend.errors import BackendError, stream_error
 from bot.backend.events import AnswerBuilder, End, StreamError, TextChunk, ToolActivity
-from bot.conversation import messages
+from bot.conversation import messages, rich
 from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.export import export
-from bot.conversation.gui import asks_to_export, translate_gui
+from bot.conversation.gui import asks_to_export, read_gui
 from bot.conversation.intent import holds_export
 from bot.conversation.progress import progress
 from bot.conversation.text import split_text
 from bot.conversation.timeline import exportable, fingerprint, summarize
+from bot.i18n import Translator
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ EXPORT_BUTTON = "export"
 class DraftCheck:
     draft: dict[str, Any] | None
     changed: bool
+    uploads: int = 0
 
 
 async def stream_answer(ctx: Ctx, instruction: str) -> str:
@@ -54,7 +56,8 @@ async def stream_answer(ctx: Ctx, instruction: str) -> str:
                 elif isinstance(event, ToolActivity):
                     log.debug("chat %s: agent %s %s", ctx.chat.chat_id, event.kind, event.name)
                 elif isinstance(event, StreamError):
-                    raise AgentError(event.message)
+                    # 1001/1002 raised here are recovered by accounts.call like HTTP ones.
+                    raise stream_error(event.message, event.backend_code)
                 elif isinstance(event, End):
                     break
         return answer.text
@@ -81,17 +84,70 @@ async def check_draft(ctx: Ctx) -> DraftCheck | None:
     changed = new is not None and new != (topic.draft_hash if topic else None)
     if topic is None or new != topic.draft_hash:
         await svc.store.set_draft_hash(chat.chat_id, chat.thread_id, new)
-    return DraftCheck(draft=draft, changed=changed)
+    return DraftCheck(draft=draft, changed=changed, uploads=len(state.state.video_infos))
 
 
-async def run_turn(ctx: Ctx, instruction: str) -> None:
-    t, chat = ctx.t, ctx.chat
+# Said to the agent (not to the person) once, when the chat's language changed after its
+# session was created: the session's own language is fixed at creation.
+ANSWER_IN = {
+    "en": "(Please answer in English from now on.)",
+    "zh_Hans": "（从现在起请用简体中文回答。）",
+    "zh_Hant": "（從現在起請用繁體中文回答。）",
+}
+
+
+async def align_language(ctx: Ctx) -> str | None:
+    """After /language the agent must speak the new language: an empty project gets a new
+    session in it; otherwise the note to prefix this turn with (``None`` when none is due)."""
+    svc, chat = ctx.svc, ctx.chat
+    topic = await svc.store.get_topic(chat.chat_id, chat.thread_id)
+    if not topic or not topic.session_id or topic.session_language in (None, ctx.language):
+        return None
+    try:
+        state = await svc.accounts.call(
+            chat.chat_id, chat.thread_id, ctx.language,
+            lambda ident: svc.client.state(ident.token, ident.session_id),
+        )
+        if not exportable(state.state.draft) and not state.state.video_infos:
+            await svc.accounts.new_session(chat.chat_id, chat.thread_id, ctx.language)
+            return None
+    except BackendError:
+        log.warning("chat %s: state check before a language switch failed", chat.chat_id,
+                    exc_info=True)
+    return ANSWER_IN.get(ctx.t.locale, ANSWER_IN["en"])
+
+
+def _state_block(t: Translator, check: DraftCheck | None) -> str:
+    """What "open the … panel" would have shown: the project, in the same reply."""
+    draft = check.draft if check else None
+    if summary := summarize(draft, t):
+        return messages.timeline(t, summary)
+    if check and check.uploads:
+        return messages.uploads_only(t, check.uploads)
+    return messages.empty_project(t)
+
+
+async def run_turn(
+    ctx: Ctx,
+    instruction: str,
+    *,
+    export_when_done: bool = False,
+    reuse: int | None = None,
+    follow_up: bool = True,
+) -> None:
+    """Relay ``instruction`` and answer. ``export_when_done``: the person asked for the video
+    (a preset); ``reuse``: a message ("Setting up…") the first answer replaces;
+    ``follow_up``: whether the agent's "drag …" may be sent back to it as one more turn."""
+    t, chat, svc = ctx.t, ctx.chat, ctx.svc
     error: BackendError | None = None
     text = ""
     started = time.monotonic()
     async with progress(ctx, lambda elapsed: messages.still_working(t, elapsed)):
         try:
-            text = await stream_answer(ctx, instruction)
+            note = await align_language(ctx)
+            text = await stream_answer(ctx, f"{note}\n{instruction}" if note else instruction)
+            if note:
+                await svc.store.set_session_language(chat.chat_id, chat.thread_id, ctx.language)
         except BackendError as exc:
             error = exc
         metrics.TURN_SECONDS.observe(time.monotonic() - started)
@@ -101,30 +157,45 @@ async def run_turn(ctx: Ctx, instruction: str) -> None:
     changed = bool(check and check.changed)
 
     if error is not None:
+        if reuse is not None:
+            await chat.delete(reuse)
         await report_error(ctx, error)
         if changed and (summary := summarize(draft, t)):
             await chat.send(messages.applied_anyway(t, summary))
         return
 
-    can_export = exportable(draft)
-    wants_export = (
-        can_export
-        and not holds_export(instruction)
-        and (asks_to_export(text) or (ctx.svc.timing.auto_export and changed))
+    can_export = exportable(draft) and not holds_export(instruction)
+    asked = asks_to_export(text)
+    # AUTO_EXPORT=0 is the operator's word: the agent's "click Export" only offers the button.
+    wants_export = can_export and (
+        export_when_done or (svc.timing.auto_export and (asked or changed))
     )
+    offer = exportable(draft) and not wants_export and (changed or asked)
+    gui = read_gui(text, t, exporting=wants_export, button=offer, act=follow_up)
+    export_after_move = wants_export
+    if gui.moves:
+        wants_export = offer = False  # the follow-up turn decides once the move is made
     if text:
-        reply = translate_gui(text, t, exporting=wants_export)
+        tail = rich.escaped(_state_block(t, check)) if gui.show_state else None
+        chunks = rich.split_rich(gui.text, tail)
     elif changed and (summary := summarize(draft, t)):
-        reply = messages.done_with_summary(t, summary)
+        chunks = [rich.escaped(c) for c in split_text(messages.done_with_summary(t, summary))]
     else:
-        reply = messages.no_answer(t)
-    chunks = split_text(reply)
-    offer = can_export and not wants_export and changed
+        chunks = [rich.escaped(c) for c in split_text(messages.no_answer(t))]
     for index, chunk in enumerate(chunks):
         last = index == len(chunks) - 1
         buttons = [[Button(messages.export_button(t), data=EXPORT_BUTTON)]] if (
             last and offer
         ) else None
-        await chat.send(chunk, buttons=buttons)
-    if wants_export:
+        if index == 0 and reuse is not None:
+            await chat.edit(reuse, chunk.plain, html=chunk.html, buttons=buttons)
+        else:
+            await chat.send(chunk.plain, html=chunk.html, buttons=buttons)
+    if gui.moves:
+        await run_turn(
+            ctx, " ".join(gui.moves),
+            export_when_done=export_after_move,
+            follow_up=False,
+        )
+    elif wants_export:
         await export(ctx, draft)

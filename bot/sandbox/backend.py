@@ -54,6 +54,8 @@ Endpoint: TypeAlias = Literal[
 SseStyle: TypeAlias = Literal["adk", "typed"]
 RenderShape: TypeAlias = Literal["code", "success", "bare", "outputUrl", "top_output"]
 MessageKey: TypeAlias = Literal["msg", "message"]
+FaultKind: TypeAlias = Literal["envelope", "html", "drop"]
+ProgressStyle: TypeAlias = Literal["fraction", "percent", "data_percent"]
 
 SUPPORTED_TYPES: dict[str, str] = {
     **dict.fromkeys(("mp4", "mov", "avi", "webm", "mkv"), "video"),
@@ -187,6 +189,28 @@ def sleep_frame(seconds: float) -> JSONDict:
     return {"__sleep__": seconds}
 
 
+def expire_token_frame() -> JSONDict:
+    """A pseudo-frame: the turn's token expires here (so an error frame 1001 can follow)."""
+    return {"__expire_token__": True}
+
+
+def forget_session_frame() -> JSONDict:
+    """A pseudo-frame: the turn's session is lost here (so an error frame 1002 can follow)."""
+    return {"__forget_session__": True}
+
+
+def adk_error_code(code: int | str, message: str = "agent error", *,
+                   where: Literal["errorCode", "details", "typed"] = "errorCode") -> JSONDict:
+    """An error frame carrying a backend code, in one of the documented places."""
+    match where:
+        case "errorCode":
+            return {"errorCode": str(code), "errorMessage": message}
+        case "details":
+            return {"error": message, "error_details": {"code": code}}
+        case _:
+            return {"type": "error", "message": message, "code": code}
+
+
 def make_draft(
     clips: Sequence[tuple[str, str, int]] = (("clip.mp4", "", FAKE_CLIP_MS),),
     *,
@@ -303,6 +327,7 @@ class _Failure:
     http_status: int
     remaining: int
     message: str
+    kind: FaultKind = "envelope"
 
 
 @dataclass
@@ -351,6 +376,13 @@ class FakeBackend:
         self.message_key: MessageKey = message_key
         self.render_size = render_size
         self.render_fail = False
+        self.render_progress: ProgressStyle | None = None
+        self.render_host: str | None = None
+        """Host name put in render URLs instead of 127.0.0.1 (e.g. ``localhost``)."""
+        self.render_redirect_to: str | None = None
+        """When set, a finished render's URL redirects (302) here instead of serving."""
+        self.state_patch: JSONDict = {}
+        """Keys merged over every state answer's ``state`` (strange shapes on demand)."""
         self.force_402 = False
         self.max_upload_bytes = MAX_UPLOAD_BYTES
         self.url = ""
@@ -473,6 +505,15 @@ class FakeBackend:
             _Failure(code, http_status, times, text)
         )
 
+    def fault(
+        self, endpoint: Endpoint, kind: FaultKind, *, http_status: int = 502, times: int = 1
+    ) -> None:
+        """Make the next ``times`` calls of ``endpoint`` fail below the envelope: ``html`` answers
+        a proxy's HTML error page with ``http_status``; ``drop`` cuts the connection."""
+        self._failures.setdefault(endpoint, deque()).append(
+            _Failure(0, http_status, times, "", kind)
+        )
+
     def inject_faults(self, rate: float, *, seed: int = 0) -> None:
         """From now on fail a seeded random ``rate`` of requests (every endpoint) as a
         struggling backend does: 429, a JSON 5xx, an HTML error page from a proxy, or on
@@ -564,6 +605,15 @@ class FakeBackend:
         request[_RECORD] = record
         try:
             failure = self._take_failure(endpoint)
+            if failure is not None and failure.kind == "html":
+                return web.Response(
+                    status=failure.http_status, content_type="text/html",
+                    text=HTML_ERROR_PAGE,
+                )
+            if failure is not None and failure.kind == "drop":
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=500)
             if failure is not None:
                 raise _ApiError(failure.http_status, failure.code, failure.message)
             fault = self._random_fault(endpoint)
@@ -676,6 +726,7 @@ class FakeBackend:
                     "draft": session.draft,
                     "video_infos": list(session.uploads),
                     "generated_media": [],
+                    **self.state_patch,
                 },
             }
         )
@@ -762,6 +813,12 @@ class FakeBackend:
                 if not isinstance(frame, str) and "__sleep__" in frame:
                     if await self._pause(float(frame["__sleep__"])):
                         return _abort(request, resp)
+                    continue
+                if not isinstance(frame, str) and "__expire_token__" in frame:
+                    self.expire_token(session.token)
+                    continue
+                if not isinstance(frame, str) and "__forget_session__" in frame:
+                    self.forget_session(session.session_id)
                     continue
                 if turn.break_after is not None and written >= turn.break_after:
                     return _abort(request, resp)
@@ -908,13 +965,22 @@ class FakeBackend:
             else:
                 render.status = "completed"
                 name = f"{render.id}.mp4"
-                render.url = f"{self.url}/cdn/{name}"
+                base = self.url
+                if self.render_host is not None:
+                    base = base.replace("127.0.0.1", self.render_host)
+                render.url = f"{base}/cdn/{name}"
                 self._cdn[name] = _CdnFile(self.render_size, _MP4_HEAD, "video/mp4")
         return web.json_response(self._render_body(render))
 
     def _render_body(self, render: RenderInfo) -> JSONDict:
         """The same job in whichever documented envelope ``render_shape`` selects."""
         data: JSONDict = {"id": render.id, "status": render.status}
+        if self.render_progress is not None and render.status == "processing":
+            fraction = min(1.0, render.polls / max(1, self.render_polls))
+            if self.render_progress == "fraction":
+                data["progress"] = round(fraction, 3)
+            else:
+                data["progress"] = round(fraction * 100)
         if render.url is not None:
             if self.render_shape == "outputUrl":
                 data["outputUrl"] = render.url
@@ -922,6 +988,8 @@ class FakeBackend:
                 data["output"] = {"url": render.url}
         if render.error is not None:
             data["error"] = render.error
+        if self.render_progress == "data_percent" and "progress" in data:
+            return {"code": 0, "data": data}
         match self.render_shape:
             case "success":
                 return {"success": True, "data": data}
@@ -939,6 +1007,10 @@ class FakeBackend:
         entry = self._cdn.get(request.match_info["name"])
         if entry is None:
             return web.Response(status=404, text="not found")
+        if self.render_redirect_to is not None and entry.content_type == "video/mp4" and (
+            request.match_info["name"].startswith("render_")
+        ):
+            raise web.HTTPFound(self.render_redirect_to)
         resp = web.StreamResponse(headers={"Content-Type": entry.content_type})
         resp.content_length = entry.size
         await resp.prepare(request)

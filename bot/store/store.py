@@ -170,6 +170,10 @@ class Store:
             chat_id, thread_id, session_id=session_id, session_language=language, draft_hash=None
         )
 
+    async def set_session_language(self, chat_id: int, thread_id: int, language: str) -> None:
+        """The agent was told to answer in ``language`` (its session stays)."""
+        await self._upsert_topic(chat_id, thread_id, session_language=language)
+
     async def set_render(
         self, chat_id: int, thread_id: int, render_id: str | None, message_id: int | None = None
     ) -> None:

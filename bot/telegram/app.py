@@ -117,7 +117,9 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         platform=settings.skill_platform,
         rate_limit_retry_seconds=settings.rate_limit_retry_seconds,
         sse_timeout_seconds=settings.sse_timeout_seconds,
+        timeout_seconds=settings.backend_timeout_seconds,
         max_connections=settings.max_backend_connections,
+        allow_private_urls=settings.allow_private_urls,
     )
     operator = settings.nemo_token.get_secret_value() if settings.nemo_token else None
     svc = Services(
@@ -127,6 +129,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         timing=Timing(
             still_working=settings.still_working_seconds,
             render_poll=settings.render_poll_seconds,
+            render_give_up=settings.render_timeout_seconds,
             auto_export=settings.auto_export,
         ),
         limits=Limits.for_mode(settings.telegram_local_mode),

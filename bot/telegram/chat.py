@@ -17,7 +17,7 @@ from telegram import (
     LinkPreviewOptions,
     ReplyParameters,
 )
-from telegram.constants import ChatMemberStatus
+from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.conversation.chat import ChatUnavailable, DeliveryFailed, Keyboard, TooLarge
@@ -60,6 +60,10 @@ def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
     )
 
 
+def _entities_refused(exc: BadRequest) -> bool:
+    return "can't parse entities" in exc.message.lower()
+
+
 class TelegramChat:
     """One chat or forum topic. Every message goes to the same topic it came from."""
 
@@ -88,28 +92,58 @@ class TelegramChat:
     def _thread(self) -> int | None:
         return self._thread_id or None
 
-    async def send(self, text: str, *, buttons: Keyboard | None = None) -> int:
+    async def send(
+        self, text: str, *, buttons: Keyboard | None = None, html: str | None = None
+    ) -> int:
+        common: dict[str, Any] = {
+            "message_thread_id": self._thread,
+            "reply_markup": markup(buttons),
+            "link_preview_options": NO_PREVIEW,
+            "reply_parameters": self._reply,
+        }
         with _reachable(self._chat_id):
-            message = await self._bot.send_message(
-                self._chat_id,
-                text,
-                message_thread_id=self._thread,
-                reply_markup=markup(buttons),
-                link_preview_options=NO_PREVIEW,
-                reply_parameters=self._reply,
-            )
+            if html is not None:
+                try:
+                    sent = await self._bot.send_message(
+                        self._chat_id, html, parse_mode=ParseMode.HTML, **common
+                    )
+                    return sent.message_id
+                except BadRequest as exc:
+                    if not _entities_refused(exc):
+                        raise
+                    log.warning("chat %s: Telegram refused the formatting (%s); plain text",
+                                self._chat_id, exc.message)
+            message = await self._bot.send_message(self._chat_id, text, **common)
         return message.message_id
 
-    async def edit(self, message_id: int, text: str, *, buttons: Keyboard | None = None) -> None:
+    async def edit(
+        self,
+        message_id: int,
+        text: str,
+        *,
+        buttons: Keyboard | None = None,
+        html: str | None = None,
+    ) -> None:
+        common: dict[str, Any] = {
+            "chat_id": self._chat_id,
+            "message_id": message_id,
+            "reply_markup": markup(buttons),
+            "link_preview_options": NO_PREVIEW,
+        }
         try:
             with _reachable(self._chat_id):
-                await self._bot.edit_message_text(
-                    text,
-                    chat_id=self._chat_id,
-                    message_id=message_id,
-                    reply_markup=markup(buttons),
-                    link_preview_options=NO_PREVIEW,
-                )
+                if html is not None:
+                    try:
+                        await self._bot.edit_message_text(
+                            html, parse_mode=ParseMode.HTML, **common
+                        )
+                        return
+                    except BadRequest as exc:
+                        if not _entities_refused(exc):
+                            raise
+                        log.warning("chat %s: Telegram refused the formatting (%s); plain text",
+                                    self._chat_id, exc.message)
+                await self._bot.edit_message_text(text, **common)
         except BadRequest as exc:
             if "not modified" not in exc.message:
                 raise

@@ -20,9 +20,9 @@ from bot.backend import BackendError as PublicBackendError
 from bot.backend.client import FileUpload, NemoClient
 from bot.backend.errors import (
     BackendError,
-    BadRequest,
     DuplicateRenderId,
     FileTooLarge,
+    MissingClientId,
     NoCredits,
     PlanRequired,
     RateLimited,
@@ -117,34 +117,36 @@ async def test_anonymous_token(fake: FakeBackend, client: NemoClient) -> None:
     assert fake.tokens[tok.token].client_id == "client-uuid-1"
 
 
-async def test_anonymous_token_429_is_not_retried(fake: FakeBackend, client: NemoClient) -> None:
+async def test_anonymous_token_429_is_retried_once(fake: FakeBackend, client: NemoClient) -> None:
     await client.anonymous_token("same-client")
     with pytest.raises(RateLimited) as info:
         await client.anonymous_token("same-client")  # one token per client id per 7 days
-    assert info.value.code == 429
-    assert len(fake.requests_to("anonymous_token")) == 2  # 1 + 1: no retry
+    assert info.value.code == 429 and info.value.path == "/api/auth/anonymous-token"
+    assert len(fake.requests_to("anonymous_token")) == 3  # 1 + (1 + one retry)
 
 
-async def test_anonymous_token_injected_429_sent_once(
+async def test_anonymous_token_injected_429_then_success(
     fake: FakeBackend, client: NemoClient
 ) -> None:
     fake.fail("anonymous_token", 429, http_status=429)
-    with pytest.raises(RateLimited):
-        await client.anonymous_token("fresh")
-    assert len(fake.requests_to("anonymous_token")) == 1
+    tok = await client.anonymous_token("fresh")
+    assert tok.token.startswith("nmv_usr_")
+    assert [r.headers["x-client-id"] for r in fake.requests_to("anonymous_token")] == [
+        "fresh", "fresh"
+    ]
 
 
-async def test_anonymous_token_429_envelope_not_retried(
+async def test_anonymous_token_429_envelope_retried_once(
     mock: Callable[[Handler], NemoClient],
 ) -> None:
     handler, seen = answers(httpx.Response(200, json={"code": 429, "msg": "slow down"}))
     with pytest.raises(RateLimited):
         await mock(handler).anonymous_token("c")
-    assert len(seen) == 1
+    assert len(seen) == 2
 
 
 async def test_anonymous_token_missing_client_id_is_bad_request(client: NemoClient) -> None:
-    with pytest.raises(BadRequest) as info:
+    with pytest.raises(MissingClientId) as info:
         await client.anonymous_token("")
     assert info.value.code == 400
 
@@ -328,7 +330,7 @@ CODES: list[tuple[int, type[BackendError]]] = [
     (2001, NoCredits),
     (4001, UnsupportedFile),
     (4002, FileTooLarge),
-    (400, BadRequest),
+    (400, MissingClientId),
     (402, PlanRequired),
 ]
 
@@ -356,7 +358,7 @@ async def test_one_exception_per_code(
 @pytest.mark.parametrize(
     ("status", "exc"),
     [
-        (400, BadRequest),
+        (400, MissingClientId),
         (401, TokenInvalid),
         (402, PlanRequired),
         (500, Unavailable),
@@ -812,11 +814,11 @@ async def test_download_over_max_bytes_without_content_length(
 
     c = mock(handler)
     dest = tmp_path / "dl.mp4"
-    assert await c.content_length("https://cdn.test/x.mp4") is None
+    assert await c.content_length("http://backend.test/x.mp4") is None
     with pytest.raises(FileTooLarge):
-        await c.download("https://cdn.test/x.mp4", dest, max_bytes=250_000)
+        await c.download("http://backend.test/x.mp4", dest, max_bytes=250_000)
     assert not dest.exists(), "a truncated download must not be left behind"
-    assert await c.download("https://cdn.test/x.mp4", dest, max_bytes=1_000_000) == 1_000_000
+    assert await c.download("http://backend.test/x.mp4", dest, max_bytes=1_000_000) == 1_000_000
     assert dest.stat().st_size == 1_000_000
 
 
@@ -840,5 +842,5 @@ async def test_download_broken_midway_leaves_no_file(
 
     dest = tmp_path / "dl.mp4"
     with pytest.raises(Unavailable):
-        await mock(handler).download("https://cdn.test/x.mp4", dest)
+        await mock(handler).download("http://backend.test/x.mp4", dest)
     assert not dest.exists()

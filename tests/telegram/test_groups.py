@@ -27,7 +27,7 @@ async def test_unaddressed_group_chatter_is_ignored(h: Harness) -> None:
 
 async def test_mention_reply_and_captioned_media_are_answered(h: Harness) -> None:
     await group_text(h, "@rtk_compressor_bot what can you do?")
-    first = await h.tg.wait_for_message(GROUP)
+    first = await h.tg.wait_for_message(GROUP, contains="what can you do?")
     assert h.backend.sessions and next(iter(h.backend.sessions.values())).messages == [
         "what can you do?"
     ]

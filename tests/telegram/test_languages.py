@@ -35,7 +35,8 @@ async def test_welcome_and_session_language(
     user = h.tg.user(user_id, language_code=code)
     await h.tg.send_text(user_id, "/start", user=user)
     welcome = await h.tg.wait_for_message(user_id)
-    assert welcome.text == messages.welcome(translator(locale))
+    await h.tg.wait_for(lambda: welcome.text == messages.welcome(translator(locale)) or None)
+    assert welcome.edits == [messages.setting_up(translator(locale))]
     await h.tg.send_text(user_id, "hello", user=user)
     await h.tg.wait_for_message(user_id, after=1)
     await h.idle()
@@ -95,7 +96,7 @@ async def test_language_choice_is_stored_and_survives_restart(h: Harness) -> Non
     before = len(h.tg.messages(user_id))
     await h.tg.send_text(user_id, "/start", user=user)
     welcome = await h.tg.wait_for_message(user_id, after=before)
-    assert welcome.text == messages.welcome(translator("zh_Hant"))
+    await h.tg.wait_for(lambda: welcome.text == messages.welcome(translator("zh_Hant")) or None)
     # the next backend session speaks Chinese
     await h.tg.send_text(user_id, "hello", user=user)
     await h.tg.wait_for_message(user_id, after=before + 1)
@@ -116,7 +117,8 @@ async def test_group_choice_wins_over_the_senders_language(h: Harness) -> None:
                          chat_type="supergroup")
     welcome = await h.tg.wait_for_message(group, after=before)
     zh = translator("zh_Hans")
-    assert welcome.text == messages.welcome(zh) + "\n\n" + messages.group_hint(zh)
+    expected = messages.welcome(zh) + "\n\n" + messages.group_hint(zh)
+    await h.tg.wait_for(lambda: welcome.text == expected or None)
 
 
 @pytest.mark.parametrize("words", ["导出", "匯出", "導出"])
