@@ -43,4 +43,15 @@ MIGRATIONS: list[str] = [
     """,
     # 2: the draft fingerprint seen after the last turn, to tell whether a turn changed it.
     "ALTER TABLE topics ADD COLUMN draft_hash TEXT",
+    # 3: the inbox: each polled update as received, kept from before Telegram considers it
+    # delivered until it has been handled ('new' -> 'handling' -> 'done').
+    """
+    CREATE TABLE inbox (
+        update_id   INTEGER PRIMARY KEY,
+        body        TEXT NOT NULL,
+        state       TEXT NOT NULL DEFAULT 'new',
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX inbox_by_state ON inbox (state, update_id);
+    """,
 ]

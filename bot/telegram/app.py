@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -30,6 +31,7 @@ from bot.i18n import SUPPORTED, translator
 from bot.store import Store
 from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat, transient
+from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import Runtime
 
@@ -145,6 +147,14 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     for code, locale in MENU_LANGUAGES.items():
         await app.bot.set_my_commands(command_menu(locale), language_code=code)
     resumed = await queue.resume()
+    inbox = app.bot_data.get("inbox")
+    if isinstance(inbox, InboxRequest) and isinstance(app.update_processor, PerChatOrder):
+        inbox.store = app.update_processor.inbox = store
+        kept = await store.unhandled_updates()
+        for body in kept:
+            await app.update_queue.put(Update.de_json(json.loads(body), app.bot))
+        if kept:
+            log.info("%d updates received before the last stop are handled now", len(kept))
     log.info("bot @%s ready (%d chats resumed)", app.bot.username, resumed)
 
 
@@ -159,8 +169,12 @@ async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None
 
 def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
     api = settings.telegram_api_url
+    inbox = InboxRequest()
+    builder = ApplicationBuilder()
+    if not settings.webhook_url:
+        builder = builder.get_updates_request(inbox)
     app = (
-        ApplicationBuilder()
+        builder
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
@@ -175,6 +189,8 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .build()
     )
     app.bot_data["settings"] = settings
+    if not settings.webhook_url:
+        app.bot_data["inbox"] = inbox
     app.add_handler(TypeHandler(Update, handlers.observe), group=-2)
     app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     for name, callback in {
