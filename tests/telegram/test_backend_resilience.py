@@ -144,7 +144,7 @@ async def test_no_credits_inside_the_stream_with_operator_token_says_top_up(
         await h.start_bot()
         h.backend.queue_turn([adk_error_code(2001, "insufficient credits")])
         await h.tg.send_text(ALICE, "make it smaller")
-        reply = await h.tg.wait_for_message(ALICE)
+        reply = await h.tg.wait_for_message(ALICE, contains="credits")
         assert "top up credits" in (reply.text or "")
         assert "register?bind" not in (reply.text or "")
 
