@@ -1134,6 +1134,7 @@ class FakeTelegram:
         self._allowed_updates: list[str] = []
         self._wakeup = asyncio.Event()
         self._poll_generation = 0
+        self._polls = 0
         self._users: dict[int, JSONDict] = {}
         self._chats: dict[int, JSONDict] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -1179,7 +1180,13 @@ class FakeTelegram:
         await self._webhook_stop()
         if self._runner is not None:
             runner, self._runner = self._runner, None
-            await asyncio.sleep(0)
+            # Let the woken long polls answer before the connections are closed (on a busy
+            # machine one loop iteration is not enough).
+            for _ in range(100):
+                if not self._polls:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)
             await runner.cleanup()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -2210,6 +2217,13 @@ class FakeTelegram:
         return kinds[0] not in _OPT_IN_UPDATES
 
     async def _m_get_updates(self, req: _Request) -> list[JSONDict]:
+        self._polls += 1
+        try:
+            return await self._get_updates(req)
+        finally:
+            self._polls -= 1
+
+    async def _get_updates(self, req: _Request) -> list[JSONDict]:
         if self.webhook_url:
             raise _ApiError(
                 409,
