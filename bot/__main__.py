@@ -18,6 +18,7 @@ def run() -> int:
     from telegram.error import InvalidToken, NetworkError
 
     from bot import logs
+    from bot.store.open import StoreUnavailable
     from bot.telegram.app import build_application
     from bot.telegram.serve import run as serve
     from bot.telegram.web import ListenError
@@ -38,6 +39,9 @@ def run() -> int:
         reason = logs.redact(str(exc), secrets)
         print(f"startup error: cannot reach the Bot API at {settings.telegram_api_url} "
               f"({reason})", file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:
+        print(f"startup error: {logs.redact(str(exc), secrets)}", file=sys.stderr)
         return 1
     return 0
 

@@ -81,6 +81,8 @@ async def check_backend(settings: Settings) -> Result:
 
 
 async def check_store(settings: Settings) -> Result:
+    if settings.uses_postgres:
+        return await check_postgres(settings)
     from bot.store import Store
 
     path = settings.database_path
@@ -100,6 +102,26 @@ async def check_store(settings: Settings) -> Result:
     finally:
         await store.close()
     return Result(True, "database", f"{path} open, schema version {version}, "
+                                    f"{pending} unfinished jobs")
+
+
+async def check_postgres(settings: Settings) -> Result:
+    from bot.store import StoreUnavailable, open_store
+    from bot.store.open import redact_url
+
+    where = redact_url(settings.database_url)
+    try:
+        store = await open_store(settings.database_url)
+    except StoreUnavailable as exc:
+        return Result(False, "database", str(exc))
+    try:
+        version = await store.schema_version()
+        pending = await store.count_unfinished()
+    except Exception as exc:
+        return Result(False, "database", f"{where} is unreadable ({type(exc).__name__})")
+    finally:
+        await store.close()
+    return Result(True, "database", f"PostgreSQL at {where}, schema version {version}, "
                                     f"{pending} unfinished jobs")
 
 

@@ -113,8 +113,15 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_db(cls, value: str) -> str:
+        if value.startswith(("postgresql://", "postgres://")):
+            if not value.split("://", 1)[1]:
+                raise ValueError("must look like postgresql://user:password@host:5432/dbname")
+            return value
         if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
-            raise ValueError("must look like sqlite:///relative/path.db or sqlite:////abs/path.db")
+            raise ValueError(
+                "must look like sqlite:///relative/path.db, sqlite:////abs/path.db"
+                " or postgresql://user:password@host:5432/dbname"
+            )
         return value
 
     @field_validator("log_level")
@@ -131,6 +138,11 @@ class Settings(BaseSettings):
         return Path(self.database_url[len("sqlite:///") :])
 
     @property
+    def uses_postgres(self) -> bool:
+        """PostgreSQL is the store several replicas can share; SQLite is one process's."""
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    @property
     def webhook_path(self) -> str:
         """Where the web server listens for Telegram's POSTs: the path of WEBHOOK_URL."""
         return urlsplit(self.webhook_url or "").path or "/"
@@ -138,7 +150,9 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value the logs must mask."""
         values = [self.telegram_bot_token, self.nemo_token, self.webhook_secret]
-        return [v.get_secret_value() for v in values if v is not None]
+        found = [v.get_secret_value() for v in values if v is not None]
+        db_password = urlsplit(self.database_url).password if self.uses_postgres else None
+        return [*found, db_password] if db_password else found
 
 
 class ConfigError(Exception):

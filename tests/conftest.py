@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.sandbox.harness import Harness
+from bot.sandbox.pgserver import PostgresServer, find_bin
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests configure the bot explicitly; an operator's environment must not leak in."""
-    import os
-
     for name in list(os.environ):
         if name.startswith(("TELEGRAM_", "NEMO_")) or name in {
             "DATABASE_URL", "ALLOWED_CHAT_IDS", "AUTO_EXPORT", "LOG_LEVEL",
@@ -38,3 +38,29 @@ async def h(tmp_path: Path, harness_options: dict[str, Any]) -> AsyncIterator[Ha
         yield harness
     finally:
         await harness.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (Debian's ``postgresql`` package).
+
+    Without its binaries the PostgreSQL tests skip on a developer machine, and fail in CI
+    (CI=true), where ``.ci/run`` installs them: the contract must be proven on both engines.
+    """
+    if find_bin() is None:
+        reason = "PostgreSQL binaries not found (apt-get install postgresql, or set PG_BIN)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}: CI must run the PostgreSQL tests", pytrace=False)
+        pytest.skip(reason)
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's server."""
+    return pg_server.create_database()

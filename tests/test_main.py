@@ -26,7 +26,8 @@ def run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({"TELEGRAM_BOT_TOKEN": "1:x", "TELEGRAM_API_URL": "localhost"}, "TELEGRAM_API_URL"),
         ({"TELEGRAM_BOT_TOKEN": "1:x", "STILL_WORKING_SECONDS": "soon"}, "STILL_WORKING_SECONDS"),
         ({"TELEGRAM_BOT_TOKEN": "1:x", "ALLOWED_CHAT_IDS": "12,abc"}, "ALLOWED_CHAT_IDS"),
-        ({"TELEGRAM_BOT_TOKEN": "1:x", "DATABASE_URL": "postgres://x"}, "DATABASE_URL"),
+        ({"TELEGRAM_BOT_TOKEN": "1:x", "DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"TELEGRAM_BOT_TOKEN": "1:x", "DATABASE_URL": "postgresql://"}, "DATABASE_URL"),
     ],
 )
 def test_bad_config_is_one_line_and_exit_2(env: dict[str, str], variable: str) -> None:

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from bot.backend import NemoClient
 from bot.backend.errors import MissingClientId, RateLimited, SessionNotFound, TokenInvalid
-from bot.store import Store
+from bot.store import ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class Identity:
 
 
 class Accounts:
-    def __init__(self, client: NemoClient, store: Store, operator_token: str | None) -> None:
+    def __init__(self, client: NemoClient, store: ChatStore, operator_token: str | None) -> None:
         self.client = client
         self.store = store
         self.operator_token = operator_token

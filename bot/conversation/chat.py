@@ -28,6 +28,11 @@ class DeliveryFailed(Exception):
     """Telegram refused the media itself (not a video it can play, a bad URL...)."""
 
 
+class DeliveryUncertain(Exception):
+    """No answer from Telegram while sending media (timed out, connection lost): it may or
+    may not have arrived, and sending it again could take as long."""
+
+
 class ChatUnavailable(Exception):
     """The bot can no longer write to this chat (blocked by the user, removed from the group):
     nothing can be told, the work is dropped quietly."""

@@ -8,7 +8,7 @@ from bot.backend import NemoClient
 from bot.conversation.accounts import Accounts
 from bot.conversation.chat import Chat
 from bot.i18n import Translator, backend_language
-from bot.store import Store
+from bot.store import ChatStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ class Limits:
 @dataclass(frozen=True, slots=True)
 class Services:
     client: NemoClient
-    store: Store
+    store: ChatStore
     accounts: Accounts
     timing: Timing
     limits: Limits = Limits()

@@ -17,11 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from bot import logs, metrics
-from bot.backend.errors import TRANSIENT, BackendError, DuplicateRenderId, FileTooLarge
+from bot.backend.errors import (
+    TRANSIENT,
+    BackendError,
+    DuplicateRenderId,
+    FileTooLarge,
+    UnsafeUrl,
+)
 from bot.backend.models import RenderStatus
 from bot.conversation import messages
 from bot.conversation.accounts import Identity
-from bot.conversation.chat import Button, DeliveryFailed, TooLarge
+from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.timeline import exportable
@@ -199,6 +205,11 @@ async def deliver(ctx: Ctx, url: str) -> bool:
         except FileTooLarge:
             await _send_link(ctx, url, size)
             return True
+        except UnsafeUrl as exc:
+            log.warning("chat %s: refused to fetch the render link (%s); sent the link instead "
+                        "(ALLOW_PRIVATE_URLS=1 allows private addresses)", chat.chat_id, exc)
+            await _send_link(ctx, url, None)
+            return True
         except BackendError:
             log.warning("chat %s: could not download the export; sending the link",
                         chat.chat_id, exc_info=True)
@@ -217,6 +228,16 @@ async def deliver(ctx: Ctx, url: str) -> bool:
             except DeliveryFailed:
                 log.info("chat %s: Telegram refused the video as %s", chat.chat_id,
                          "document" if as_document else "video")
+            except DeliveryUncertain as exc:
+                # Sending again could time out again (and double the video): the link is sure.
+                log.warning("chat %s: no answer from Telegram sending the video (%s); "
+                            "sending the link too", chat.chat_id, exc)
+                metrics.DELIVERIES.labels("link").inc()
+                await chat.send(
+                    messages.video_link_uncertain(t, url),
+                    buttons=[[Button(t._("⬇️ Download the video"), url=url)]],
+                )
+                return True
     await _send_link(ctx, url, size)
     return True
 

@@ -175,6 +175,13 @@ def video_link(t: Translator, size: int | None, url: str) -> str:
     return t._("✅ Your video is ready. Download it here: {url}").format(url=url)
 
 
+def video_link_uncertain(t: Translator, url: str) -> str:
+    return t._(
+        "✅ Your video is ready, but Telegram didn't confirm the upload in time. If it doesn't "
+        "appear above, download it here: {url}"
+    ).format(url=url)
+
+
 def unsupported_format(t: Translator, name: str) -> str:
     return t._("I can't use “{name}”: that format isn't supported. Please send one of: {formats}.")\
         .format(name=name, formats=", ".join(SUPPORTED_FORMATS))

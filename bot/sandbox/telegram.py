@@ -1151,6 +1151,7 @@ class FakeTelegram:
         self._creators: dict[int, int] = {}
         self._callbacks: dict[str, JSONDict] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self._stalls: dict[str, list[float]] = {}
         self.fault_rate = 0.0
         self.blocked_chats: set[int] = set()
         self.faults_injected: Counter[str] = Counter()
@@ -1231,6 +1232,12 @@ class FakeTelegram:
         HTML error page (status ``error_code``) instead of the Bot API's JSON."""
         failure = _Failure(error_code, description, retry_after, html)
         self._failures.setdefault(method.lower(), []).append(failure)
+
+    def stall_next(self, method: str, seconds: float) -> None:
+        """Carry out the next call of ``method`` but answer only after ``seconds``, as Telegram
+        does after a large upload: past the client's read timeout the bot sees ``TimedOut``
+        although the message was sent."""
+        self._stalls.setdefault(method.lower(), []).append(seconds)
 
     def inject_faults(
         self, rate: float, *, seed: int = 0, blocked_chats: Iterable[int] = ()
@@ -1964,6 +1971,9 @@ class FakeTelegram:
             self.server_errors.append(exc)
             return self._error(call, _ApiError(500, f"Internal Server Error: {exc!r}"))
         call.result = result
+        stalls = self._stalls.get(name.lower())
+        if stalls:
+            await asyncio.sleep(stalls.pop(0))  # done, but the answer comes late
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod

@@ -1,5 +1,9 @@
-"""Durable chat state in SQLite. Knows nothing of Telegram or HTTP."""
+"""Durable chat state (SQLite by default, PostgreSQL for replicas). Knows nothing of
+Telegram or HTTP."""
 
+from bot.store.interface import ChatStore
+from bot.store.open import StoreUnavailable, open_store
 from bot.store.store import ChatRecord, Job, Store, TopicRecord
 
-__all__ = ["ChatRecord", "Job", "Store", "TopicRecord"]
+__all__ = ["ChatRecord", "ChatStore", "Job", "Store",
+           "StoreUnavailable", "TopicRecord", "open_store"]

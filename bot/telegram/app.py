@@ -28,7 +28,7 @@ from bot.conversation.accounts import Accounts
 from bot.conversation.context import Limits, Services, Timing
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
-from bot.store import Store
+from bot.store import open_store
 from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.inbox import InboxRequest
@@ -111,7 +111,7 @@ MENU_LANGUAGES = {"en": "en", "zh": "zh_Hans"}
 
 async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     settings: Settings = app.bot_data["settings"]
-    store = await Store.open(settings.database_path)
+    store = await open_store(settings.database_url)
     await store.prune_jobs()
     client = NemoClient(
         settings.nemo_api_url,

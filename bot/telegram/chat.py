@@ -20,7 +20,13 @@ from telegram import (
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.conversation.chat import ChatUnavailable, DeliveryFailed, Keyboard, TooLarge
+from bot.conversation.chat import (
+    ChatUnavailable,
+    DeliveryFailed,
+    DeliveryUncertain,
+    Keyboard,
+    TooLarge,
+)
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +210,8 @@ class TelegramChat:
                 raise TooLarge(str(exc)) from exc
             if isinstance(exc, BadRequest):
                 raise DeliveryFailed(exc.message) from exc
-            raise
+            # TimedOut, or a failure the rate limiter already repeated: the file may be there.
+            raise DeliveryUncertain(f"{type(exc).__name__}: {exc.message}") from exc
         return message.message_id
 
     async def download(self, file_id: str, dest: Path) -> Path:

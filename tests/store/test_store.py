@@ -1,31 +1,76 @@
-"""The chat store on a real SQLite file."""
+"""The store contract, on a real SQLite file and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
+import asyncio
 import stat
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.store import Store
+import pytest
+
+from bot.store import ChatStore, Store, open_store
 from bot.store.migrations import MIGRATIONS
+from bot.store.pg_migrations import PG_MIGRATIONS
+
+Opener = Callable[[], Awaitable[ChatStore]]
 
 
-async def test_file_is_private_and_migrations_run_once(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if engine == "sqlite":
+        return f"sqlite:///{tmp_path / 'bot.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def reopen(database_url: str) -> Opener:
+    """Open the same database again, as a restart would."""
+    return lambda: open_store(database_url)
+
+
+@pytest.fixture
+def replica(pg_url: str) -> Opener:
+    """Another replica's store on the same PostgreSQL database. (A SQLite file serves one
+    process, so what replicas share is PostgreSQL's contract only.)"""
+    return lambda: open_store(pg_url)
+
+
+async def test_sqlite_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "dir" / "bot.db"
     store = await Store.open(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert await store.schema_version() == len(MIGRATIONS)
+    await store.close()
+
+
+async def test_migrations_run_once_and_keep_data(engine: str, reopen: Opener) -> None:
+    latest = len(MIGRATIONS) if engine == "sqlite" else len(PG_MIGRATIONS)
+    store = await reopen()
+    assert await store.schema_version() == latest
     record = await store.ensure_chat(1)
     await store.close()
 
-    store = await Store.open(path)  # reopening applies nothing twice and keeps the data
-    assert await store.schema_version() == len(MIGRATIONS)
+    store = await reopen()  # reopening applies nothing twice and keeps the data
+    assert await store.schema_version() == latest
     again = await store.ensure_chat(1)
     assert again.client_id == record.client_id
     await store.close()
 
 
-async def test_chat_identity_and_topics(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "bot.db")
+async def test_replicas_starting_together_migrate_once(replica: Opener) -> None:
+    stores = await asyncio.gather(*(replica() for _ in range(3)))
+    assert {await store.schema_version() for store in stores} == {len(PG_MIGRATIONS)}
+    for store in stores:
+        await store.close()
+
+
+async def test_chat_identity_and_topics(reopen: Opener) -> None:
+    store = await reopen()
     await store.ensure_chat(-100)
     await store.save_token(-100, client_id="c", token="nmv_usr_x", expires_at=123.0,
                            anon_user_id="anon_1")
@@ -34,36 +79,102 @@ async def test_chat_identity_and_topics(tmp_path: Path) -> None:
     await store.set_language(-100, "zh_Hant")
     chat = await store.get_chat(-100)
     assert chat is not None
-    assert (chat.token, chat.anon_user_id, chat.language) == ("nmv_usr_x", "anon_1", "zh_Hant")
+    assert (chat.client_id, chat.token, chat.token_expires_at) == ("c", "nmv_usr_x", 123.0)
+    assert (chat.anon_user_id, chat.language) == ("anon_1", "zh_Hant")
     general, topic = await store.get_topic(-100, 0), await store.get_topic(-100, 7)
     assert general is not None and topic is not None
     assert (general.session_id, topic.session_id, topic.session_language) == ("s0", "s7", "zh")
+    await store.set_session_language(-100, 7, "en")
+    topic = await store.get_topic(-100, 7)
+    assert topic is not None and (topic.session_id, topic.session_language) == ("s7", "en")
+    assert await store.get_topic(-100, 8) is None
+    await store.set_draft_hash(-100, 7, "h1")
     await store.set_render(-100, 7, "render_1", 55)
+    topic = await store.get_topic(-100, 7)
+    assert topic is not None
+    assert (topic.render_id, topic.render_message_id, topic.draft_hash) == ("render_1", 55, "h1")
+    assert topic.render_started_at is not None
     assert [t.render_id for t in await store.renders_in_flight()] == ["render_1"]
     await store.set_render(-100, 7, None)
     assert await store.renders_in_flight() == []
+    await store.save_session(-100, 7, "s7b", "en")  # a new session forgets the old draft
+    topic = await store.get_topic(-100, 7)
+    assert topic is not None and (topic.session_id, topic.draft_hash) == ("s7b", None)
+    # a language chosen before the chat was ever seen creates the chat
+    await store.set_language(55, "en")
+    fresh = await store.get_chat(55)
+    assert fresh is not None and fresh.language == "en" and fresh.client_id
     await store.close()
 
 
-async def test_jobs_are_ordered_deduplicated_and_albums_claimed(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "bot.db")
+async def test_first_sight_of_a_chat_gives_it_one_identity(replica: Opener) -> None:
+    """Two replicas (or two tasks) meeting a new chat at once agree on its client id."""
+    first, second = await replica(), await replica()
+    records = await asyncio.gather(*(s.ensure_chat(9) for s in (first, second) for _ in range(5)))
+    assert len({r.client_id for r in records}) == 1
+    await first.close()
+    await second.close()
+
+
+async def test_jobs_are_ordered_deduplicated_and_albums_claimed(reopen: Opener) -> None:
+    store = await reopen()
     first = await store.add_job(1, 0, "media", {"media_group_id": "g", "n": 1}, "update:1")
     assert first is not None
     assert await store.add_job(1, 0, "media", {"n": 1}, "update:1") is None  # repeated
     await store.add_job(1, 0, "media", {"media_group_id": "g", "n": 2}, "update:2")
-    await store.add_job(1, 0, "turn", {"text": "hi"}, "update:3")
+    await store.add_job(1, 0, "turn", {"text": "hi", "nested": {"a": [1, 2]}}, "update:3")
     await store.add_job(2, 0, "turn", {"text": "other chat"}, "update:4")
+    assert await store.add_job(2, 0, "turn", {}) is not None  # no key: never a repeat
+    assert await store.add_job(2, 0, "turn", {}) is not None
     job = await store.next_job(1, 0)
-    assert job is not None and job.id == first
+    assert job is not None and job.id == first and job.state == "pending"
+    assert job.payload == {"media_group_id": "g", "n": 1}
+    assert await store.count_waiting(1, 0) == 3
     album = await store.take_album(1, 0, "g", first)
     assert [j.payload["n"] for j in album] == [2]
+    assert await store.take_album(1, 0, "g", first) == []
+    await store.set_job_state(first, "running")
+    running = await store.next_job(1, 0)
+    assert running is not None and running.id == first and running.state == "running"
     await store.set_job_state(first, "done")
     nxt = await store.next_job(1, 0)
     assert nxt is not None and nxt.kind == "turn"
+    assert nxt.payload == {"text": "hi", "nested": {"a": [1, 2]}}
     assert sorted(await store.chats_with_work()) == [(1, 0), (2, 0)]
+    assert await store.count_unfinished() == 4
     assert await store.cancel_jobs(1, 0) == 1
     assert await store.next_job(1, 0) is None
+    assert await store.count_waiting(1, 0) == 0
+    await store.prune_jobs()  # a week's grace: the key still recognises a repeat
+    assert await store.add_job(1, 0, "turn", {}, "update:3") is None
     await store.prune_jobs(older_than_seconds=-1)
     # pruned jobs no longer block their key: the update id is only remembered for a week
     assert await store.add_job(1, 0, "turn", {}, "update:3") is not None
     await store.close()
+
+
+async def test_a_repeated_update_is_queued_once_under_concurrency(replica: Opener) -> None:
+    """The same update delivered to two replicas at once becomes one job."""
+    first, second = await replica(), await replica()
+    ids = await asyncio.gather(
+        *(s.add_job(3, 0, "turn", {"text": "x"}, "update:77") for s in (first, second) * 4)
+    )
+    assert len([i for i in ids if i is not None]) == 1
+    assert await first.count_waiting(3, 0) == 1
+    await first.close()
+    await second.close()
+
+
+async def test_an_album_item_is_claimed_once(replica: Opener) -> None:
+    """Two workers collecting the same album never both take an item."""
+    first, second = await replica(), await replica()
+    ids = [await first.add_job(4, 0, "media", {"media_group_id": "a", "n": n}) for n in range(20)]
+    head = ids[0]
+    assert head is not None
+    taken = await asyncio.gather(
+        *(s.take_album(4, 0, "a", head) for s in (first, second, first, second))
+    )
+    claimed = [job.id for batch in taken for job in batch]
+    assert sorted(claimed) == ids[1:]
+    await first.close()
+    await second.close()

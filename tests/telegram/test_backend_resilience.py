@@ -194,3 +194,49 @@ async def test_a_silent_turn_longer_than_the_read_timeout_is_answered(h: Harness
     reply = await h.tg.wait_for_message(ALICE, contains="long think", timeout=10)
     assert reply.text
     assert not any("lost the connection" in t for t in texts(h))
+
+
+# -- 2. a delivery timeout never loses the finished video ---------------------------------
+
+
+async def test_a_video_upload_timing_out_falls_back_to_the_link(h: Harness) -> None:
+    h.tg.stall_next("sendVideo", 7)  # sent, but answered past python-telegram-bot's 5 s
+    await h.tg.send_video(ALICE, VIDEO, file_name="clip.mp4", caption=COMPRESS)
+    link = await h.tg.wait_for_message(ALICE, contains="didn't confirm", timeout=25)
+    assert link.buttons and link.buttons[0]["url"].endswith(".mp4")
+    assert len(h.tg.calls_of("sendVideo")) == 1
+    assert h.tg.calls_of("sendDocument") == []
+
+
+# -- 3. render links are fetched only from safe places --------------------------------------
+
+
+async def test_a_render_link_on_a_private_host_is_sent_not_fetched(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h.backend.render_host = "localhost"  # loopback, and not NEMO_API_URL's host (127.0.0.1)
+    await h.tg.send_video(ALICE, VIDEO, file_name="clip.mp4", caption=COMPRESS)
+    link = await h.tg.wait_for_message(ALICE, contains="Download it here", timeout=20)
+    assert "http://localhost:" in (link.text or "")
+    assert "larger than Telegram" not in (link.text or "")
+    assert h.tg.calls_of("sendVideo") == []
+    assert not [r for r in h.backend.requests_to("cdn") if r.path.startswith("/cdn/render_")]
+    assert any("refused to fetch the render link" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("harness_options", [{"allow_private_urls": True}])
+async def test_allow_private_urls_fetches_a_private_render_link(h: Harness) -> None:
+    h.backend.render_host = "localhost"
+    await h.tg.send_video(ALICE, VIDEO, file_name="clip.mp4", caption=COMPRESS)
+    video = await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
+    assert "Here is your video" in (video.text or "")
+
+
+async def test_a_redirect_to_a_private_host_is_refused(h: Harness) -> None:
+    port = h.backend.url.rsplit(":", 1)[1]
+    h.backend.render_redirect_to = f"http://localhost:{port}/cdn/elsewhere.mp4"
+    await h.tg.send_video(ALICE, VIDEO, file_name="clip.mp4", caption=COMPRESS)
+    link = await h.tg.wait_for_message(ALICE, contains="Download it here", timeout=20)
+    assert f"{h.backend.url}/cdn/render_" in (link.text or "")
+    assert h.tg.calls_of("sendVideo") == []
+    assert not [r for r in h.backend.requests_to("cdn") if r.path == "/cdn/elsewhere.mp4"]

@@ -1,0 +1,89 @@
+"""What flows and the queue need from durable storage, whichever engine keeps it.
+
+SQLite (one process, the default) and PostgreSQL (several replicas) both implement this;
+code outside ``bot/store`` depends on ``ChatStore`` only, so a test of one contract covers
+both engines (tests/store/).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from bot.store.store import ChatRecord, Job, TopicRecord
+
+
+class ChatStore(Protocol):
+    """A chat's identity, its sessions and renders, and its durable queue of work."""
+
+    async def close(self) -> None: ...
+
+    async def schema_version(self) -> int: ...
+
+    # -- chats
+    async def get_chat(self, chat_id: int) -> ChatRecord | None: ...
+
+    async def ensure_chat(self, chat_id: int) -> ChatRecord: ...
+
+    async def save_token(
+        self,
+        chat_id: int,
+        *,
+        client_id: str,
+        token: str,
+        expires_at: float | None,
+        anon_user_id: str | None,
+    ) -> None: ...
+
+    async def set_language(self, chat_id: int, language: str | None) -> None: ...
+
+    # -- topics
+    async def get_topic(self, chat_id: int, thread_id: int = 0) -> TopicRecord | None: ...
+
+    async def save_session(
+        self, chat_id: int, thread_id: int, session_id: str | None, language: str | None
+    ) -> None: ...
+
+    async def set_session_language(self, chat_id: int, thread_id: int, language: str) -> None:
+        """The agent was told to answer in ``language`` (its session stays)."""
+        ...
+
+    async def set_render(
+        self, chat_id: int, thread_id: int, render_id: str | None, message_id: int | None = None
+    ) -> None: ...
+
+    async def set_draft_hash(
+        self, chat_id: int, thread_id: int, draft_hash: str | None
+    ) -> None: ...
+
+    async def renders_in_flight(self) -> list[TopicRecord]: ...
+
+    # -- jobs
+    async def add_job(
+        self,
+        chat_id: int,
+        thread_id: int,
+        kind: str,
+        payload: dict[str, Any],
+        dedupe_key: str | None = None,
+    ) -> int | None: ...
+
+    async def next_job(self, chat_id: int, thread_id: int) -> Job | None: ...
+
+    async def take_album(
+        self, chat_id: int, thread_id: int, media_group_id: str, first_id: int
+    ) -> list[Job]: ...
+
+    async def count_waiting(self, chat_id: int, thread_id: int) -> int: ...
+
+    async def set_job_state(self, job_id: int, state: str) -> None: ...
+
+    async def cancel_jobs(self, chat_id: int, thread_id: int) -> int: ...
+
+    async def chats_with_work(self) -> list[tuple[int, int]]: ...
+
+    async def count_unfinished(self) -> int:
+        """Jobs waiting or running in all chats; raises when the database cannot be read
+        (the health check relies on that)."""
+        ...
+
+    async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None: ...

@@ -1,0 +1,50 @@
+"""PostgreSQL's own numbered migrations (its numbering is independent of SQLite's).
+
+Each runs once, in order, in one transaction with its ``schema_version`` row, under an
+advisory lock so replicas starting together migrate once.
+"""
+
+from __future__ import annotations
+
+PG_MIGRATIONS: list[str] = [
+    # 1: chats, topics (one session per chat or forum topic, thread 0 = the chat), jobs.
+    # SQLite's migrations 1 and 2 in one step.
+    """
+    CREATE TABLE chats (
+        chat_id           BIGINT PRIMARY KEY,
+        client_id         TEXT NOT NULL,
+        token             TEXT,
+        token_expires_at  DOUBLE PRECISION,
+        anon_user_id      TEXT,
+        language          TEXT,
+        created_at        DOUBLE PRECISION NOT NULL,
+        updated_at        DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE topics (
+        chat_id           BIGINT NOT NULL,
+        thread_id         BIGINT NOT NULL DEFAULT 0,
+        session_id        TEXT,
+        session_language  TEXT,
+        render_id         TEXT,
+        render_message_id BIGINT,
+        render_started_at DOUBLE PRECISION,
+        draft_hash        TEXT,
+        created_at        DOUBLE PRECISION NOT NULL,
+        updated_at        DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
+    );
+    CREATE TABLE jobs (
+        id          BIGSERIAL PRIMARY KEY,
+        chat_id     BIGINT NOT NULL,
+        thread_id   BIGINT NOT NULL DEFAULT 0,
+        kind        TEXT NOT NULL,
+        payload     JSONB NOT NULL,
+        dedupe_key  TEXT UNIQUE,
+        state       TEXT NOT NULL DEFAULT 'pending',
+        created_at  DOUBLE PRECISION NOT NULL,
+        updated_at  DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX jobs_by_chat ON jobs (chat_id, thread_id, state, id);
+    CREATE INDEX jobs_unfinished ON jobs (state) WHERE state IN ('pending', 'running');
+    """,
+]

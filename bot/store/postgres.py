@@ -1,0 +1,302 @@
+"""The chat store on PostgreSQL (asyncpg), for several replicas sharing one database.
+
+asyncpg over psycopg 3: it is asyncio-native, has its own pool, and is the faster of the
+two; the store needs nothing psycopg adds (no sync API, no ORM). Timestamps are epoch
+seconds as in SQLite, so both engines return the same records.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+
+from bot.store.pg_migrations import PG_MIGRATIONS
+from bot.store.store import ChatRecord, Job, TopicRecord
+
+# pg_advisory_xact_lock key for migrations: any constant no other code uses.
+_MIGRATION_LOCK = 0x7274_6B00
+
+_CHAT_COLUMNS = (
+    "chat_id, client_id, token, token_expires_at, anon_user_id, language,"
+    " created_at, updated_at"
+)
+_TOPIC_COLUMNS = (
+    "chat_id, thread_id, session_id, session_language, render_id, render_message_id,"
+    " render_started_at, draft_hash"
+)
+_JOB_COLUMNS = "id, chat_id, thread_id, kind, payload, state"
+
+
+async def _init_connection(con: asyncpg.Connection) -> None:
+    """JSONB in and out as Python objects, like SQLite's JSON text."""
+    await con.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+class PostgresStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str, *, max_connections: int = 20) -> PostgresStore:
+        pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=max_connections, init=_init_connection
+        )
+        store = cls(pool)
+        try:
+            await store._migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def _migrate(self) -> None:
+        async with self._pool.acquire() as con, con.transaction():
+            await con.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+            current = await con.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            for number, script in enumerate(PG_MIGRATIONS, start=1):
+                if number <= current:
+                    continue
+                await con.execute(script)
+                await con.execute("INSERT INTO schema_version VALUES ($1)", number)
+
+    async def schema_version(self) -> int:
+        value = await self._pool.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        return int(value)
+
+    # -- chats --------------------------------------------------------------------------
+
+    async def get_chat(self, chat_id: int) -> ChatRecord | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_CHAT_COLUMNS} FROM chats WHERE chat_id = $1", chat_id
+        )
+        return ChatRecord(**dict(row)) if row else None
+
+    async def ensure_chat(self, chat_id: int) -> ChatRecord:
+        """Read first: this runs on every backend call, the insert once per chat."""
+        existing = await self.get_chat(chat_id)
+        if existing is not None:
+            return existing
+        now = time.time()
+        await self._pool.execute(
+            "INSERT INTO chats (chat_id, client_id, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $3) ON CONFLICT (chat_id) DO NOTHING",
+            chat_id,
+            str(uuid.uuid4()),
+            now,
+        )
+        record = await self.get_chat(chat_id)  # ours, or the one another replica made first
+        assert record is not None
+        return record
+
+    async def save_token(
+        self,
+        chat_id: int,
+        *,
+        client_id: str,
+        token: str,
+        expires_at: float | None,
+        anon_user_id: str | None,
+    ) -> None:
+        await self._pool.execute(
+            "UPDATE chats SET client_id = $1, token = $2, token_expires_at = $3,"
+            " anon_user_id = $4, updated_at = $5 WHERE chat_id = $6",
+            client_id,
+            token,
+            expires_at,
+            anon_user_id,
+            time.time(),
+            chat_id,
+        )
+
+    async def set_language(self, chat_id: int, language: str | None) -> None:
+        now = time.time()
+        await self._pool.execute(
+            "INSERT INTO chats (chat_id, client_id, language, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $4)"
+            " ON CONFLICT (chat_id) DO UPDATE SET language = $3, updated_at = $4",
+            chat_id,
+            str(uuid.uuid4()),
+            language,
+            now,
+        )
+
+    # -- topics (sessions) ------------------------------------------------------------------
+
+    async def get_topic(self, chat_id: int, thread_id: int = 0) -> TopicRecord | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_TOPIC_COLUMNS} FROM topics WHERE chat_id = $1 AND thread_id = $2",
+            chat_id,
+            thread_id,
+        )
+        return TopicRecord(**dict(row)) if row else None
+
+    async def _upsert_topic(self, chat_id: int, thread_id: int, **fields: Any) -> None:
+        names = list(fields)
+        columns = ", ".join(names)
+        params = ", ".join(f"${i}" for i in range(4, 4 + len(names)))
+        sets = ", ".join(f"{name} = EXCLUDED.{name}" for name in names)
+        await self._pool.execute(
+            f"INSERT INTO topics (chat_id, thread_id, created_at, updated_at, {columns})"
+            f" VALUES ($1, $2, $3, $3, {params}) ON CONFLICT (chat_id, thread_id)"
+            f" DO UPDATE SET {sets}, updated_at = EXCLUDED.updated_at",
+            chat_id,
+            thread_id,
+            time.time(),
+            *fields.values(),
+        )
+
+    async def save_session(
+        self, chat_id: int, thread_id: int, session_id: str | None, language: str | None
+    ) -> None:
+        await self._upsert_topic(
+            chat_id, thread_id, session_id=session_id, session_language=language, draft_hash=None
+        )
+
+    async def set_session_language(self, chat_id: int, thread_id: int, language: str) -> None:
+        """The agent was told to answer in ``language`` (its session stays)."""
+        await self._upsert_topic(chat_id, thread_id, session_language=language)
+
+    async def set_render(
+        self, chat_id: int, thread_id: int, render_id: str | None, message_id: int | None = None
+    ) -> None:
+        await self._upsert_topic(
+            chat_id,
+            thread_id,
+            render_id=render_id,
+            render_message_id=message_id,
+            render_started_at=time.time() if render_id else None,
+        )
+
+    async def set_draft_hash(self, chat_id: int, thread_id: int, draft_hash: str | None) -> None:
+        await self._upsert_topic(chat_id, thread_id, draft_hash=draft_hash)
+
+    async def renders_in_flight(self) -> list[TopicRecord]:
+        rows = await self._pool.fetch(
+            f"SELECT {_TOPIC_COLUMNS} FROM topics WHERE render_id IS NOT NULL"
+        )
+        return [TopicRecord(**dict(row)) for row in rows]
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def add_job(
+        self,
+        chat_id: int,
+        thread_id: int,
+        kind: str,
+        payload: dict[str, Any],
+        dedupe_key: str | None = None,
+    ) -> int | None:
+        """Queue work; ``None`` when ``dedupe_key`` was seen before (a repeated update)."""
+        now = time.time()
+        job_id = await self._pool.fetchval(
+            "INSERT INTO jobs (chat_id, thread_id, kind, payload, dedupe_key, created_at,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
+            " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            chat_id,
+            thread_id,
+            kind,
+            payload,
+            dedupe_key,
+            now,
+        )
+        return int(job_id) if job_id is not None else None
+
+    async def next_job(self, chat_id: int, thread_id: int) -> Job | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE chat_id = $1 AND thread_id = $2"
+            " AND state IN ('pending', 'running') ORDER BY id LIMIT 1",
+            chat_id,
+            thread_id,
+        )
+        return _job(row) if row else None
+
+    async def take_album(
+        self, chat_id: int, thread_id: int, media_group_id: str, first_id: int
+    ) -> list[Job]:
+        """Claim the other pending items of an album in one statement, so they become one
+        batch and no other worker can claim them too."""
+        rows = await self._pool.fetch(
+            "UPDATE jobs SET state = 'done', updated_at = $1 WHERE chat_id = $2"
+            " AND thread_id = $3 AND state = 'pending' AND kind = 'media' AND id != $4"
+            f" AND payload->>'media_group_id' = $5 RETURNING {_JOB_COLUMNS}",
+            time.time(),
+            chat_id,
+            thread_id,
+            first_id,
+            media_group_id,
+        )
+        return sorted((_job(row) for row in rows), key=lambda job: job.id)
+
+    async def count_waiting(self, chat_id: int, thread_id: int) -> int:
+        value = await self._pool.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE chat_id = $1 AND thread_id = $2"
+            " AND state IN ('pending', 'running')",
+            chat_id,
+            thread_id,
+        )
+        return int(value)
+
+    async def set_job_state(self, job_id: int, state: str) -> None:
+        await self._pool.execute(
+            "UPDATE jobs SET state = $1, updated_at = $2 WHERE id = $3",
+            state,
+            time.time(),
+            job_id,
+        )
+
+    async def cancel_jobs(self, chat_id: int, thread_id: int) -> int:
+        status = await self._pool.execute(
+            "UPDATE jobs SET state = 'cancelled', updated_at = $1 WHERE chat_id = $2"
+            " AND thread_id = $3 AND state IN ('pending', 'running')",
+            time.time(),
+            chat_id,
+            thread_id,
+        )
+        return _rowcount(status)
+
+    async def chats_with_work(self) -> list[tuple[int, int]]:
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT chat_id, thread_id FROM jobs WHERE state IN ('pending', 'running')"
+        )
+        return [(int(r["chat_id"]), int(r["thread_id"])) for r in rows]
+
+    async def count_unfinished(self) -> int:
+        """Jobs waiting or running in all chats; raises when the database cannot be read
+        (the health check relies on that)."""
+        value = await self._pool.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')"
+        )
+        return int(value)
+
+    async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None:
+        """Finished jobs are only kept to recognise repeated updates; a week is plenty."""
+        await self._pool.execute(
+            "DELETE FROM jobs WHERE state NOT IN ('pending', 'running') AND updated_at < $1",
+            time.time() - older_than_seconds,
+        )
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg returns the command tag ("UPDATE 3"); its last word is the row count."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _job(row: asyncpg.Record) -> Job:
+    return Job(
+        id=int(row["id"]),
+        chat_id=int(row["chat_id"]),
+        thread_id=int(row["thread_id"]),
+        kind=str(row["kind"]),
+        payload=dict(row["payload"]),
+        state=str(row["state"]),
+    )

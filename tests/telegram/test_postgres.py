@@ -1,0 +1,62 @@
+"""The conversation's promises on PostgreSQL: the same end-to-end tests, through the real
+Application against the fakes, with ``DATABASE_URL=postgresql://…`` on a real server.
+
+The tests themselves are the SQLite suite's, imported, so both engines answer to one text.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from bot.sandbox.harness import Harness
+from bot.store.postgres import PostgresStore
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"pg_{name}", Path(__file__).parent / name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def harness_options(pg_url: str) -> dict[str, Any]:
+    return {"database_url": pg_url}
+
+
+_conversation = _load("test_conversation.py")
+_foundation = _load("test_foundation.py")
+
+test_video_then_instruction_delivers_the_finished_video = (
+    _conversation.test_video_then_instruction_delivers_the_finished_video
+)
+test_album_is_one_upload_and_one_turn = _conversation.test_album_is_one_upload_and_one_turn
+test_render_in_flight_resumes_after_restart = (
+    _conversation.test_render_in_flight_resumes_after_restart
+)
+test_messages_in_one_chat_are_queued_in_order = (
+    _conversation.test_messages_in_one_chat_are_queued_in_order
+)
+test_cancel_stops_the_running_turn = _conversation.test_cancel_stops_the_running_turn
+test_repeated_update_is_handled_once = _conversation.test_repeated_update_is_handled_once
+test_queued_work_survives_a_restart = _conversation.test_queued_work_survives_a_restart
+test_two_chats_get_two_tokens_and_sessions_reused_after_restart = (
+    _foundation.test_two_chats_get_two_tokens_and_sessions_reused_after_restart
+)
+
+
+async def test_the_bot_really_runs_on_postgresql(h: Harness) -> None:
+    """Guard for the imports above: the harness is on PostgreSQL, not a SQLite file."""
+    assert isinstance(h.runtime.svc.store, PostgresStore)
+    await h.tg.send_text(1, "hello")
+    await h.tg.wait_for_message(1)
+    await h.idle()
+    chat = await h.runtime.svc.store.get_chat(1)
+    assert chat is not None and chat.token is not None
+    assert not (h.workdir / "bot.db").exists()
