@@ -47,4 +47,14 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_chat ON jobs (chat_id, thread_id, state, id);
     CREATE INDEX jobs_unfinished ON jobs (state) WHERE state IN ('pending', 'running');
     """,
+    # 2: the inbox of polled updates (SQLite's migration 3).
+    """
+    CREATE TABLE inbox (
+        update_id   BIGINT PRIMARY KEY,
+        body        TEXT NOT NULL,
+        state       TEXT NOT NULL DEFAULT 'new',
+        updated_at  DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX inbox_by_state ON inbox (state, update_id);
+    """,
 ]

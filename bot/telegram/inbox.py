@@ -17,7 +17,7 @@ from typing import Any
 from telegram.request import HTTPXRequest, RequestData
 from telegram.request._baserequest import BaseRequest
 
-from bot.store import Store
+from bot.store import ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class InboxRequest(HTTPXRequest):
 
     def __init__(self) -> None:
         super().__init__(connection_pool_size=1)
-        self.store: Store | None = None
+        self.store: ChatStore | None = None
 
     async def do_request(
         self,

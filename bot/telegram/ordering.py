@@ -17,7 +17,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
-from bot.store import Store
+from bot.store import ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class PerChatOrder(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
-        self.inbox: Store | None = None
+        self.inbox: ChatStore | None = None
         """Set once the store is open: each update is claimed before and marked handled
         after its handlers (see bot.telegram.inbox)."""
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
