@@ -244,7 +244,7 @@ class Soak:
                 "TELEGRAM_API_URL": self.tg.url,
                 "NEMO_API_URL": self.backend.url,
                 "STILL_WORKING_SECONDS": "20",
-                "RENDER_POLL_SECONDS": "0.3",
+                "RENDER_POLL_SECONDS": "1",
                 "RATE_LIMIT_RETRY_SECONDS": "0.2",
                 "LOG_LEVEL": "INFO",
             })

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -28,7 +29,7 @@ from bot.conversation.accounts import Accounts
 from bot.conversation.context import Limits, Services, Timing
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
-from bot.store import open_store
+from bot.store import Store, open_store
 from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.inbox import InboxRequest
@@ -80,8 +81,20 @@ class RateLimiter(AIORateLimiter):
                 metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
                 raise
 
+        async def waiting(*a: Any, **kw: Any) -> Any:
+            """Outside the limiter a 429 is ours to wait out (once per retry pause)."""
+            for _ in TRANSIENT_RETRIES:
+                try:
+                    return await call(*a, **kw)
+                except RetryAfter as exc:
+                    wait = exc.retry_after
+                    seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
+                    log.info("Bot API %s: flood control, retrying in %s s", endpoint, seconds)
+                    await asyncio.sleep(float(seconds))
+            return await call(*a, **kw)
+
         if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
-            return await call(*args, **kwargs)
+            return await waiting(*args, **kwargs)
         return await super().process_request(call, args, kwargs, endpoint, data, rate_limit_args)
 
 
@@ -148,7 +161,10 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await app.bot.set_my_commands(command_menu(locale), language_code=code)
     resumed = await queue.resume()
     inbox = app.bot_data.get("inbox")
-    if isinstance(inbox, InboxRequest) and isinstance(app.update_processor, PerChatOrder):
+    # Polling is one process on SQLite; PostgreSQL replicas take webhooks, whose updates are
+    # stored before Telegram's POST is answered.
+    if (isinstance(inbox, InboxRequest) and isinstance(app.update_processor, PerChatOrder)
+            and isinstance(store, Store)):
         inbox.store = app.update_processor.inbox = store
         kept = await store.unhandled_updates()
         for body in kept:

@@ -78,3 +78,15 @@ async def test_failed_polls_are_retried_without_alarm(
     assert len([c for c in h.tg.calls_of("getUpdates") if not c.ok]) == 2
     assert not tracebacks(caplog)
     assert not h.tg.messages(ALICE)[0].text.startswith("Sorry")  # type: ignore[union-attr]
+
+
+async def test_admin_check_waits_out_a_flood_limit(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    group = -100_300
+    h.tg.set_admins(group, [ALICE])
+    h.tg.fail_next("getChatMember", 429, "Too Many Requests: retry after 1", retry_after=1)
+    await h.tg.send_text(group, "/cancel", user=ALICE)
+    reply = await h.tg.wait_for_message(group, contains="Nothing is running", timeout=15)
+    assert reply.text
+    assert not tracebacks(caplog)
