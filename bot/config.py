@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -45,6 +46,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_concurrent_updates: int = Field(default=1024, gt=0)
     max_backend_connections: int = Field(default=1000, gt=0)
+    temp_dir: Path | None = None
+    transfer_progress_seconds: float = Field(default=3, gt=0)
     log_format: Literal["text", "json"] = "text"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
@@ -131,6 +134,16 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value
+
+    @field_validator("temp_dir", mode="before")
+    @classmethod
+    def _empty_dir_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def temp_base(self) -> Path:
+        """Where temporary files go: TEMP_DIR, or the system's temporary directory."""
+        return self.temp_dir or Path(tempfile.gettempdir())
 
     @property
     def database_path(self) -> Path:

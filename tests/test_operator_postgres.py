@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.sandbox.backend import FakeBackend
 from bot.sandbox.telegram import FakeTelegram
 from bot.store import open_store
+from bot.store.pg_migrations import PG_MIGRATIONS
 
 TOKEN = "987654:OPERATOR-SECRET"
 ROOT = Path(__file__).parent.parent
@@ -79,10 +80,36 @@ async def test_check_reports_postgresql_without_its_password(
     assert proc.returncode == 0, text
     database = next(line for line in text.splitlines() if "database:" in line)
     assert database.startswith("✓ database: PostgreSQL at postgresql://postgres:***@")
-    assert "schema version 1" in database
+    assert f"schema version {len(PG_MIGRATIONS)}," in database
     bad_text = (bad_out + bad_err).decode()
     assert bad.returncode != 0
     assert "✗ database: cannot reach the database at postgresql://bot:***@127.0.0.1:9/bot" in (
         bad_text
     )
     assert "DB-SECRET-PW" not in text + bad_text and "Traceback" not in text + bad_text
+
+
+async def test_a_second_polling_process_on_one_database_is_refused(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        settings = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": tg.url,
+                    "NEMO_API_URL": backend.url, "DATABASE_URL": pg_url}
+        first = await launch(tmp_path, **settings)
+        try:
+            await tg.send_text(77, "one")
+            await tg.wait_for_message(77, contains="one", timeout=30)  # first is polling
+            second = await launch(tmp_path, **settings)
+            out, err = await asyncio.wait_for(second.communicate(), timeout=60)
+            text = (out + err).decode()
+            assert second.returncode == 1, text
+            assert text.strip().splitlines()[-1] == (
+                "startup error: another bot process is already polling with this "
+                "DATABASE_URL; run several replicas in webhook mode (WEBHOOK_URL)"
+            )
+            assert "Traceback" not in text
+            await tg.send_text(77, "two")  # the first one keeps serving
+            await tg.wait_for_message(77, contains="two", timeout=30)
+        finally:
+            first.send_signal(signal.SIGINT)
+            await asyncio.wait_for(first.communicate(), timeout=30)

@@ -8,18 +8,21 @@ one place (``_send``). Token and session recovery need the chat store, so they l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import re
+import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from httpx_sse import EventSource
@@ -45,22 +48,35 @@ from bot.backend.models import (
     StateResult,
     UploadResult,
 )
+from bot.transfer import ByteSource, FileWriter, Opened, PathSource, SourceError
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "nemo_agent"
 SKILL_SOURCE = "rtk-compressor-free"
+SHORT_CALL_CONNECTIONS = 20
+STREAMS_PER_POOL = 50
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 300.0
 
 
 @dataclass(frozen=True, slots=True)
 class FileUpload:
-    """A file on disk to send; uploads stream from disk so phone-sized videos never sit in RAM."""
+    """One file to send: a path on disk or any :class:`ByteSource` (a URL streamed through).
 
-    path: Path
+    Either way it streams in chunks, so a phone-sized video never sits in memory."""
+
+    source: Path | ByteSource
     filename: str
     content_type: str = "application/octet-stream"
+
+    def open(self) -> contextlib.AbstractAsyncContextManager[Opened]:
+        source = PathSource(self.source) if isinstance(self.source, Path) else self.source
+        return source.open()
+
+
+ProgressFn = Callable[[int], None]
+"""Told the number of bytes moved so far, after every chunk."""
 
 
 class NemoClient:
@@ -79,22 +95,37 @@ class NemoClient:
         connection_retry_seconds: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        # Every open SSE turn holds a connection for minutes: size the pool for hundreds of
-        # concurrent chats instead of httpx's default of 100.
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=min(100, max_connections)
+        tls = httpx.create_ssl_context()  # one for every pool: building one takes ~10 ms
+
+        def client(connections: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                base_url=base_url.rstrip("/"),
+                headers={
+                    "X-Skill-Source": SKILL_SOURCE,
+                    "X-Skill-Version": version,
+                    "X-Skill-Platform": platform,
+                },
+                timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+                transport=transport,
+                verify=tls,
+            )
+
+        # httpcore scans every connection of a pool on each request, and a pool holding more
+        # connections than its keep-alive limit closes each one that goes idle
+        # (encode/httpcore#1000): one pool for hundreds of open turns made every request cost
+        # O(pool) and a new connection. So short calls get their own small pool, where
+        # keep-alive works, and turns are spread over pools of STREAMS_PER_POOL, the least
+        # busy first (a pool is added when all are full).
+        self._http = client(SHORT_CALL_CONNECTIONS)
+        self._new_pool: Callable[[], httpx.AsyncClient] = lambda: client(
+            min(STREAMS_PER_POOL, max_connections)
         )
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={
-                "X-Skill-Source": SKILL_SOURCE,
-                "X-Skill-Version": version,
-                "X-Skill-Platform": platform,
-            },
-            timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
-            limits=limits,
-            transport=transport,
-        )
+        self._max_pools = -(-max_connections // STREAMS_PER_POOL)
+        self._streams: list[httpx.AsyncClient] = []
+        self._open: list[int] = []
         self.rate_limit_retry_seconds = rate_limit_retry_seconds
         self.sse_timeout_seconds = sse_timeout_seconds
         self.allow_private_urls = allow_private_urls
@@ -103,16 +134,32 @@ class NemoClient:
         self._own_host = (httpx.URL(base_url).host or "").lower()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for http in (self._http, *self._streams):
+            await http.aclose()
 
     # -- plumbing -------------------------------------------------------------------------
+
+    def _stream_pool(self) -> int:
+        """The least busy pool for a turn's stream; a new one when all are full."""
+        if self._open:
+            pool = min(range(len(self._open)), key=self._open.__getitem__)
+            if self._open[pool] < STREAMS_PER_POOL or len(self._streams) >= self._max_pools:
+                return pool
+        self._streams.append(self._new_pool())
+        self._open.append(0)
+        return len(self._streams) - 1
 
     @staticmethod
     def _auth(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
     async def _send(
-        self, request: httpx.Request, *, stream: bool = False, retry_429: bool = True
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        retry_429: bool = True,
+        http: httpx.AsyncClient | None = None,
     ) -> httpx.Response:
         """Send under the one retry policy of the client.
 
@@ -127,7 +174,7 @@ class NemoClient:
         failures = 0
         while True:
             try:
-                response = await self._http.send(request, stream=stream)
+                response = await (http or self._http).send(request, stream=stream)
             except httpx.TransportError as exc:
                 failures += 1
                 if not idempotent or failures > self.connection_retries:
@@ -224,23 +271,61 @@ class NemoClient:
         return _parse(Session, data, path)
 
     async def upload_files(
-        self, token: str, session_id: str, files: Sequence[FileUpload]
+        self,
+        token: str,
+        session_id: str,
+        files: Sequence[FileUpload],
+        *,
+        on_progress: ProgressFn | None = None,
     ) -> UploadResult:
-        path = f"/api/upload-video/{APP_NAME}/me/{session_id}"
-        handles: list[BinaryIO] = []
-        try:
-            parts = []
-            for f in files:
-                handle: BinaryIO = f.path.open("rb")
-                handles.append(handle)
-                parts.append(("files", (f.filename, handle, f.content_type)))
-            data = await self._call(
-                "POST", path, token, files=parts, timeout=httpx.Timeout(600.0, connect=10.0)
+        """Stream the files as one multipart request; a 429 re-opens them and sends again.
+
+        The body is an async generator (httpx reads file objects synchronously, on the event
+        loop): disk reads happen in worker threads, and nothing is held beyond one chunk.
+        """
+        for attempt in (1, 2):
+            try:
+                data = await self._upload_once(token, session_id, files, on_progress)
+            except RateLimited:
+                if attempt == 2:
+                    raise
+                pause = _jitter(self.rate_limit_retry_seconds)
+                log.info("backend rate limited an upload; retrying in %.1fs", pause)
+                await asyncio.sleep(pause)
+                continue
+            return _parse(UploadResult, data, f"/api/upload-video/{APP_NAME}/me/{session_id}")
+        raise AssertionError("unreachable")
+
+    async def _upload_once(
+        self,
+        token: str,
+        session_id: str,
+        files: Sequence[FileUpload],
+        on_progress: ProgressFn | None,
+    ) -> dict[str, Any]:
+        async with contextlib.AsyncExitStack() as stack:
+            opened = [await stack.enter_async_context(f.open()) for f in files]
+            boundary = secrets.token_hex(16)
+            heads = [_part_head(boundary, f) for f in files]
+            tail = f"--{boundary}--\r\n".encode()
+            headers = {
+                **self._auth(token),
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+            }
+            sizes = [o.size for o in opened]
+            if all(size is not None for size in sizes):
+                length = sum(len(h) + 2 for h in heads) + sum(s or 0 for s in sizes) + len(tail)
+                headers["Content-Length"] = str(length)
+            path = f"/api/upload-video/{APP_NAME}/me/{session_id}"
+            request = self._http.build_request(
+                "POST",
+                path,
+                content=_multipart(heads, opened, tail, on_progress),
+                headers=headers,
+                timeout=httpx.Timeout(600.0, connect=10.0),
             )
-        finally:
-            for handle in handles:
-                handle.close()
-        return _parse(UploadResult, data, path)
+            response = await self._send(request, retry_429=False)
+            return self._unwrap(response, path)
 
     async def upload_urls(self, token: str, session_id: str, urls: Sequence[str]) -> UploadResult:
         path = f"/api/upload-video/{APP_NAME}/me/{session_id}"
@@ -326,8 +411,16 @@ class NemoClient:
             target = await self.check_url(str(target.join(location)))
         raise Unavailable(f"more than {MAX_REDIRECTS} redirects", path=target.path)
 
-    async def download(self, url: str, dest: Path, *, max_bytes: int | None = None) -> int:
-        """Stream a finished export to disk; ``FileTooLarge`` once it passes ``max_bytes``."""
+    async def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        max_bytes: int | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """Stream a finished export to disk (written off the event loop); ``FileTooLarge``
+        once it passes ``max_bytes``. ``on_progress`` gets (bytes so far, declared size)."""
         size = 0
         opened = False
         try:
@@ -338,13 +431,16 @@ class NemoClient:
                 declared = response.headers.get("content-length")
                 if max_bytes is not None and declared and int(declared) > max_bytes:
                     raise FileTooLarge(f"{declared} bytes", status=response.status_code)
-                with dest.open("wb") as out:
-                    opened = True
-                    async for chunk in response.aiter_bytes(1 << 16):
+                total = int(declared) if declared and declared.isdigit() else None
+                opened = True
+                async with FileWriter(dest) as out:
+                    async for chunk in response.aiter_bytes():
                         size += len(chunk)
                         if max_bytes is not None and size > max_bytes:
                             raise FileTooLarge(f"over {max_bytes} bytes")
-                        out.write(chunk)
+                        await out.write(chunk)
+                        if on_progress is not None:
+                            on_progress(size, total)
         except BaseException as exc:
             if opened:
                 _discard(dest)  # never leave a truncated download behind
@@ -381,12 +477,18 @@ class NemoClient:
             timeout=httpx.Timeout(30.0, read=self.sse_timeout_seconds),
         )
         deadline = time.monotonic() + self.sse_timeout_seconds
+        pool = self._stream_pool()
+        self._open[pool] += 1
         try:
             async with asyncio.timeout(self.sse_timeout_seconds):
-                response = await self._send(request, stream=True)
+                response = await self._send(request, stream=True, http=self._streams[pool])
         except TimeoutError:
+            self._open[pool] -= 1
             raise StreamBroken(f"no answer within {self.sse_timeout_seconds:.0f}s",
                                path="/run_sse") from None
+        except BaseException:
+            self._open[pool] -= 1
+            raise
         try:
             if response.status_code >= 400 or "text/event-stream" not in response.headers.get(
                 "content-type", ""
@@ -401,6 +503,7 @@ class NemoClient:
                                   status=response.status_code, path="/run_sse")
             yield TurnStream(response, deadline, self.sse_timeout_seconds)
         finally:
+            self._open[pool] -= 1
             await response.aclose()
 
 
@@ -510,6 +613,46 @@ async def _addresses(host: str, port: int) -> list[IPv4Address | IPv6Address]:
         mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
         found.append(mapped or address)
     return found
+
+
+_FORM_ESCAPES = {
+    '"': "%22", "\\": "\\\\", **{chr(c): f"%{c:02X}" for c in range(0x20) if c != 0x1B}
+}
+_FORM_ESCAPE_RE = re.compile("|".join(re.escape(c) for c in _FORM_ESCAPES))
+
+
+def _part_head(boundary: str, upload: FileUpload) -> bytes:
+    """A part's boundary line and headers, quoted the way browsers (and httpx) do."""
+    name = _FORM_ESCAPE_RE.sub(lambda m: _FORM_ESCAPES[m.group(0)], upload.filename)
+    content_type = upload.content_type.replace("\r", "").replace("\n", "")
+    return (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="files"; filename="{name}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
+
+
+async def _multipart(
+    heads: Sequence[bytes], opened: Sequence[Opened], tail: bytes, on_progress: ProgressFn | None
+) -> AsyncIterator[bytes]:
+    """The multipart body, chunk by chunk; a source that delivers a different number of
+    bytes than it declared fails the upload instead of corrupting it."""
+    sent = 0
+    for head, source in zip(heads, opened, strict=True):
+        yield head
+        count = 0
+        async for chunk in source.chunks:
+            count += len(chunk)
+            if source.size is not None and count > source.size:
+                raise SourceError(f"the file grew past its declared {source.size} bytes")
+            yield chunk
+            sent += len(chunk)
+            if on_progress is not None:
+                on_progress(sent)
+        if source.size is not None and count != source.size:
+            raise SourceError(f"the file ended at {count} of {source.size} bytes")
+        yield b"\r\n"
+    yield tail
 
 
 __all__ = ["BackendError", "FileUpload", "NemoClient", "TurnStream"]

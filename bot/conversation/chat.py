@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from bot.transfer import ByteSource
+
 
 @dataclass(frozen=True, slots=True)
 class Button:
@@ -80,8 +82,10 @@ class Chat(Protocol):
         """Send a video file (``Path``) or a URL; raises ``TooLarge`` or ``DeliveryFailed``."""
         ...
 
-    async def download(self, file_id: str, dest: Path) -> Path:
-        """Fetch a file the person sent; raises ``TooLarge`` past Telegram's limit."""
+    async def open_file(self, file_id: str) -> ByteSource:
+        """Where to read a file the person sent: its path when this machine can read it (a
+        local Bot API server), else its download URL, streamed. Raises ``TooLarge`` past
+        Telegram's download limit."""
         ...
 
     async def is_admin(self, user_id: int) -> bool: ...

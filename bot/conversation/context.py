@@ -9,6 +9,7 @@ from bot.conversation.accounts import Accounts
 from bot.conversation.chat import Chat
 from bot.i18n import Translator, backend_language
 from bot.store import ChatStore
+from bot.transfer import TempFiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class Timing:
     render_give_up: float = 30 * 60  # a render still unfinished after this is abandoned
     typing_refresh: float = 4.5
     album_wait: float = 1.0  # an album's items arrive as separate updates within ~1 s
+    transfer_progress: float = 3.0  # a transfer's status appears, then updates, this often
     auto_export: bool = True
 
 
@@ -45,6 +47,7 @@ class Services:
     store: ChatStore
     accounts: Accounts
     timing: Timing
+    temp: TempFiles
     limits: Limits = Limits()
 
 

@@ -11,9 +11,7 @@ import contextlib
 import logging
 import random
 import secrets
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bot import logs, metrics
@@ -30,6 +28,7 @@ from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
+from bot.conversation.progress import transfer
 from bot.conversation.timeline import exportable
 
 log = logging.getLogger(__name__)
@@ -198,10 +197,16 @@ async def deliver(ctx: Ctx, url: str) -> bool:
         return True
     with contextlib.suppress(Exception):
         await chat.action("upload_video")
-    with tempfile.TemporaryDirectory(prefix="rtk-export-") as tmp:
-        path = Path(tmp) / "video.mp4"
+    # Streamed to a file in the bot's temporary directory (removed however this ends), with
+    # a percent status if it takes a while, then handed to Telegram by path.
+    async with svc.temp.directory("export-") as tmp:
+        path = tmp / "video.mp4"
         try:
-            size = await svc.client.download(url, path, max_bytes=svc.limits.upload)
+            async with transfer(ctx, lambda done, total: messages.sending_video(t, done, total),
+                                size) as shown:
+                size = await svc.client.download(
+                    url, path, max_bytes=svc.limits.upload, on_progress=shown.advance
+                )
         except FileTooLarge:
             await _send_link(ctx, url, size)
             return True

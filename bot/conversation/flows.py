@@ -19,7 +19,7 @@ from bot.conversation.export import export, resume
 from bot.conversation.intent import Intent, classify
 from bot.conversation.media import (
     MediaItem,
-    acknowledgement,
+    acknowledge,
     link_acknowledgement,
     split_urls,
     upload_items,
@@ -205,7 +205,7 @@ async def media_job(ctx: Ctx, job: Job) -> None:
         return
     # Baseline the draft: if the backend drafts uploads itself, that is not an edit to export.
     await check_draft(ctx)
-    await ctx.chat.send(acknowledgement(ctx, items, result, bool(caption)))
+    await ctx.chat.send(await acknowledge(ctx, items, result, bool(caption)))
     if caption:
         await run_turn(ctx, caption)
 

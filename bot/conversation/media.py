@@ -1,15 +1,16 @@
 """Media in: files from Telegram and links, uploaded to the chat's backend session.
 
-Files are downloaded to a temporary file and streamed from disk to the backend, so a
-phone-sized video never sits whole in memory.
+Files stream from where Telegram keeps them straight to the backend: from the path a local
+Bot API server gives when this machine can read it (no copy at all), else from the file URL,
+chunk by chunk. Nothing is written to disk and a phone-sized video never sits in memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import mimetypes
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from bot.conversation import messages
 from bot.conversation.chat import TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
-from bot.conversation.progress import progress
+from bot.conversation.progress import progress, transfer
+from bot.transfer import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ _DEFAULT_NAME = {
     "photo": "photo.jpg", "video_note": "video_note.mp4", "animation": "animation.mp4",
     "video": "video.mp4", "audio": "audio.mp3", "document": "file",
 }
+SOURCE_RETRIES = (1.0, 3.0)
+"""Pauses before streaming a file again after its source broke midway."""
 URL_RE = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 
 
@@ -107,23 +111,38 @@ async def upload_items(ctx: Ctx, items: list[MediaItem]) -> UploadResult | None:
             accepted.append(item)
     if not accepted:
         return None
-    with tempfile.TemporaryDirectory(prefix="rtk-upload-") as tmp:
-        files: list[FileUpload] = []
-        async with progress(ctx, None, "upload_video"):
-            for index, item in enumerate(accepted):
-                dest = Path(tmp) / f"{index}-{item.upload_name}"
-                try:
-                    await chat.download(item.file_id, dest)
-                except TooLarge:
-                    await chat.send(
-                        messages.too_large_for_telegram(t, item.upload_name, item.file_size)
-                    )
-                    continue
-                files.append(FileUpload(dest, item.upload_name, item.content_type))
-        if not files:
-            return None
-        return await _upload(ctx, lambda ident: svc.client.upload_files(
-            ident.token, ident.session_id, files))
+    files: list[FileUpload] = []
+    total: int | None = 0
+    for item in accepted:
+        try:
+            source = await chat.open_file(item.file_id)
+        except TooLarge:
+            await chat.send(messages.too_large_for_telegram(t, item.upload_name, item.file_size))
+            continue
+        files.append(FileUpload(source, item.upload_name, item.content_type))
+        # Percentages only when every size is known; otherwise the status shows bytes.
+        total = total + item.file_size if total is not None and item.file_size else None
+    if not files:
+        return None
+
+    def status(done: int, size: int | None) -> str:
+        return messages.uploading(t, files[0].filename, len(files), done, size)
+
+    async with transfer(ctx, status, total) as shown:
+        # A file stream that breaks midway fails the whole request, so the backend keeps
+        # nothing of it: sending it again from the start is safe.
+        for pause in (*SOURCE_RETRIES, None):
+            try:
+                return await _upload(ctx, lambda ident: svc.client.upload_files(
+                    ident.token, ident.session_id, files, on_progress=shown.advance))
+            except SourceError as exc:
+                log.warning("chat %s: reading a file from Telegram failed: %s",
+                            chat.chat_id, exc)
+                if pause is None:
+                    await chat.send(messages.file_unreadable(t, files[0].filename))
+                    return None
+                await asyncio.sleep(pause)
+    return None
 
 
 async def upload_urls(ctx: Ctx, urls: list[str]) -> UploadResult | None:
@@ -173,6 +192,19 @@ def acknowledgement(ctx: Ctx, items: list[MediaItem], result: UploadResult,
     )
     tail = messages.working_on_caption(t) if has_instruction else messages.what_next(t)
     return "\n".join([head, *lines, "", tail])
+
+
+async def acknowledge(ctx: Ctx, items: list[MediaItem], result: UploadResult,
+                      has_instruction: bool) -> str:
+    """The acknowledgement, with the quality hint the first time this chat sends a video
+    the ordinary way (Telegram re-encodes those; a file keeps the original)."""
+    text = acknowledgement(ctx, items, result, has_instruction)
+    if any(item.kind == "video" for item in items) and await ctx.svc.store.claim_quality_hint(
+        ctx.chat.chat_id
+    ):
+        head, _, rest = text.partition("\n\n")
+        text = f"{head}\n\n{messages.quality_hint(ctx.t)}\n\n{rest}"
+    return text
 
 
 def link_acknowledgement(ctx: Ctx, urls: list[str], result: UploadResult,

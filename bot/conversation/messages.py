@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from babel.numbers import format_percent
+
 from bot.backend import errors as be
 from bot.i18n import Translator
 
@@ -293,3 +295,41 @@ def cancelled(t: Translator, count: int) -> str:
 
 def admins_only(t: Translator) -> str:
     return t._("Only group admins can do that.")
+
+
+def uploading(t: Translator, name: str, count: int, done: int, total: int | None) -> str:
+    """A long upload's status: "📤 Uploading clip.mp4… 48 % of 312 MB"."""
+    what = name if count == 1 else t.n_("{n} file", "{n} files", count).format(n=count)
+    if total:
+        return t._("📤 Uploading {what}… {percent} of {size}").format(
+            what=what, percent=_percent(t, done, total), size=t.size(total)
+        )
+    return t._("📤 Uploading {what}… {size}").format(what=what, size=t.size(done))
+
+
+def _percent(t: Translator, done: int, total: int) -> str:
+    """48 %, as the person's locale writes it; whole percents, floored (100 only when done)."""
+    whole = min(done, total) * 100 // total
+    return format_percent(whole / 100, locale=t.locale)
+
+
+def sending_video(t: Translator, done: int, total: int | None) -> str:
+    """A long export download's status, before the video arrives."""
+    if total:
+        return t._("📥 Fetching your video… {percent} of {size}").format(
+            percent=_percent(t, done, total), size=t.size(total)
+        )
+    return t._("📥 Fetching your video… {size}").format(size=t.size(done))
+
+
+def quality_hint(t: Translator) -> str:
+    return t._(
+        "💡 Telegram re-encodes videos sent the usual way, which lowers their quality. To "
+        "keep the original, send the video as a file (📎 → File) next time."
+    )
+
+
+def file_unreadable(t: Translator, name: str) -> str:
+    return t._("I couldn't fetch “{name}” from Telegram. Please send it again.").format(
+        name=name
+    )

@@ -2,6 +2,7 @@
 
 "typing" is refreshed while work runs; after ``still_working`` seconds ONE status message
 appears and is edited in place on each later interval, then removed when the answer arrives.
+A long transfer gets the same treatment with its percentage (``transfer``).
 """
 
 from __future__ import annotations
@@ -81,3 +82,65 @@ async def progress(
         yield p
     finally:
         await p.stop()
+
+
+class Transfer:
+    """One status message for a transfer that takes a while: it appears only after
+    ``transfer_progress`` seconds, is edited at most that often (only when its text changed),
+    and is removed when the transfer ends, however it ends."""
+
+    def __init__(self, ctx: Ctx, text: Callable[[int, int | None], str],
+                 total: int | None = None) -> None:
+        self.ctx = ctx
+        self._text = text
+        self.done = 0
+        self.total = total
+        self.message_id: int | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def advance(self, done: int, total: int | None = None) -> None:
+        """Bytes moved so far (called for every chunk: only stores the numbers)."""
+        self.done = done
+        if total is not None:
+            self.total = total
+
+    async def _run(self) -> None:
+        interval = self.ctx.svc.timing.transfer_progress
+        await asyncio.sleep(interval)
+        shown = self._text(self.done, self.total)
+        try:
+            self.message_id = await self.ctx.chat.send(shown)
+        except Exception:
+            log.warning("could not send the transfer status", exc_info=True)
+            return
+        while True:
+            await asyncio.sleep(interval)
+            text = self._text(self.done, self.total)
+            if text != shown:
+                with contextlib.suppress(Exception):
+                    await self.ctx.chat.edit(self.message_id, text)
+                shown = text
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.message_id is not None:
+            with contextlib.suppress(Exception):
+                await self.ctx.chat.delete(self.message_id)
+            self.message_id = None
+
+
+@contextlib.asynccontextmanager
+async def transfer(
+    ctx: Ctx, text: Callable[[int, int | None], str], total: int | None = None
+) -> AsyncIterator[Transfer]:
+    """Percent-and-size status for a long transfer; feed it with ``advance``."""
+    status = Transfer(ctx, text, total)
+    status._task = asyncio.create_task(status._run())
+    try:
+        yield status
+    finally:
+        await status.stop()

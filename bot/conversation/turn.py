@@ -40,8 +40,14 @@ class DraftCheck:
     uploads: int = 0
 
 
-async def stream_answer(ctx: Ctx, instruction: str) -> str:
-    """The agent's final text for ``instruction`` ('' when it sent none)."""
+@dataclass(slots=True)
+class Seen:
+    tools: bool = False  # the agent ran a tool: the draft may have changed
+
+
+async def stream_answer(ctx: Ctx, instruction: str, seen: Seen | None = None) -> str:
+    """The agent's final text for ``instruction`` ('' when it sent none); ``seen`` notes
+    whether a tool ran, even when the stream then fails."""
     svc = ctx.svc
 
     async def session_lost() -> None:
@@ -54,6 +60,8 @@ async def stream_answer(ctx: Ctx, instruction: str) -> str:
                 if isinstance(event, TextChunk):
                     answer.add(event)
                 elif isinstance(event, ToolActivity):
+                    if seen is not None:
+                        seen.tools = True
                     log.debug("chat %s: agent %s %s", ctx.chat.chat_id, event.kind, event.name)
                 elif isinstance(event, StreamError):
                     # 1001/1002 raised here are recovered by accounts.call like HTTP ones.
@@ -142,17 +150,24 @@ async def run_turn(
     error: BackendError | None = None
     text = ""
     started = time.monotonic()
+    seen = Seen()
     async with progress(ctx, lambda elapsed: messages.still_working(t, elapsed)):
         try:
             note = await align_language(ctx)
-            text = await stream_answer(ctx, f"{note}\n{instruction}" if note else instruction)
+            text = await stream_answer(
+                ctx, f"{note}\n{instruction}" if note else instruction, seen
+            )
             if note:
                 await svc.store.set_session_language(chat.chat_id, chat.thread_id, ctx.language)
         except BackendError as exc:
             error = exc
         metrics.TURN_SECONDS.observe(time.monotonic() - started)
         metrics.TURNS.labels("error" if error else "ok").inc()
-        check = await check_draft(ctx)
+        # Words without a tool call cannot have changed the draft: no state read, unless
+        # the answer or the person asks for the video (or the answer shows the project).
+        words_only = (error is None and bool(text) and not seen.tools
+                      and not export_when_done and not asks_to_export(text))
+        check = None if words_only else await check_draft(ctx)
     draft = check.draft if check else None
     changed = bool(check and check.changed)
 
@@ -172,6 +187,8 @@ async def run_turn(
     )
     offer = exportable(draft) and not wants_export and (changed or asked)
     gui = read_gui(text, t, exporting=wants_export, button=offer, act=follow_up)
+    if words_only and gui.show_state:
+        check = await check_draft(ctx)
     export_after_move = wants_export
     if gui.moves:
         wants_export = offer = False  # the follow-up turn decides once the move is made

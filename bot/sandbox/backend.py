@@ -249,6 +249,7 @@ class RecordedFile:
     content_type: str | None
     size: int
     head: bytes = dc_field(default=b"", repr=False)
+    sha256: str = ""
 
 
 @dataclass
@@ -385,6 +386,9 @@ class FakeBackend:
         """Keys merged over every state answer's ``state`` (strange shapes on demand)."""
         self.force_402 = False
         self.max_upload_bytes = MAX_UPLOAD_BYTES
+        self.upload_chunk_delay = 0.0
+        """Seconds to wait after reading each 64 KiB of an upload: a slow link, for tests of
+        long transfers."""
         self.url = ""
         self.requests: list[RecordedRequest] = []
         self.tokens: dict[str, TokenInfo] = {}
@@ -891,6 +895,8 @@ class FakeBackend:
             head = bytearray()
             digest = hashlib.sha256()
             while chunk := await part.read_chunk(_CHUNK):
+                if self.upload_chunk_delay:
+                    await asyncio.sleep(self.upload_chunk_delay)
                 size += len(chunk)
                 digest.update(chunk)
                 if len(head) < HEAD_KEEP:
@@ -901,6 +907,7 @@ class FakeBackend:
                 content_type=part.headers.get("Content-Type"),
                 size=size,
                 head=bytes(head),
+                sha256=digest.hexdigest(),
             )
             record.files.append(rec)
             out.append((rec, digest.hexdigest()))

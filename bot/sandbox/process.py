@@ -41,6 +41,11 @@ class BotProcess:
         self.exit_codes: list[int] = []
 
     @property
+    def pid(self) -> int:
+        assert self._proc is not None, "the bot is not running"
+        return self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
 

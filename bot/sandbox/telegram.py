@@ -66,6 +66,8 @@ BOT_FIRST_NAME: Final = "RTK Compressor"
 DEFAULT_UPLOAD_LIMIT: Final = 50 * MB
 DEFAULT_DOWNLOAD_LIMIT: Final = 20 * MB
 LOCAL_MODE_LIMIT: Final = 2000 * MB
+REMOTE_ROOT: Final = "/var/lib/telegram-bot-api"
+"""Where ``local_files_elsewhere`` pretends the server keeps its files (not on this machine)."""
 MAX_TEXT_LENGTH: Final = 4096
 MAX_CAPTION_LENGTH: Final = 1024
 DEFAULT_GROUP_USER_ID: Final = 424242
@@ -1104,9 +1106,14 @@ class FakeTelegram:
         upload_limit: int | None = None,
         download_limit: int | None = None,
         local_mode: bool = False,
+        local_files_elsewhere: bool = False,
     ) -> None:
         self.token = token
         self.local_mode = local_mode
+        # A local server on another host: getFile's absolute paths do not exist on the bot's
+        # machine, and the files are served over HTTP at <file root>/<absolute path> (as a web
+        # server in front of a real local Bot API server does).
+        self.local_files_elsewhere = local_files_elsewhere
         default_up = LOCAL_MODE_LIMIT if local_mode else DEFAULT_UPLOAD_LIMIT
         default_down = LOCAL_MODE_LIMIT if local_mode else DEFAULT_DOWNLOAD_LIMIT
         self.upload_limit = default_up if upload_limit is None else upload_limit
@@ -1124,6 +1131,8 @@ class FakeTelegram:
         self.menu_buttons: dict[int | None, JSONDict] = {}
         self.bot_texts: dict[str, dict[str, str]] = {}
         self.server_errors: list[BaseException] = []
+        self.file_downloads = 0
+        """Files fetched over HTTP from /file/bot<token>/..."""
         self._webhook_init()
 
         self._runner: web.AppRunner | None = None
@@ -1318,10 +1327,15 @@ class FakeTelegram:
         caption: str | None = None,
         media_group_id: str | None = None,
         declared_size: int | None = None,
+        source_path: Path | None = None,
         **chat: Unpack[ChatOptions],
     ) -> JSONDict:
-        """A user sends a video; its bytes are downloadable via getFile."""
-        stored = self._store_file("video", content, file_name, mime_type, declared_size)
+        """A user sends a video; its bytes are downloadable via getFile. With ``source_path``
+        the bytes are that file's (for big files: nothing held in memory)."""
+        stored = self._store_file(
+            "video", None if source_path else content, file_name, mime_type, declared_size,
+            source_path=source_path,
+        )
         media = self._file_object(stored, width=width, height=height, duration=duration)
         return self._deliver_media(chat_id, chat, "video", media, caption, media_group_id)
 
@@ -1335,10 +1349,14 @@ class FakeTelegram:
         caption: str | None = None,
         media_group_id: str | None = None,
         declared_size: int | None = None,
+        source_path: Path | None = None,
         **chat: Unpack[ChatOptions],
     ) -> JSONDict:
-        """A user sends a file as a document."""
-        stored = self._store_file("document", content, file_name, mime_type, declared_size)
+        """A user sends a file as a document (``source_path``: its bytes are that file's)."""
+        stored = self._store_file(
+            "document", None if source_path else content, file_name, mime_type, declared_size,
+            source_path=source_path,
+        )
         media = self._file_object(stored)
         return self._deliver_media(chat_id, chat, "document", media, caption, media_group_id)
 
@@ -2043,6 +2061,7 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             body = _error_body(401, ERR_UNAUTHORIZED, None)
             return web.json_response(body, status=401)
+        self.file_downloads += 1
         if failures := self._failures.get("file"):
             failure = failures.pop(0)
             if failure.html:
@@ -2054,7 +2073,7 @@ class FakeTelegram:
         if self.fault_rate and (fault := self._random_fault("file", None)) is not None:
             return fault
         path = unquote(request.match_info["path"])
-        stored = self._file_paths.get(path)
+        stored = self._file_paths.get(path) or self._file_paths.get("/" + path.lstrip("/"))
         if stored is None:
             return web.json_response(_error_body(404, ERR_NOT_FOUND, None), status=404)
         if stored.source_path is not None and stored.source_path.exists():
@@ -2717,7 +2736,11 @@ class FakeTelegram:
             "file_size": stored.size,
             "file_path": stored.rel_path,
         }
-        if self.local_mode:
+        if self.local_mode and self.local_files_elsewhere:
+            remote = f"{REMOTE_ROOT}/{self.token}/{stored.rel_path}"
+            self._file_paths[remote] = stored
+            result["file_path"] = remote
+        elif self.local_mode:
             if stored.source_path is not None:
                 result["file_path"] = str(stored.source_path)
             else:

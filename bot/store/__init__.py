@@ -2,8 +2,8 @@
 Telegram or HTTP."""
 
 from bot.store.interface import ChatStore
-from bot.store.open import StoreUnavailable, open_store
+from bot.store.open import PollingTaken, StoreUnavailable, open_store
 from bot.store.store import ChatRecord, Job, Store, TopicRecord
 
-__all__ = ["ChatRecord", "ChatStore", "Job", "Store",
+__all__ = ["ChatRecord", "ChatStore", "Job", "PollingTaken", "Store",
            "StoreUnavailable", "TopicRecord", "open_store"]

@@ -43,7 +43,9 @@ MIGRATIONS: list[str] = [
     """,
     # 2: the draft fingerprint seen after the last turn, to tell whether a turn changed it.
     "ALTER TABLE topics ADD COLUMN draft_hash TEXT",
-    # 3: the inbox: each polled update as received, kept from before Telegram considers it
+    # 3: whether the chat was told once that a video sent as a file keeps its quality.
+    "ALTER TABLE chats ADD COLUMN quality_hint_at REAL",
+    # 4: the inbox: each polled update as received, kept from before Telegram considers it
     # delivered until it has been handled ('new' -> 'handling' -> 'done').
     """
     CREATE TABLE inbox (

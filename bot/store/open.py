@@ -15,6 +15,11 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or refused us; the message holds no password."""
 
 
+class PollingTaken(StoreUnavailable):
+    """Another process already long-polls with this database: Telegram hands each update
+    to one poller, and replicas share work only in webhook mode."""
+
+
 def is_postgres(url: str) -> bool:
     return url.startswith(POSTGRES_SCHEMES)
 

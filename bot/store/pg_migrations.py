@@ -47,7 +47,9 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_chat ON jobs (chat_id, thread_id, state, id);
     CREATE INDEX jobs_unfinished ON jobs (state) WHERE state IN ('pending', 'running');
     """,
-    # 2: the inbox of polled updates (SQLite's migration 3).
+    # 2: when the chat was told that a video sent as a file keeps its quality (once per chat).
+    "ALTER TABLE chats ADD COLUMN quality_hint_at DOUBLE PRECISION",
+    # 3: the inbox of polled updates (SQLite's migration 4).
     """
     CREATE TABLE inbox (
         update_id   BIGINT PRIMARY KEY,

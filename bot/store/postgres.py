@@ -17,8 +17,9 @@ import asyncpg
 from bot.store.pg_migrations import PG_MIGRATIONS
 from bot.store.store import ChatRecord, Job, TopicRecord
 
-# pg_advisory_xact_lock key for migrations: any constant no other code uses.
+# Advisory lock keys: constants no other code uses.
 _MIGRATION_LOCK = 0x7274_6B00
+_POLLING_LOCK = 0x7274_6B01
 
 _CHAT_COLUMNS = (
     "chat_id, client_id, token, token_expires_at, anon_user_id, language,"
@@ -39,15 +40,17 @@ async def _init_connection(con: asyncpg.Connection) -> None:
 
 
 class PostgresStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str = "") -> None:
         self._pool = pool
+        self._url = url
+        self._polling: asyncpg.Connection | None = None
 
     @classmethod
     async def open(cls, url: str, *, max_connections: int = 20) -> PostgresStore:
         pool = await asyncpg.create_pool(
             url, min_size=1, max_size=max_connections, init=_init_connection
         )
-        store = cls(pool)
+        store = cls(pool, url)
         try:
             await store._migrate()
         except BaseException:
@@ -56,7 +59,21 @@ class PostgresStore:
         return store
 
     async def close(self) -> None:
+        if self._polling is not None:
+            await self._polling.close()
+            self._polling = None
         await self._pool.close()
+
+    async def hold_polling(self) -> bool:
+        """A session advisory lock on a connection of its own: held while this process
+        lives, released by the server the moment the process (or its connection) dies."""
+        if self._polling is None:
+            con = await asyncpg.connect(self._url)
+            if not await con.fetchval("SELECT pg_try_advisory_lock($1)", _POLLING_LOCK):
+                await con.close()
+                return False
+            self._polling = con
+        return True
 
     async def _migrate(self) -> None:
         async with self._pool.acquire() as con, con.transaction():
@@ -129,6 +146,15 @@ class PostgresStore:
             language,
             now,
         )
+
+    async def claim_quality_hint(self, chat_id: int) -> bool:
+        await self.ensure_chat(chat_id)
+        status = await self._pool.execute(
+            "UPDATE chats SET quality_hint_at = $1 WHERE chat_id = $2 AND quality_hint_at IS NULL",
+            time.time(),
+            chat_id,
+        )
+        return _rowcount(status) == 1
 
     # -- topics (sessions) ------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ class ChatRecord:
     language: str | None
     created_at: float
     updated_at: float
+    quality_hint_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,10 @@ class Store:
                 f"BEGIN; {script}; INSERT INTO schema_version VALUES ({number}); COMMIT;"
             )
 
+    async def hold_polling(self) -> bool:
+        """A SQLite file serves one process, so this one is the only poller."""
+        return True
+
     async def schema_version(self) -> int:
         async with self._db.execute("SELECT MAX(version) FROM schema_version") as cur:
             row = await cur.fetchone()
@@ -136,6 +141,16 @@ class Store:
             (language, time.time(), chat_id),
         )
         await self._db.commit()
+
+    async def claim_quality_hint(self, chat_id: int) -> bool:
+        """``True`` exactly once per chat: the first caller gets to show the hint."""
+        await self.ensure_chat(chat_id)
+        cur = await self._db.execute(
+            "UPDATE chats SET quality_hint_at = ? WHERE chat_id = ? AND quality_hint_at IS NULL",
+            (time.time(), chat_id),
+        )
+        await self._db.commit()
+        return cur.rowcount == 1
 
     # -- topics (sessions) ------------------------------------------------------------------
 

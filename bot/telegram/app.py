@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from telegram import BotCommand, Update
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import (
@@ -20,6 +21,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot import __version__, metrics
 from bot.backend import NemoClient
@@ -29,12 +31,13 @@ from bot.conversation.accounts import Accounts
 from bot.conversation.context import Limits, Services, Timing
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
-from bot.store import Store, open_store
+from bot.store import PollingTaken, Store, open_store
 from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import Runtime
+from bot.transfer import TempFiles
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,12 @@ MENU_LANGUAGES = {"en": "en", "zh": "zh_Hans"}
 async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     settings: Settings = app.bot_data["settings"]
     store = await open_store(settings.database_url)
+    if settings.webhook_url is None and not await store.hold_polling():
+        await store.close()
+        raise PollingTaken(
+            "another bot process is already polling with this DATABASE_URL; "
+            "run several replicas in webhook mode (WEBHOOK_URL)"
+        )
     await store.prune_jobs()
     client = NemoClient(
         settings.nemo_api_url,
@@ -136,6 +145,9 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         max_connections=settings.max_backend_connections,
         allow_private_urls=settings.allow_private_urls,
     )
+    temp = await TempFiles.start(settings.temp_base)
+    # Files people send are streamed from the Bot API's file server to the backend.
+    files = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
     operator = settings.nemo_token.get_secret_value() if settings.nemo_token else None
     svc = Services(
         client=client,
@@ -146,16 +158,20 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             render_poll=settings.render_poll_seconds,
             render_give_up=settings.render_timeout_seconds,
             auto_export=settings.auto_export,
+            transfer_progress=settings.transfer_progress_seconds,
         ),
+        temp=temp,
         limits=Limits.for_mode(settings.telegram_local_mode),
     )
     queue = ChatQueue(
         svc,
-        lambda chat_id, thread_id, reply_to: TelegramChat(app.bot, chat_id, thread_id, reply_to),
+        lambda chat_id, thread_id, reply_to: TelegramChat(
+            app.bot, chat_id, thread_id, reply_to, files=files
+        ),
         flows.HANDLERS,
         on_error=flows.job_failed,
     )
-    app.bot_data["runtime"] = Runtime(settings=settings, svc=svc, queue=queue)
+    app.bot_data["runtime"] = Runtime(settings=settings, svc=svc, queue=queue, files=files)
     await app.bot.set_my_commands(command_menu("en"))
     for code, locale in MENU_LANGUAGES.items():
         await app.bot.set_my_commands(command_menu(locale), language_code=code)
@@ -180,7 +196,23 @@ async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None
         return
     await rt.queue.shutdown()
     await rt.svc.client.aclose()
+    await rt.files.aclose()
+    await rt.svc.temp.close()
     await rt.svc.store.close()
+
+
+def telegram_request() -> HTTPXRequest:
+    """Bot API calls are short, so a small pool serves hundreds of chats, and must: httpcore
+    checks every idle connection of a pool on each request (a few syscalls each), and closes
+    every connection that goes idle once the pool holds more than its keep-alive limit."""
+    size = 20
+    return HTTPXRequest(
+        connection_pool_size=size,
+        pool_timeout=10.0,
+        httpx_kwargs={
+            "limits": httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        },
+    )
 
 
 def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -198,7 +230,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         # Handlers only queue work, but hundreds of chats may talk at once: lift PTB's 256,
         # while each chat's updates still go through in order.
         .concurrent_updates(PerChatOrder(settings.max_concurrent_updates))
-        .connection_pool_size(512)
+        .request(telegram_request())
         .rate_limiter(RateLimiter(max_retries=3))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import urllib.parse
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from telegram import (
     ReplyParameters,
 )
 from telegram.constants import ChatMemberStatus, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
 
 from bot.conversation.chat import (
     ChatUnavailable,
@@ -28,6 +29,7 @@ from bot.conversation.chat import (
     Keyboard,
     TooLarge,
 )
+from bot.transfer import ByteSource, PathSource, UrlSource
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,16 @@ def _reachable(chat_id: int) -> Iterator[None]:
         raise ChatUnavailable(f"chat {chat_id}: {exc.message}") from exc
 
 
+def _readable(path: str) -> bool:
+    return os.path.isabs(path) and os.path.isfile(path) and os.access(path, os.R_OK)
+
+
+def _encoded(url: str) -> str:
+    """Non-ASCII characters in a file path percent-encoded, as python-telegram-bot does."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=urllib.parse.quote(parts.path)))
+
+
 def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
@@ -78,9 +90,16 @@ class TelegramChat:
     """One chat or forum topic. Every message goes to the same topic it came from."""
 
     def __init__(
-        self, bot: Bot, chat_id: int, thread_id: int = 0, reply_to: int | None = None
+        self,
+        bot: Bot,
+        chat_id: int,
+        thread_id: int = 0,
+        reply_to: int | None = None,
+        *,
+        files: httpx.AsyncClient | None = None,
     ) -> None:
         self._bot = bot
+        self._files = files
         self._chat_id = chat_id
         self._thread_id = thread_id
         # In groups every answer quotes the message it answers, so people see who asked what.
@@ -181,8 +200,12 @@ class TelegramChat:
         buttons: Keyboard | None = None,
     ) -> int:
         # A Path lets python-telegram-bot hand a local Bot API server a file:// URI (no copy of
-        # a 2 GB export through memory); with the public API it reads the file (50 MB at most).
-        return await self._send_media(source, caption, filename, as_document, buttons)
+        # a 2 GB export through memory). With the public API the file (50 MB at most) is read
+        # in a worker thread: python-telegram-bot would read it on the event loop.
+        media: object = source
+        if isinstance(source, Path) and not self._bot.local_mode:
+            media = await asyncio.to_thread(source.read_bytes)
+        return await self._send_media(media, caption, filename, as_document, buttons)
 
     async def _send_media(
         self,
@@ -218,25 +241,28 @@ class TelegramChat:
             raise DeliveryUncertain(f"{type(exc).__name__}: {exc.message}") from exc
         return message.message_id
 
-    async def download(self, file_id: str, dest: Path) -> Path:
+    async def open_file(self, file_id: str) -> ByteSource:
         try:
             file = await self._bot.get_file(file_id)
         except BadRequest as exc:
             if "too big" in exc.message.lower():
                 raise TooLarge(exc.message) from exc
             raise
-        for pause in DOWNLOAD_RETRIES:
-            try:
-                return await file.download_to_drive(dest)
-            except RetryAfter as exc:
-                wait = exc.retry_after
-                pause = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            except NetworkError as exc:
-                if not transient(exc):
-                    raise
-            log.info("chat %s: file download failed; retrying in %.1f s", self._chat_id, pause)
-            await asyncio.sleep(pause)
-        return await file.download_to_drive(dest)
+        if not file.file_path:
+            raise DeliveryFailed("Telegram gave no file path")
+        # python-telegram-bot's download_to_drive copies a local file with a blocking
+        # shutil.copyfile; instead the upload streams straight from the path, or the URL.
+        if file.file_path.startswith(("http://", "https://")):
+            url = file.file_path
+        elif await asyncio.to_thread(_readable, file.file_path):
+            return PathSource(Path(file.file_path))
+        else:
+            # A local Bot API server on another host: its files are served by a web server in
+            # front of it at <file root>/<absolute path> (how PTB builds the URL too).
+            url = f"{self._bot.base_file_url}/{file.file_path}"
+        if self._files is None:
+            raise RuntimeError("this chat was made without a client for file downloads")
+        return UrlSource(self._files, _encoded(url), file.file_size, retries=DOWNLOAD_RETRIES)
 
     async def is_admin(self, user_id: int) -> bool:
         if self._chat_id > 0:

@@ -43,7 +43,9 @@ async def ctx_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
     message = update.message  # a person's message (not a button press on the bot's own)
     reply_to = message.message_id if message else None
     return Ctx(
-        chat=TelegramChat(context.bot, chat.id, thread_of(update), reply_to), t=t, svc=rt.svc
+        chat=TelegramChat(context.bot, chat.id, thread_of(update), reply_to, files=rt.files),
+        t=t,
+        svc=rt.svc,
     )
 
 

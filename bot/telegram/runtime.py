@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from telegram.ext import CallbackContext
 
 from bot.config import Settings
@@ -17,6 +18,7 @@ class Runtime:
     settings: Settings
     svc: Services
     queue: ChatQueue
+    files: httpx.AsyncClient  # streams files the people sent from the Bot API's file server
 
 
 def runtime(context: CallbackContext[Any, Any, Any, Any]) -> Runtime:

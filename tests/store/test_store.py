@@ -116,6 +116,19 @@ async def test_first_sight_of_a_chat_gives_it_one_identity(replica: Opener) -> N
     await second.close()
 
 
+async def test_the_quality_hint_is_claimed_once_per_chat_across_restarts(
+    reopen: Opener,
+) -> None:
+    store = await reopen()
+    assert await store.claim_quality_hint(7) is True
+    assert await store.claim_quality_hint(7) is False
+    assert await store.claim_quality_hint(8) is True
+    await store.close()
+    store = await reopen()
+    assert await store.claim_quality_hint(7) is False
+    await store.close()
+
+
 async def test_jobs_are_ordered_deduplicated_and_albums_claimed(reopen: Opener) -> None:
     store = await reopen()
     first = await store.add_job(1, 0, "media", {"media_group_id": "g", "n": 1}, "update:1")
@@ -178,3 +191,19 @@ async def test_an_album_item_is_claimed_once(replica: Opener) -> None:
     assert sorted(claimed) == ids[1:]
     await first.close()
     await second.close()
+
+
+async def test_one_poller_per_database(engine: str, reopen: Opener) -> None:
+    """Two long-polling processes on one PostgreSQL would split Telegram's updates
+    between them; the second is refused until the first is gone."""
+    first = await reopen()
+    assert await first.hold_polling()
+    assert await first.hold_polling()  # holding it again is not a conflict
+    if engine == "postgresql":
+        second = await reopen()
+        assert not await second.hold_polling()
+        await first.close()
+        assert await second.hold_polling()
+        await second.close()
+    else:
+        await first.close()

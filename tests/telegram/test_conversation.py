@@ -329,7 +329,9 @@ async def test_nothing_to_export(h: Harness) -> None:
 
 @pytest.mark.parametrize("harness_options", [{"auto_export": False}])
 async def test_without_auto_export_an_export_button_is_offered(h: Harness) -> None:
-    h.backend.queue_turn([adk_text("Compressed it for you.")], draft=make_draft())
+    h.backend.queue_turn(
+        [adk_call("compress_video", {}), adk_text("Compressed it for you.")], draft=make_draft()
+    )
     await h.tg.send_text(ALICE, "compress")
     offer = await h.tg.wait_for_message(ALICE, contains="Compressed it")
     await h.idle()
@@ -491,3 +493,24 @@ async def test_a_draft_made_by_the_upload_alone_is_not_exported(h: Harness) -> N
     await h.tg.wait_for_message(ALICE, contains="720p")
     await h.idle()
     assert h.backend.requests_to("render") == []
+
+
+async def test_an_answer_in_words_only_skips_the_state_read(h: Harness) -> None:
+    """No tool ran, so the draft cannot have changed: no state read after the turn (issue 16).
+    A turn that ran a tool, or ended without text, still reads it."""
+    h.backend.queue_turn([adk_text("Hi ", partial=True), adk_text("Hi there.")])
+    await h.tg.send_text(ALICE, "hello")
+    await h.tg.wait_for_message(ALICE, contains="Hi there.")
+    await h.idle()
+    assert h.backend.requests_to("state") == []
+    h.backend.queue_turn([adk_call("inspect_timeline", {}), adk_text("Nothing to change.")])
+    await h.tg.send_text(ALICE, "anything to fix?")
+    await h.tg.wait_for_message(ALICE, contains="Nothing to change.")
+    await h.idle()
+    assert len(h.backend.requests_to("state")) == 1
+    h.backend.queue_turn([])
+    before = len(h.tg.messages(ALICE))
+    await h.tg.send_text(ALICE, "and now?")
+    await h.tg.wait_for_message(ALICE, after=before)
+    await h.idle()
+    assert len(h.backend.requests_to("state")) == 2
