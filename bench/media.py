@@ -218,12 +218,21 @@ async def run(mb: int, rounds: int) -> None:
                         await tg.wait_for_message(CHAT, kind="video", timeout=600)
                         export_took = time.perf_counter() - start
                     export_during = list(samples)
-                left = [p for p in (work / "tmp").rglob("*") if p.is_file() and p.name != ".lock"]
+                def left_behind() -> list[Path]:
+                    return [p for p in (work / "tmp").rglob("*")
+                            if p.is_file() and p.name != ".lock"]
+
+                with contextlib.suppress(TimeoutError):  # removed just after the send returns
+                    async with asyncio.timeout(10):
+                        await until(lambda: not left_behind())
+                left = left_behind()
+                load = os.getloadavg()[0]
             finally:
                 await bot.stop()
 
         best_plain, best_bot = min(plain), min(bot_times)
-        print(f"file: {mb} MB ({size} bytes), sha256 checked at the backend")
+        print(f"file: {mb} MB ({size} bytes), sha256 checked at the backend; "
+              f"load average {load:.1f} on {os.cpu_count()} cores")
         print(f"plain httpx upload: best {best_plain:.2f} s = {mb / best_plain:.0f} MB/s "
               f"(runs: {', '.join(f'{t:.2f}' for t in plain)})")
         print(f"through the bot (update → acknowledgement): best {best_bot:.2f} s = "

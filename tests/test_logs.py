@@ -29,3 +29,22 @@ def test_tokens_are_masked_in_messages_and_tracebacks() -> None:
 def test_bot_token_in_urls_is_masked_even_when_unknown(url: str) -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, url, (), None)
     assert "AAAbbb" not in RedactingFormatter("%(message)s", []).format(record)
+
+
+def test_text_lines_name_the_chat_update_job_and_render_they_are_about() -> None:
+    from bot import logs
+
+    handler_filter = logs.ContextFilter()
+    formatter = logs.formatter("text", ["123:BOT-SECRET"])
+
+    def line(message: str) -> str:
+        record = logging.LogRecord("bot.x", logging.INFO, __file__, 1, message, (), None)
+        handler_filter.filter(record)
+        return formatter.format(record)
+
+    assert line("idle").endswith("bot.x: idle")
+    with logs.scope(chat_id=77, update_id=5, job_id=9):
+        assert line("turn").endswith("turn chat=77 update=5 job=9")
+        with logs.scope(render_id="render_1"):
+            assert line("polling").endswith("job=9 render=render_1")
+    assert line("after").endswith("bot.x: after")

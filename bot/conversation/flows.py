@@ -11,11 +11,12 @@ import logging
 from typing import Any
 
 from bot.backend.errors import BackendError
+from bot.backend.models import UploadResult
 from bot.conversation import messages
 from bot.conversation.chat import Button
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
-from bot.conversation.export import export, resume
+from bot.conversation.export import export
 from bot.conversation.intent import Intent, classify
 from bot.conversation.media import (
     MediaItem,
@@ -162,65 +163,64 @@ async def route_text(ctx: Ctx, text: str) -> str | None:
 # -- queued work ---------------------------------------------------------------------------
 
 
-async def _interrupted(ctx: Ctx, job: Job) -> bool:
-    """A job the bot was running when it stopped. Resumes a render in flight; a turn is not
-    re-sent (the edit could be applied twice), the person is asked instead."""
-    topic = await ctx.svc.store.get_topic(ctx.chat.chat_id, ctx.chat.thread_id)
-    if topic and topic.render_id:
-        await resume(ctx)
-        return True
-    if job.kind == "turn":
-        await ctx.chat.send(messages.interrupted(ctx.t, str(job.payload.get("text", ""))))
-        return True
-    return False
+async def _instruct(
+    ctx: Ctx, job: Job, instruction: str, *, reuse: int | None = None,
+    export_when_done: bool = False,
+) -> None:
+    """Run the job's instruction as a turn, recorded first so a restart never re-sends it."""
+    await ctx.svc.store.mark_turn_sent(job.id)
+    await run_turn(ctx, instruction, reuse=reuse, export_when_done=export_when_done)
 
 
 async def turn_job(ctx: Ctx, job: Job) -> None:
-    if job.state == "running" and await _interrupted(ctx, job):
-        return
     reuse = await setting_up(ctx)
-    await run_turn(ctx, str(job.payload["text"]), reuse=reuse,
-                   export_when_done=bool(job.payload.get("export")))
+    await _instruct(ctx, job, str(job.payload["text"]), reuse=reuse,
+                    export_when_done=bool(job.payload.get("export")))
 
 
 async def export_job(ctx: Ctx, job: Job) -> None:
-    if job.state == "running" and await _interrupted(ctx, job):
-        return
     await export(ctx)
 
 
 async def media_job(ctx: Ctx, job: Job) -> None:
-    if job.state == "running" and await _interrupted(ctx, job):
-        return
     jobs = [job]
     group = job.payload.get("media_group_id")
     if group:
         # An album arrives as several updates; they are one upload and at most one turn.
-        await asyncio.sleep(ctx.svc.timing.album_wait)
+        if job.uploaded is None:
+            await asyncio.sleep(ctx.svc.timing.album_wait)
         jobs += await ctx.svc.store.take_album(job.chat_id, job.thread_id, str(group), job.id)
     items = [MediaItem.from_payload(j.payload["item"]) for j in jobs]
     caption = next((str(j.payload["caption"]) for j in jobs if j.payload.get("caption")), "")
-    result = await upload_items(ctx, items)
-    if result is None:
-        return
+    if job.uploaded is not None:
+        result: UploadResult | None = UploadResult.model_validate(job.uploaded)
+    else:
+        result = await upload_items(ctx, items)
+        if result is None:
+            return
+        await ctx.svc.store.mark_uploaded(job.id, result.model_dump(mode="json"))
+    assert result is not None
     # Baseline the draft: if the backend drafts uploads itself, that is not an edit to export.
     await check_draft(ctx)
     await ctx.chat.send(await acknowledge(ctx, items, result, bool(caption)))
     if caption:
-        await run_turn(ctx, caption)
+        await _instruct(ctx, job, caption)
 
 
 async def link_job(ctx: Ctx, job: Job) -> None:
-    if job.state == "running" and await _interrupted(ctx, job):
-        return
     urls, rest = split_urls(str(job.payload["text"]))
-    result = await upload_urls(ctx, urls)
-    if result is None:
-        return
+    if job.uploaded is not None:
+        result: UploadResult | None = UploadResult.model_validate(job.uploaded)
+    else:
+        result = await upload_urls(ctx, urls)
+        if result is None:
+            return
+        await ctx.svc.store.mark_uploaded(job.id, result.model_dump(mode="json"))
+    assert result is not None
     await check_draft(ctx)
     await ctx.chat.send(link_acknowledgement(ctx, urls, result, bool(rest)))
     if rest:
-        await run_turn(ctx, rest)
+        await _instruct(ctx, job, rest)
 
 
 async def new_session_job(ctx: Ctx, job: Job) -> None:

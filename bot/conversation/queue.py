@@ -13,8 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot import logs
+from bot.conversation import messages
 from bot.conversation.chat import Chat, ChatUnavailable
 from bot.conversation.context import Ctx, Services
+from bot.conversation.export import resume
+from bot.conversation.timeline import summarize
+from bot.conversation.turn import check_draft
 from bot.i18n import Translator, choose_locale, translator
 from bot.store import Job
 
@@ -38,6 +42,7 @@ class ChatQueue:
         self.handlers = handlers
         self.on_error = on_error
         self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._kicked: set[Key] = set()
         self._closing = False
 
     async def translator_for(self, chat_id: int, user_language: str | None) -> Translator:
@@ -72,7 +77,11 @@ class ChatQueue:
         return True
 
     def _kick(self, key: Key) -> None:
-        if self._closing or key in self._workers:
+        if self._closing:
+            return
+        if key in self._workers:
+            # The worker may be between an empty read and its exit: make it look again.
+            self._kicked.add(key)
             return
         task = asyncio.create_task(self._work(key), name=f"chat-{key[0]}-{key[1]}")
         self._workers[key] = task
@@ -80,14 +89,21 @@ class ChatQueue:
     async def _work(self, key: Key) -> None:
         chat_id, thread_id = key
         try:
-            while True:
+            while not self._closing:
+                # A submit after this line either is visible to the read below (stored
+                # first) or sets the flag again, which is checked after an empty read with
+                # no await before the worker deregisters: no job can be stranded.
+                self._kicked.discard(key)
                 job = await self.svc.store.next_job(chat_id, thread_id)
                 if job is None:
+                    if key in self._kicked:
+                        continue
                     return
                 await self._run(job)
         finally:
             if self._workers.get(key) is asyncio.current_task():
                 del self._workers[key]
+            self._kicked.discard(key)
 
     async def _run(self, job: Job) -> None:
         update_id = job.payload.get("update_id")
@@ -99,10 +115,12 @@ class ChatQueue:
         )
         t = await self.translator_for(job.chat_id, job.payload.get("user_language"))
         ctx = Ctx(chat=chat, t=t, svc=self.svc)
-        if job.state == "pending":
-            await self.svc.store.set_job_state(job.id, "running")
+        resumed = job.state == "running"  # it was running when the bot stopped
+        if not resumed and not await self.svc.store.start_job(job.id):
+            return  # cancelled between the read and now
         try:
-            await self.handlers[job.kind](ctx, job)
+            if not (resumed and await interrupted(ctx, job)):
+                await self.handlers[job.kind](ctx, job)
         except asyncio.CancelledError:
             raise  # /cancel marks the job itself; a shutdown leaves it to resume
         except ChatUnavailable as exc:
@@ -114,7 +132,7 @@ class ChatQueue:
                     await self.on_error(ctx, job, exc)
                 except Exception:
                     log.exception("error handler failed")
-        await self.svc.store.set_job_state(job.id, "done")
+        await self.svc.store.finish_job(job.id)
 
     async def cancel(self, chat_id: int, thread_id: int) -> int:
         """Stop what runs in this chat and drop what waits; returns how many jobs ended."""
@@ -137,10 +155,16 @@ class ChatQueue:
             self._kick(key)
         return len(keys)
 
-    async def shutdown(self) -> None:
-        """Stop workers; their unfinished jobs stay in the store for the next start."""
+    async def shutdown(self, grace: float = 0) -> None:
+        """Take no new job; let running ones finish for up to ``grace`` seconds, then stop
+        the rest. Unfinished jobs stay in the store and resume on the next start."""
         self._closing = True
         tasks = list(self._workers.values())
+        if tasks and grace > 0:
+            log.info("waiting up to %.0f s for %d running jobs", grace, len(tasks))
+            _done, late = await asyncio.wait(tasks, timeout=grace)
+            if late:
+                log.info("%d jobs parked until the next start", len(late))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -150,3 +174,23 @@ class ChatQueue:
         """Wait until no chat has work (tests and the demo use this)."""
         while self._workers:
             await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+
+async def interrupted(ctx: Ctx, job: Job) -> bool:
+    """The one guard for a job that was running when the bot stopped; ``True`` when it is
+    dealt with here. A render in flight is polled again; an instruction that already reached
+    the agent is never re-sent (the edit could apply twice): the person is told and the
+    project's state is checked. Anything else (an upload not finished, a turn not yet sent)
+    runs on; a completed upload is not repeated (the job carries its result)."""
+    topic = await ctx.svc.store.get_topic(ctx.chat.chat_id, ctx.chat.thread_id)
+    if topic and topic.render_id:
+        await resume(ctx)
+        return True
+    if not job.turn_sent:
+        return False
+    instruction = str(job.payload.get("text") or job.payload.get("caption") or "")
+    await ctx.chat.send(messages.interrupted(ctx.t, instruction))
+    check = await check_draft(ctx)
+    if check and check.changed and (summary := summarize(check.draft, ctx.t)):
+        await ctx.chat.send(messages.applied_anyway(ctx.t, summary))
+    return True

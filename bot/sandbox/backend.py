@@ -358,7 +358,8 @@ _BREAK = web.RequestKey("fake_backend_break", bool)
 class FakeBackend:
     """The scriptable fake. Attributes may be changed between requests to switch variants:
     ``sse_style``, ``frame_delay``, ``render_polls``, ``render_shape``, ``message_key``,
-    ``render_size``, ``render_fail``, ``force_402``, ``max_upload_bytes``."""
+    ``render_size``, ``render_fail``, ``force_402``, ``max_upload_bytes``, ``delays`` (seconds
+    an endpoint waits before answering, e.g. ``{"state": 3}``: a slow backend)."""
 
     def __init__(
         self,
@@ -386,6 +387,7 @@ class FakeBackend:
         """Keys merged over every state answer's ``state`` (strange shapes on demand)."""
         self.force_402 = False
         self.max_upload_bytes = MAX_UPLOAD_BYTES
+        self.delays: dict[str, float] = {}
         self.upload_chunk_delay = 0.0
         """Seconds to wait after reading each 64 KiB of an upload: a slow link, for tests of
         long transfers."""
@@ -610,6 +612,8 @@ class FakeBackend:
         self.requests.append(record)
         request[_RECORD] = record
         try:
+            if await self._pause(self.delays.get(endpoint, 0)):
+                raise _ApiError(503, 503, "shutting down")
             failure = self._take_failure(endpoint)
             if failure is not None and failure.kind == "html":
                 return web.Response(

@@ -45,7 +45,15 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE topics ADD COLUMN draft_hash TEXT",
     # 3: whether the chat was told once that a video sent as a file keeps its quality.
     "ALTER TABLE chats ADD COLUMN quality_hint_at REAL",
-    # 4: the inbox: each polled update as received, kept from before Telegram considers it
+    # 4: a job's progress, so a restart neither repeats nor loses a step: the upload's result
+    # once it completed (no second upload), whether its instruction reached the agent (never
+    # re-sent), and the job an album item was claimed by (finished together with it).
+    """
+    ALTER TABLE jobs ADD COLUMN uploaded TEXT;
+    ALTER TABLE jobs ADD COLUMN turn_sent INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN batch_of INTEGER
+    """,
+    # 5: the inbox: each polled update as received, kept from before Telegram considers it
     # delivered until it has been handled ('new' -> 'handling' -> 'done').
     """
     CREATE TABLE inbox (

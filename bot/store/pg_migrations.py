@@ -49,7 +49,14 @@ PG_MIGRATIONS: list[str] = [
     """,
     # 2: when the chat was told that a video sent as a file keeps its quality (once per chat).
     "ALTER TABLE chats ADD COLUMN quality_hint_at DOUBLE PRECISION",
-    # 3: the inbox of polled updates (SQLite's migration 4).
+    # 3: a job's progress (SQLite's 4): the upload's result once it completed, whether its
+    # instruction reached the agent, and the job an album item was claimed by.
+    """
+    ALTER TABLE jobs ADD COLUMN uploaded JSONB;
+    ALTER TABLE jobs ADD COLUMN turn_sent BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE jobs ADD COLUMN batch_of BIGINT
+    """,
+    # 4: the inbox of polled updates (SQLite's migration 5).
     """
     CREATE TABLE inbox (
         update_id   BIGINT PRIMARY KEY,

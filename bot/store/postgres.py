@@ -29,7 +29,7 @@ _TOPIC_COLUMNS = (
     "chat_id, thread_id, session_id, session_language, render_id, render_message_id,"
     " render_started_at, draft_hash"
 )
-_JOB_COLUMNS = "id, chat_id, thread_id, kind, payload, state"
+_JOB_COLUMNS = "id, chat_id, thread_id, kind, payload, state, uploaded, turn_sent"
 
 
 async def _init_connection(con: asyncpg.Connection) -> None:
@@ -249,19 +249,25 @@ class PostgresStore:
     async def take_album(
         self, chat_id: int, thread_id: int, media_group_id: str, first_id: int
     ) -> list[Job]:
-        """Claim the other pending items of an album in one statement, so they become one
-        batch and no other worker can claim them too."""
-        rows = await self._pool.fetch(
-            "UPDATE jobs SET state = 'done', updated_at = $1 WHERE chat_id = $2"
-            " AND thread_id = $3 AND state = 'pending' AND kind = 'media' AND id != $4"
-            f" AND payload->>'media_group_id' = $5 RETURNING {_JOB_COLUMNS}",
+        """Claim the album's other items for job ``first_id`` in one statement (no other
+        worker can claim them too) and return all it holds, including ones claimed before a
+        restart. They finish with ``first_id``, so a crash loses none."""
+        await self._pool.execute(
+            "UPDATE jobs SET state = 'claimed', batch_of = $4, updated_at = $1"
+            " WHERE chat_id = $2 AND thread_id = $3 AND state = 'pending' AND kind = 'media'"
+            " AND id != $4 AND payload->>'media_group_id' = $5",
             time.time(),
             chat_id,
             thread_id,
             first_id,
             media_group_id,
         )
-        return sorted((_job(row) for row in rows), key=lambda job: job.id)
+        rows = await self._pool.fetch(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE batch_of = $1 AND state = 'claimed'"
+            " ORDER BY id",
+            first_id,
+        )
+        return [_job(row) for row in rows]
 
     async def count_waiting(self, chat_id: int, thread_id: int) -> int:
         value = await self._pool.fetchval(
@@ -272,22 +278,64 @@ class PostgresStore:
         )
         return int(value)
 
-    async def set_job_state(self, job_id: int, state: str) -> None:
-        await self._pool.execute(
-            "UPDATE jobs SET state = $1, updated_at = $2 WHERE id = $3",
+    async def set_job_state(self, job_id: int, state: str, *, expect: tuple[str, ...]) -> bool:
+        """Move a job on only from one of the ``expect``ed states; ``False`` when it had
+        moved elsewhere (a job cancelled meanwhile stays cancelled)."""
+        status = await self._pool.execute(
+            "UPDATE jobs SET state = $1, updated_at = $2 WHERE id = $3 AND state = ANY($4)",
             state,
+            time.time(),
+            job_id,
+            list(expect),
+        )
+        return _rowcount(status) == 1
+
+    async def start_job(self, job_id: int) -> bool:
+        """pending → running; ``False`` when the job is no longer pending (cancelled)."""
+        return await self.set_job_state(job_id, "running", expect=("pending",))
+
+    async def finish_job(self, job_id: int) -> None:
+        """running → done, with the album items it claimed."""
+        await self._pool.execute(
+            "UPDATE jobs SET state = 'done', updated_at = $1 WHERE (id = $2 AND state = 'running')"
+            " OR (batch_of = $2 AND state = 'claimed')",
             time.time(),
             job_id,
         )
 
-    async def cancel_jobs(self, chat_id: int, thread_id: int) -> int:
-        status = await self._pool.execute(
-            "UPDATE jobs SET state = 'cancelled', updated_at = $1 WHERE chat_id = $2"
-            " AND thread_id = $3 AND state IN ('pending', 'running')",
+    async def mark_uploaded(self, job_id: int, result: dict[str, Any]) -> None:
+        """The job's files reached the backend: a restart must not upload them again."""
+        await self._pool.execute(
+            "UPDATE jobs SET uploaded = $1, updated_at = $2 WHERE id = $3",
+            result,
             time.time(),
-            chat_id,
-            thread_id,
+            job_id,
         )
+
+    async def mark_turn_sent(self, job_id: int) -> None:
+        """The job's instruction is about to reach the agent: never send it again."""
+        await self._pool.execute(
+            "UPDATE jobs SET turn_sent = TRUE, updated_at = $1 WHERE id = $2", time.time(), job_id
+        )
+
+    async def cancel_jobs(self, chat_id: int, thread_id: int) -> int:
+        """Cancel what runs and waits (album items too); returns how many requests ended."""
+        async with self._pool.acquire() as con, con.transaction():
+            now = time.time()
+            status = await con.execute(
+                "UPDATE jobs SET state = 'cancelled', updated_at = $1 WHERE chat_id = $2"
+                " AND thread_id = $3 AND state IN ('pending', 'running')",
+                now,
+                chat_id,
+                thread_id,
+            )
+            await con.execute(
+                "UPDATE jobs SET state = 'cancelled', updated_at = $1 WHERE chat_id = $2"
+                " AND thread_id = $3 AND state = 'claimed'",
+                now,
+                chat_id,
+                thread_id,
+            )
         return _rowcount(status)
 
     async def chats_with_work(self) -> list[tuple[int, int]]:
@@ -307,7 +355,8 @@ class PostgresStore:
     async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None:
         """Finished jobs are only kept to recognise repeated updates; a week is plenty."""
         await self._pool.execute(
-            "DELETE FROM jobs WHERE state NOT IN ('pending', 'running') AND updated_at < $1",
+            "DELETE FROM jobs WHERE state NOT IN ('pending', 'running', 'claimed')"
+            " AND updated_at < $1",
             time.time() - older_than_seconds,
         )
         await self._pool.execute(
@@ -361,4 +410,6 @@ def _job(row: asyncpg.Record) -> Job:
         kind=str(row["kind"]),
         payload=dict(row["payload"]),
         state=str(row["state"]),
+        uploaded=dict(row["uploaded"]) if row["uploaded"] is not None else None,
+        turn_sent=bool(row["turn_sent"]),
     )

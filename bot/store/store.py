@@ -52,6 +52,8 @@ class Job:
     kind: str
     payload: dict[str, Any]
     state: str
+    uploaded: dict[str, Any] | None = None
+    turn_sent: bool = False
 
 
 class Store:
@@ -244,22 +246,22 @@ class Store:
     async def take_album(
         self, chat_id: int, thread_id: int, media_group_id: str, first_id: int
     ) -> list[Job]:
-        """Claim the other pending items of an album, so they become one batch."""
+        """Claim the album's other items for job ``first_id`` (in one statement) and return
+        every item it holds, including ones claimed before a restart. Claimed items are not
+        done: they finish with ``first_id`` (:meth:`finish_job`), so a crash loses none."""
+        await self._db.execute(
+            "UPDATE jobs SET state = 'claimed', batch_of = ?, updated_at = ?"
+            " WHERE chat_id = ? AND thread_id = ? AND state = 'pending' AND kind = 'media'"
+            " AND id != ? AND json_extract(payload, '$.media_group_id') = ?",
+            (first_id, time.time(), chat_id, thread_id, first_id, media_group_id),
+        )
+        await self._db.commit()
         async with self._db.execute(
-            "SELECT * FROM jobs WHERE chat_id = ? AND thread_id = ? AND state = 'pending'"
-            " AND kind = 'media' AND id != ? AND json_extract(payload, '$.media_group_id') = ?"
-            " ORDER BY id",
-            (chat_id, thread_id, first_id, media_group_id),
+            "SELECT * FROM jobs WHERE batch_of = ? AND state = 'claimed' ORDER BY id",
+            (first_id,),
         ) as cur:
             rows = await cur.fetchall()
-        jobs = [_job(row) for row in rows]
-        for job in jobs:
-            await self._db.execute(
-                "UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ?",
-                (time.time(), job.id),
-            )
-        await self._db.commit()
-        return jobs
+        return [_job(row) for row in rows]
 
     async def count_waiting(self, chat_id: int, thread_id: int) -> int:
         async with self._db.execute(
@@ -270,20 +272,62 @@ class Store:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def set_job_state(self, job_id: int, state: str) -> None:
+    async def set_job_state(self, job_id: int, state: str, *, expect: tuple[str, ...]) -> bool:
+        """Move a job on only from one of the ``expect``ed states; ``False`` when it had
+        moved elsewhere (a job cancelled meanwhile stays cancelled)."""
+        marks = ", ".join("?" for _ in expect)
+        cur = await self._db.execute(
+            f"UPDATE jobs SET state = ?, updated_at = ? WHERE id = ? AND state IN ({marks})",
+            (state, time.time(), job_id, *expect),
+        )
+        await self._db.commit()
+        return cur.rowcount == 1
+
+    async def start_job(self, job_id: int) -> bool:
+        """pending → running; ``False`` when the job is no longer pending (cancelled)."""
+        return await self.set_job_state(job_id, "running", expect=("pending",))
+
+    async def finish_job(self, job_id: int) -> None:
+        """running → done, with the album items it claimed."""
         await self._db.execute(
-            "UPDATE jobs SET state = ?, updated_at = ? WHERE id = ?", (state, time.time(), job_id)
+            "UPDATE jobs SET state = 'done', updated_at = ? WHERE (id = ? AND state = 'running')"
+            " OR (batch_of = ? AND state = 'claimed')",
+            (time.time(), job_id, job_id),
+        )
+        await self._db.commit()
+
+    async def mark_uploaded(self, job_id: int, result: dict[str, Any]) -> None:
+        """The job's files reached the backend: a restart must not upload them again."""
+        await self._db.execute(
+            "UPDATE jobs SET uploaded = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(result), time.time(), job_id),
+        )
+        await self._db.commit()
+
+    async def mark_turn_sent(self, job_id: int) -> None:
+        """The job's instruction is about to reach the agent: a restart must not send it
+        again (the edit could be applied twice)."""
+        await self._db.execute(
+            "UPDATE jobs SET turn_sent = 1, updated_at = ? WHERE id = ?", (time.time(), job_id)
         )
         await self._db.commit()
 
     async def cancel_jobs(self, chat_id: int, thread_id: int) -> int:
+        """Cancel what runs and waits (album items too); returns how many requests ended."""
+        now = time.time()
         cur = await self._db.execute(
             "UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE chat_id = ?"
             " AND thread_id = ? AND state IN ('pending', 'running')",
-            (time.time(), chat_id, thread_id),
+            (now, chat_id, thread_id),
+        )
+        count = cur.rowcount
+        await self._db.execute(
+            "UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE chat_id = ?"
+            " AND thread_id = ? AND state = 'claimed'",
+            (now, chat_id, thread_id),
         )
         await self._db.commit()
-        return cur.rowcount
+        return count
 
     async def chats_with_work(self) -> list[tuple[int, int]]:
         async with self._db.execute(
@@ -304,7 +348,8 @@ class Store:
     async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None:
         """Finished jobs are only kept to recognise repeated updates; a week is plenty."""
         await self._db.execute(
-            "DELETE FROM jobs WHERE state NOT IN ('pending', 'running') AND updated_at < ?",
+            "DELETE FROM jobs WHERE state NOT IN ('pending', 'running', 'claimed')"
+            " AND updated_at < ?",
             (time.time() - older_than_seconds,),
         )
         await self._db.execute(
@@ -377,4 +422,6 @@ def _job(row: aiosqlite.Row) -> Job:
         kind=str(row["kind"]),
         payload=json.loads(row["payload"]),
         state=str(row["state"]),
+        uploaded=json.loads(row["uploaded"]) if row["uploaded"] else None,
+        turn_sent=bool(row["turn_sent"]),
     )

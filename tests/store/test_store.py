@@ -145,11 +145,18 @@ async def test_jobs_are_ordered_deduplicated_and_albums_claimed(reopen: Opener) 
     assert await store.count_waiting(1, 0) == 3
     album = await store.take_album(1, 0, "g", first)
     assert [j.payload["n"] for j in album] == [2]
-    assert await store.take_album(1, 0, "g", first) == []
-    await store.set_job_state(first, "running")
+    # claimed, not done: the same job gets its items back after a restart
+    assert [j.payload["n"] for j in await store.take_album(1, 0, "g", first)] == [2]
+    assert await store.start_job(first)
+    assert not await store.start_job(first)  # only a pending job starts
     running = await store.next_job(1, 0)
     assert running is not None and running.id == first and running.state == "running"
-    await store.set_job_state(first, "done")
+    await store.mark_uploaded(first, {"files": [{"filename": "a.mp4"}]})
+    await store.mark_turn_sent(first)
+    running = await store.next_job(1, 0)
+    assert running is not None and running.turn_sent
+    assert running.uploaded == {"files": [{"filename": "a.mp4"}]}
+    await store.finish_job(first)
     nxt = await store.next_job(1, 0)
     assert nxt is not None and nxt.kind == "turn"
     assert nxt.payload == {"text": "hi", "nested": {"a": [1, 2]}}
@@ -179,16 +186,19 @@ async def test_a_repeated_update_is_queued_once_under_concurrency(replica: Opene
 
 
 async def test_an_album_item_is_claimed_once(replica: Opener) -> None:
-    """Two workers collecting the same album never both take an item."""
+    """Two workers collecting the same album never both take an item; a job asking again (after
+    a restart) gets the same items back."""
     first, second = await replica(), await replica()
     ids = [await first.add_job(4, 0, "media", {"media_group_id": "a", "n": n}) for n in range(20)]
-    head = ids[0]
-    assert head is not None
+    head, other = ids[0], ids[10]
+    assert head is not None and other is not None
     taken = await asyncio.gather(
-        *(s.take_album(4, 0, "a", head) for s in (first, second, first, second))
+        *(s.take_album(4, 0, "a", h) for s, h in ((first, head), (second, other)) * 2)
     )
-    claimed = [job.id for batch in taken for job in batch]
-    assert sorted(claimed) == ids[1:]
+    batches = [{job.id for job in batch} for batch in taken]
+    assert batches[0] == batches[2] and batches[1] == batches[3]  # the same items again
+    assert not batches[0] & batches[1]  # never both
+    assert batches[0] | batches[1] | {head, other} == set(ids)
     await first.close()
     await second.close()
 

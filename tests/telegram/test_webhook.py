@@ -95,3 +95,18 @@ async def test_switching_back_to_polling_deletes_the_webhook(wh: Harness) -> Non
     assert wh.tg.webhook_url == ""
     assert any(c.method == "deleteWebhook" for c in wh.tg.calls)
     await wh.tg.wait_for_message(ALICE, contains="compress")  # then polled and answered
+
+
+async def test_the_job_is_stored_before_the_post_is_answered(wh: Harness) -> None:
+    import sqlite3
+
+    wh.backend.queue_turn([], delay=1.0)  # the turn itself is still running afterwards
+    before = len(wh.tg.webhook_deliveries)
+    await wh.tg.send_text(ALICE, "make it smaller")
+    await _until(lambda: len(wh.tg.webhook_deliveries) > before)
+    update_id, status = wh.tg.webhook_deliveries[before]
+    assert status == 200
+    with sqlite3.connect(wh.workdir / "bot.db") as db:
+        keys = [row[0] for row in db.execute("SELECT dedupe_key FROM jobs")]
+    assert f"update:{update_id}" in keys
+    await wh.tg.wait_for_message(ALICE)
