@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_concurrent_updates: int = Field(default=1024, gt=0)
     max_backend_connections: int = Field(default=1000, gt=0)
+    replica_lease_seconds: float = Field(default=30, gt=0)
     temp_dir: Path | None = None
     transfer_progress_seconds: float = Field(default=3, gt=0)
     log_format: Literal["text", "json"] = "text"

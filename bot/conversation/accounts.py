@@ -60,7 +60,7 @@ class Accounts:
         lock = self._token_locks.get(chat_id)
         if lock is None:
             lock = self._token_locks[chat_id] = asyncio.Lock()
-        async with lock:
+        async with lock, self.store.identity_lock(chat_id):  # and across replicas
             return await self._token(chat_id, renew=renew, seen=seen)
 
     async def _token(self, chat_id: int, *, renew: bool, seen: str | None) -> str:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,8 +39,21 @@ class ChatQueue:
         chat_for: ChatFactory,
         handlers: dict[str, Handler],
         on_error: Callable[[Ctx, Job, Exception], Awaitable[None]] | None = None,
+        *,
+        lease_seconds: float = 30.0,
     ) -> None:
         self.svc = svc
+        # Replicas (a shared store): a chat is worked only by the replica holding its lease,
+        # renewed every third of ``lease_seconds``; a dead replica's chats are taken over
+        # once its leases expire. procrastinate (a PostgreSQL task queue with per-key locks)
+        # was considered: its jobs are functions run by its own worker, so the per-chat
+        # worker here, the job progress columns and the restart rules (a sent turn is never
+        # re-sent) would have to be rebuilt around it, and it knows no SQLite, the default.
+        # A lease row per chat keeps one queue for both engines.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = lease_seconds
+        self._running: dict[Key, int] = {}  # the job each local worker runs now
+        self._replica: asyncio.Task[None] | None = None
         self.chat_for = chat_for
         self.handlers = handlers
         self.on_error = on_error
@@ -88,7 +104,12 @@ class ChatQueue:
 
     async def _work(self, key: Key) -> None:
         chat_id, thread_id = key
+        store = self.svc.store
+        claimed = False
         try:
+            if not await store.claim_chat(chat_id, thread_id, self.owner, self.lease_seconds):
+                return  # another replica works this chat; its worker (or a sweep) runs it
+            claimed = True
             while not self._closing:
                 # A submit after this line either is visible to the read below (stored
                 # first) or sets the flag again, which is checked after an empty read with
@@ -99,11 +120,20 @@ class ChatQueue:
                     if key in self._kicked:
                         continue
                     return
-                await self._run(job)
+                self._running[key] = job.id
+                try:
+                    await self._run(job)
+                finally:
+                    self._running.pop(key, None)
         finally:
             if self._workers.get(key) is asyncio.current_task():
                 del self._workers[key]
             self._kicked.discard(key)
+            if claimed:
+                try:
+                    await store.release_chat(chat_id, thread_id, self.owner)
+                except Exception:  # the lease then simply expires
+                    log.warning("chat %s: lease not released", chat_id, exc_info=True)
 
     async def _run(self, job: Job) -> None:
         update_id = job.payload.get("update_id")
@@ -149,11 +179,37 @@ class ChatQueue:
         return count
 
     async def resume(self) -> int:
-        """Start the workers of chats that had unfinished work when the bot stopped."""
-        keys = await self.svc.store.chats_with_work()
+        """Start the workers of chats that had unfinished work when the bot stopped (with
+        replicas: that no live replica holds), and, with replicas, the lease keeper."""
+        keys = await self.svc.store.unclaimed_work()
         for key in keys:
             self._kick(key)
+        if self.svc.store.shared and self._replica is None:
+            self._replica = asyncio.create_task(self._keep_leases(), name="chat-leases")
         return len(keys)
+
+    async def _keep_leases(self) -> None:
+        """Every third of a lease: renew this replica's leases, stop a worker whose job was
+        cancelled by another replica (or whose lease was lost), and start workers for work
+        nobody holds (a dead replica's chats, a job that arrived as its holder let go)."""
+        store = self.svc.store
+        while not self._closing:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                running = dict(self._running)  # before renewing: each is claimed by now
+                held = await store.renew_claims(self.owner, self.lease_seconds)
+                cancelled = await store.cancelled_among(list(running.values()))
+                for key, job_id in running.items():
+                    if job_id in cancelled or key not in held:
+                        task = self._workers.pop(key, None)
+                        if task is not None:
+                            log.info("chat %s: job %s stopped (cancelled elsewhere or lease"
+                                     " lost)", key[0], job_id)
+                            task.cancel()
+                for key in await store.unclaimed_work():
+                    self._kick(key)
+            except Exception:
+                log.warning("lease upkeep failed; retrying", exc_info=True)
 
     async def shutdown(self, grace: float = 0) -> None:
         """Take no new job; let running ones finish for up to ``grace`` seconds, then stop
@@ -169,6 +225,10 @@ class ChatQueue:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._workers.clear()
+        if self._replica is not None:  # leases are renewed until the last worker is gone
+            self._replica.cancel()
+            await asyncio.gather(self._replica, return_exceptions=True)
+            self._replica = None
 
     async def idle(self) -> None:
         """Wait until no chat has work (tests and the demo use this)."""

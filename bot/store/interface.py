@@ -7,6 +7,7 @@ both engines (tests/store/).
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from bot.store.store import ChatRecord, Job, TopicRecord
@@ -40,6 +41,11 @@ class ChatStore(Protocol):
     ) -> None: ...
 
     async def set_language(self, chat_id: int, language: str | None) -> None: ...
+
+    def identity_lock(self, chat_id: int) -> AbstractAsyncContextManager[None]:
+        """Held while the chat's backend token is read and renewed, so replicas never burn
+        two anonymous tokens (client ids) for one chat."""
+        ...
 
     async def claim_quality_hint(self, chat_id: int) -> bool:
         """``True`` exactly once per chat: the first caller gets to show the quality hint."""
@@ -103,6 +109,34 @@ class ChatStore(Protocol):
     async def count_unfinished(self) -> int:
         """Jobs waiting or running in all chats; raises when the database cannot be read
         (the health check relies on that)."""
+        ...
+
+    # -- replicas: who works a chat now
+    @property
+    def shared(self) -> bool:
+        """True when other processes may use the same database (PostgreSQL): the queue
+        then claims chats before working them and sweeps for work nobody holds."""
+        ...
+
+    async def claim_chat(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> bool:
+        """Hold the chat for ``owner`` for ``ttl`` seconds; ``False`` while another owner's
+        lease is alive. Claiming a chat one holds renews it."""
+        ...
+
+    async def renew_claims(self, owner: str, ttl: float) -> set[tuple[int, int]]:
+        """Extend every lease ``owner`` holds; returns the chats it still holds."""
+        ...
+
+    async def release_chat(self, chat_id: int, thread_id: int, owner: str) -> None: ...
+
+    async def unclaimed_work(self) -> list[tuple[int, int]]:
+        """Chats with unfinished jobs that no live lease holds (a replica died, or a job
+        arrived just as its holder let go)."""
+        ...
+
+    async def cancelled_among(self, job_ids: list[int]) -> set[int]:
+        """Which of these jobs were cancelled (a /cancel another replica received shows
+        here; the replica running the job checks)."""
         ...
 
     async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None: ...

@@ -56,7 +56,19 @@ PG_MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN turn_sent BOOLEAN NOT NULL DEFAULT FALSE;
     ALTER TABLE jobs ADD COLUMN batch_of BIGINT
     """,
-    # 4: the inbox of polled updates (SQLite's migration 5).
+    # 4: which replica works a chat now. A lease, renewed while the replica lives; once it
+    # expires (the replica died) another replica claims the chat and resumes its jobs.
+    """
+    CREATE TABLE chat_leases (
+        chat_id     BIGINT NOT NULL,
+        thread_id   BIGINT NOT NULL,
+        owner       TEXT NOT NULL,
+        expires_at  DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
+    );
+    CREATE INDEX chat_leases_by_owner ON chat_leases (owner);
+    """,
+    # 5: the inbox of polled updates (SQLite's migration 5).
     """
     CREATE TABLE inbox (
         update_id   BIGINT PRIMARY KEY,

@@ -7,9 +7,11 @@ seconds as in SQLite, so both engines return the same records.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -20,6 +22,9 @@ from bot.store.store import ChatRecord, Job, TopicRecord
 # Advisory lock keys: constants no other code uses.
 _MIGRATION_LOCK = 0x7274_6B00
 _POLLING_LOCK = 0x7274_6B01
+_IDENTITY_LOCKS = 0x7274_6B02  # the first half of a two-part key; the chat is the second
+
+_NOW = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
 
 _CHAT_COLUMNS = (
     "chat_id, client_id, token, token_expires_at, anon_user_id, language,"
@@ -134,6 +139,17 @@ class PostgresStore:
             time.time(),
             chat_id,
         )
+
+    @contextlib.asynccontextmanager
+    async def identity_lock(self, chat_id: int) -> AsyncIterator[None]:
+        """A per-chat advisory lock in a transaction held for the block. Not the row's
+        own lock (FOR UPDATE): the block saves the token through another pooled connection,
+        which that lock would make wait for the block itself."""
+        async with self._pool.acquire() as con, con.transaction():
+            await con.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", _IDENTITY_LOCKS, str(chat_id)
+            )
+            yield
 
     async def set_language(self, chat_id: int, language: str | None) -> None:
         now = time.time()
@@ -351,6 +367,61 @@ class PostgresStore:
             "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')"
         )
         return int(value)
+
+    # -- replicas: who works a chat now -------------------------------------------------------
+    # The database's clock, not the replicas': their clocks may disagree.
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    async def claim_chat(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> bool:
+        row = await self._pool.fetchval(
+            "INSERT INTO chat_leases (chat_id, thread_id, owner, expires_at)"
+            f" VALUES ($1, $2, $3, {_NOW} + $4) ON CONFLICT (chat_id, thread_id) DO UPDATE"
+            " SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at"
+            f" WHERE chat_leases.owner = EXCLUDED.owner OR chat_leases.expires_at < {_NOW}"
+            " RETURNING 1",
+            chat_id,
+            thread_id,
+            owner,
+            ttl,
+        )
+        return row is not None
+
+    async def renew_claims(self, owner: str, ttl: float) -> set[tuple[int, int]]:
+        rows = await self._pool.fetch(
+            f"UPDATE chat_leases SET expires_at = {_NOW} + $2 WHERE owner = $1"
+            " RETURNING chat_id, thread_id",
+            owner,
+            ttl,
+        )
+        return {(int(r["chat_id"]), int(r["thread_id"])) for r in rows}
+
+    async def release_chat(self, chat_id: int, thread_id: int, owner: str) -> None:
+        await self._pool.execute(
+            "DELETE FROM chat_leases WHERE chat_id = $1 AND thread_id = $2 AND owner = $3",
+            chat_id,
+            thread_id,
+            owner,
+        )
+
+    async def unclaimed_work(self) -> list[tuple[int, int]]:
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT j.chat_id, j.thread_id FROM jobs j LEFT JOIN chat_leases l"
+            " ON l.chat_id = j.chat_id AND l.thread_id = j.thread_id"
+            " WHERE j.state IN ('pending', 'running')"
+            f" AND (l.owner IS NULL OR l.expires_at < {_NOW})"
+        )
+        return [(int(r["chat_id"]), int(r["thread_id"])) for r in rows]
+
+    async def cancelled_among(self, job_ids: list[int]) -> set[int]:
+        if not job_ids:
+            return set()
+        rows = await self._pool.fetch(
+            "SELECT id FROM jobs WHERE state = 'cancelled' AND id = ANY($1::BIGINT[])", job_ids
+        )
+        return {int(r["id"]) for r in rows}
 
     async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None:
         """Finished jobs are only kept to recognise repeated updates; a week is plenty."""

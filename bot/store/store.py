@@ -6,10 +6,12 @@ the render it is waiting for, and the queue of work it has not finished yet.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,34 @@ class Store:
                 f"BEGIN; {script}; INSERT INTO schema_version VALUES ({number}); COMMIT;"
             )
 
+    # -- replicas: a SQLite file serves one process, which holds every chat -----------------
+
+    @property
+    def shared(self) -> bool:
+        return False
+
+    async def claim_chat(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> bool:
+        return True
+
+    async def renew_claims(self, owner: str, ttl: float) -> set[tuple[int, int]]:
+        return set()
+
+    async def release_chat(self, chat_id: int, thread_id: int, owner: str) -> None:
+        return None
+
+    async def unclaimed_work(self) -> list[tuple[int, int]]:
+        return await self.chats_with_work()
+
+    async def cancelled_among(self, job_ids: list[int]) -> set[int]:
+        if not job_ids:
+            return set()
+        marks = ", ".join("?" for _ in job_ids)
+        async with self._db.execute(
+            f"SELECT id FROM jobs WHERE state = 'cancelled' AND id IN ({marks})", job_ids
+        ) as cur:
+            rows = await cur.fetchall()
+        return {int(row[0]) for row in rows}
+
     async def hold_polling(self) -> bool:
         """A SQLite file serves one process, so this one is the only poller."""
         return True
@@ -135,6 +165,10 @@ class Store:
             (client_id, token, expires_at, anon_user_id, time.time(), chat_id),
         )
         await self._db.commit()
+
+    def identity_lock(self, chat_id: int) -> AbstractAsyncContextManager[None]:
+        """One process per SQLite file: the caller's in-process lock is enough."""
+        return contextlib.nullcontext()
 
     async def set_language(self, chat_id: int, language: str | None) -> None:
         await self.ensure_chat(chat_id)

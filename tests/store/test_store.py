@@ -217,3 +217,75 @@ async def test_one_poller_per_database(engine: str, reopen: Opener) -> None:
         await second.close()
     else:
         await first.close()
+
+
+async def test_a_chat_is_worked_by_one_replica_until_its_lease_expires(
+    replica: Opener,
+) -> None:
+    a, b = await replica(), await replica()
+    assert a.shared and b.shared
+    job = await a.add_job(5, 0, "turn", {"text": "x"})
+    assert job is not None
+    assert await a.unclaimed_work() == [(5, 0)]
+    assert await a.claim_chat(5, 0, "replica-a", ttl=0.5)
+    assert await a.claim_chat(5, 0, "replica-a", ttl=0.5)  # its own: renewed
+    assert not await b.claim_chat(5, 0, "replica-b", ttl=30)  # alive elsewhere
+    assert await b.unclaimed_work() == []
+    assert await a.renew_claims("replica-a", ttl=0.5) == {(5, 0)}
+    await asyncio.sleep(0.7)  # replica-a died: no renewal
+    assert await b.unclaimed_work() == [(5, 0)]
+    assert await b.claim_chat(5, 0, "replica-b", ttl=30)
+    assert await a.renew_claims("replica-a", ttl=30) == set()  # a learns it lost the chat
+    await b.release_chat(5, 0, "replica-a")  # only the holder can release
+    assert not await a.claim_chat(5, 0, "replica-a", ttl=30)
+    await b.release_chat(5, 0, "replica-b")
+    assert await a.claim_chat(5, 0, "replica-a", ttl=30)
+    assert await b.cancelled_among([job]) == set()
+    assert await b.cancel_jobs(5, 0) == 1
+    assert await a.cancelled_among([job, 10**9]) == {job}  # the running replica's check
+    await a.close()
+    await b.close()
+
+
+async def test_racing_replicas_claim_a_chat_once(replica: Opener) -> None:
+    stores = [await replica() for _ in range(3)]
+    won = await asyncio.gather(
+        *(s.claim_chat(6, 0, f"r{i}", ttl=30) for i, s in enumerate(stores) for _ in range(3))
+    )
+    assert sum(won) == 3  # one owner, who claimed it three times
+    assert len({i // 3 for i, ok in enumerate(won) if ok}) == 1
+    for store in stores:
+        await store.close()
+
+
+async def test_one_process_holds_every_chat_of_its_sqlite_file(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path / 'bot.db'}")
+    assert not store.shared
+    job = await store.add_job(5, 0, "turn", {})
+    assert job is not None
+    assert await store.claim_chat(5, 0, "any", ttl=1)
+    assert await store.unclaimed_work() == [(5, 0)]
+    assert await store.cancelled_among([job]) == set()
+    assert await store.cancelled_among([]) == set()
+    await store.close()
+
+
+async def test_a_chat_identity_is_renewed_by_one_replica_at_a_time(replica: Opener) -> None:
+    a, b = await replica(), await replica()
+    order: list[str] = []
+
+    async def renew(store: ChatStore, name: str, hold: float) -> None:
+        async with store.identity_lock(8):
+            order.append(f"{name} in")
+            await asyncio.sleep(hold)
+            order.append(f"{name} out")
+
+    first = asyncio.create_task(renew(a, "a", 0.5))
+    await asyncio.sleep(0.2)
+    await renew(b, "b", 0)
+    await first
+    assert order == ["a in", "a out", "b in", "b out"]
+    async with a.identity_lock(9), b.identity_lock(10):  # other chats do not wait
+        pass
+    await a.close()
+    await b.close()
