@@ -29,11 +29,13 @@ from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, Too
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.progress import transfer
-from bot.conversation.timeline import exportable
+from bot.conversation.timeline import duration_seconds, exportable
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_POLLS = 8
+LONG_VIDEO_SECONDS = 60
+"""A project longer than this gets the "shorter clips compress faster" tip when it fails."""
 
 
 def new_render_id() -> str:
@@ -155,6 +157,7 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bo
                 metrics.RENDERS.labels("timeout").inc()
                 await _clear_status(ctx, status_id)
                 await chat.send(messages.render_too_slow(ctx.t))
+                await tip_if_long(ctx)
                 return False
             continue
         except BackendError as exc:
@@ -173,14 +176,32 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bo
             metrics.RENDERS.labels("failed").inc()
             await _clear_status(ctx, status_id)
             await chat.send(messages.render_failed(ctx.t))
+            await tip_if_long(ctx)
             return False
         if elapsed > svc.timing.render_give_up:
             metrics.RENDERS.labels("timeout").inc()
             await _clear_status(ctx, status_id)
             await chat.send(messages.render_too_slow(ctx.t))
+            await tip_if_long(ctx)
             return False
         with contextlib.suppress(Exception):
-            await chat.edit(status_id, messages.rendering(ctx.t, elapsed))
+            await chat.edit(status_id, messages.rendering(ctx.t, elapsed, status.progress))
+
+
+async def tip_if_long(ctx: Ctx, draft: dict[str, Any] | None = None) -> None:
+    """After a failure or a timeout on a long video, say that shorter clips go faster."""
+    if draft is None:
+        try:
+            state = await ctx.svc.accounts.call(
+                ctx.chat.chat_id, ctx.chat.thread_id, ctx.language,
+                lambda ident: ctx.svc.client.state(ident.token, ident.session_id),
+            )
+        except BackendError:
+            return  # a tip is not worth a second failure
+        draft = state.state.draft
+    length = duration_seconds(draft)
+    if length is not None and length > LONG_VIDEO_SECONDS:
+        await ctx.chat.send(messages.shorter_clips_tip(ctx.t))
 
 
 async def _clear_status(ctx: Ctx, status_id: int) -> None:

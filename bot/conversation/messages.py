@@ -11,6 +11,8 @@ SUPPORTED_FORMATS = (
     "mp4", "mov", "avi", "webm", "mkv", "jpg", "png", "gif", "webp", "mp3", "wav", "m4a", "aac",
 )
 REGISTER_URL = "https://nemovideo.com/register?bind={user_id}"
+MIN_PROGRESS_FOR_ESTIMATE = 0.05
+"""Below this share done, a time-left estimate is mostly noise: show the percentage only."""
 
 
 def welcome(t: Translator) -> str:
@@ -142,10 +144,28 @@ def nothing_to_export(t: Translator) -> str:
     )
 
 
-def rendering(t: Translator, elapsed: float | None) -> str:
+def rendering(
+    t: Translator, elapsed: float | None, progress: float | None = None
+) -> str:
+    """Elapsed time; or, when the backend reports progress, the share done and time left."""
+    if progress is not None:
+        percent = format_percent(progress, locale=t.locale)
+        if elapsed and progress >= MIN_PROGRESS_FOR_ESTIMATE and progress < 1:
+            left = elapsed * (1 - progress) / progress
+            return t._("🎬 Rendering… {percent}, about {left} left").format(
+                percent=percent, left=t.duration(max(left, 1))
+            )
+        return t._("🎬 Rendering… {percent}").format(percent=percent)
     if elapsed is None:
         return t._("🎬 Rendering your video…")
     return t._("🎬 Rendering… {elapsed}").format(elapsed=t.duration(elapsed))
+
+
+def shorter_clips_tip(t: Translator) -> str:
+    return t._(
+        "💡 Tip: shorter clips compress faster and more predictably. If this long video keeps "
+        "failing, try trimming it or sending it in parts."
+    )
 
 
 def render_failed(t: Translator) -> str:

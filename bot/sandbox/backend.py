@@ -383,6 +383,9 @@ class FakeBackend:
         """Host name put in render URLs instead of 127.0.0.1 (e.g. ``localhost``)."""
         self.render_redirect_to: str | None = None
         """When set, a finished render's URL redirects (302) here instead of serving."""
+        self.omit_user_id: set[str] = {"state"}
+        """Endpoints (``anonymous_token``, ``create_session``, ``state``) whose answers leave
+        out ``user_id``. The documented state has none; the seed hints some versions do."""
         self.state_patch: JSONDict = {}
         """Keys merged over every state answer's ``state`` (strange shapes on demand)."""
         self.force_402 = False
@@ -706,20 +709,32 @@ class FakeBackend:
             raise _ApiError(429, 429, "rate limited")
         info = self.issue_token(client_id)
         return self._ok(
-            {
-                "token": info.token,
-                "user_id": info.user_id,
-                "expires_at": info.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "credits": info.credits,
-            }
+            self._user(
+                "anonymous_token",
+                {
+                    "token": info.token,
+                    "user_id": info.user_id,
+                    "expires_at": info.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "credits": info.credits,
+                },
+            )
         )
+
+    def _user(self, endpoint: str, data: JSONDict) -> JSONDict:
+        if endpoint in self.omit_user_id:
+            data.pop("user_id", None)
+        return data
 
     async def _h_create_session(self, request: web.Request) -> web.StreamResponse:
         owner = self._auth(request)
         body = self._body(request, required=False)
         session = self.create_session(owner.token, language=str(body.get("language") or "en"))
         return self._ok(
-            {"task_id": session.task_id, "session_id": session.session_id, "user_id": owner.user_id}
+            self._user(
+                "create_session",
+                {"task_id": session.task_id, "session_id": session.session_id,
+                 "user_id": owner.user_id},
+            )
         )
 
     async def _h_credits(self, request: web.Request) -> web.StreamResponse:
@@ -731,16 +746,17 @@ class FakeBackend:
         owner = self._auth(request)
         session = self._session(owner, request.match_info["session_id"])
         return self._ok(
-            {
+            self._user("state", {
                 "session_id": session.session_id,
                 "task_id": session.task_id,
+                "user_id": owner.user_id,
                 "state": {
                     "draft": session.draft,
                     "video_infos": list(session.uploads),
                     "generated_media": [],
                     **self.state_patch,
                 },
-            }
+            })
         )
 
     # -- run_sse

@@ -9,6 +9,7 @@ from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import logs, metrics
@@ -182,7 +183,19 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None:
         return
-    await query.answer()
+    try:
+        await _press(update, context)
+    finally:
+        # Answered after the press is stored; a press too old to answer still counts.
+        try:
+            await query.answer()
+        except TelegramError as exc:
+            log.info("callback query not answered: %s", exc)
+
+
+async def _press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None
     data = query.data or ""
     ctx = await ctx_for(update, context)
     queue = runtime(context).queue
