@@ -23,7 +23,7 @@ from bot.backend.errors import (
     UnsafeUrl,
 )
 from bot.backend.models import RenderStatus
-from bot.conversation import messages
+from bot.conversation import gains, messages
 from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, TooLarge
 from bot.conversation.context import Ctx
@@ -241,13 +241,16 @@ async def deliver(ctx: Ctx, url: str) -> bool:
                         chat.chat_id, exc_info=True)
             await _send_link(ctx, url, size)
             return True
-        caption = messages.video_ready(t, size)
+        source = await svc.store.get_source(chat.chat_id, chat.thread_id)
+        result = await gains.after(ctx, size, source)
+        caption = messages.video_ready(t, size, source.video if source else None, result)
         for as_document in (False, True):
             try:
-                await chat.send_video(
+                sent = await chat.send_video(
                     path, caption=caption, filename="video.mp4", as_document=as_document
                 )
                 metrics.DELIVERIES.labels("document" if as_document else "video").inc()
+                await gains.record(ctx, sent, as_document, result)
                 return True
             except TooLarge:
                 break

@@ -75,7 +75,7 @@ COMPRESS_ANSWER = (
     "Done! I compressed your video to H.264 at a lower bitrate — about 60% smaller with no "
     "visible quality loss. Click Export in the top right corner to download it."
 )
-_COMPRESS_WORDS = re.compile(r"compress|smaller|压缩", re.IGNORECASE)
+_COMPRESS_WORDS = re.compile(r"compress|smaller|720p|压缩|壓縮", re.IGNORECASE)
 _ATTRIBUTION = ("X-Skill-Source", "X-Skill-Version", "X-Skill-Platform")
 _DEFAULT_MESSAGES: dict[int, str] = {
     400: "bad request",
@@ -784,7 +784,9 @@ class FakeBackend:
             answer = COMPRESS_ANSWER
             tool, args = "compress_video", {"codec": "h264", "crf": 28, "target_reduction": 0.6}
             result: JSONDict = {"status": "ok", "size_reduction": 0.6}
-            draft: JSONDict | EllipsisType | None = self._draft_from_uploads(session)
+            draft: JSONDict | EllipsisType | None = self._draft_from_uploads(
+                session, height=720 if "720p" in text else None
+            )
         else:
             answer = (
                 f'I can help with that: "{text}". Upload a video and tell me how to compress it.'
@@ -815,13 +817,20 @@ class FakeBackend:
             ]
         return ScriptedTurn(frames, draft=draft)
 
-    def _draft_from_uploads(self, session: SessionInfo) -> JSONDict:
+    def _draft_from_uploads(self, session: SessionInfo, height: int | None = None) -> JSONDict:
+        """The uploads as a draft; its ``m`` holds the output size (scaled to ``height``)."""
         videos = [u for u in session.uploads if u.get("file_type") == "video"]
         clips = [
             (str(u["filename"]), str(u["cdn_url"]), int(float(u.get("duration") or 10) * 1000))
             for u in videos
         ] or [("clip.mp4", f"{self.url}/cdn/placeholder.mp4", FAKE_CLIP_MS)]
-        return make_draft(clips)
+        draft = make_draft(clips)
+        first = videos[0] if videos else {"width": 1920, "height": 1080}
+        width, tall = int(first.get("width") or 1920), int(first.get("height") or 1080)
+        if height is not None and tall > height:
+            width, tall = round(width * height / tall), height
+        draft["m"] = {"width": width, "height": tall}
+        return draft
 
     async def _stream(
         self, request: web.Request, session: SessionInfo, turn: ScriptedTurn
