@@ -25,13 +25,15 @@ FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::\d+)?\)$")
 
 
 def package(path: str) -> str:
-    """A frame's file as a short package name: site-packages/x/..., bot/x/..., or stdlib."""
+    """A frame's file as a short name: py-spy prints paths relative to sys.path, so the first
+    folder is the package (``httpcore``, ``telegram``, ``bot``); a bare file is its stem."""
     if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1].split("/", 1)[0]
-    if "/bot/" in path:
-        return "bot/" + path.split("/bot/", 1)[1].split("/", 1)[0]
-    name = Path(path).stem
-    return "asyncio" if "/asyncio/" in path else f"stdlib {name}"
+        path = path.split("site-packages/", 1)[1]
+    path = path.lstrip("/")
+    head, _, rest = path.partition("/")
+    if head == "bot" and rest:
+        return "bot/" + rest.split("/", 1)[0].removesuffix(".py")
+    return head if rest else Path(path).stem
 
 
 def summarise(raw: str, top: int) -> str:

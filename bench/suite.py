@@ -139,24 +139,30 @@ class BenchTelegram(FakeTelegram):
             self.first_poll = time.perf_counter()
         return await super()._m_get_updates(req)
 
-    async def _m_send_message(self, req: Any) -> Any:
+    def _seen(self, req: Any) -> None:
+        """An answer (sent, or edited into the first contact's "Setting up…") or a "still
+        working" message reached Telegram."""
         now = time.perf_counter()
         chat = int_chat_id(req.params.get("chat_id"))
-        if chat is not None:
-            text = str(req.params.get("text", ""))
-            if text.startswith("⏳"):
-                self.still[chat].append(now)
-            else:
-                head = text.split(":", 1)[0] if ":" in text[:40] else ""
-                future = self._answers.pop(head, None) or self._answers.pop(f"chat:{chat}", None)
-                if future is not None and not future.done():
-                    future.set_result(now)
+        if chat is None:
+            return
+        text = str(req.params.get("text", ""))
+        if text.startswith("⏳"):
+            self.still[chat].append(now)
+            return
+        head = text.split(":", 1)[0] if ":" in text[:40] else ""
+        future = self._answers.pop(head, None)
+        if future is None and req.method == "sendMessage":
+            future = self._answers.pop(f"chat:{chat}", None)
+        if future is not None and not future.done():
+            future.set_result(now)
+
+    async def _m_send_message(self, req: Any) -> Any:
+        self._seen(req)
         return await super()._m_send_message(req)
 
     async def _m_edit_message_text(self, req: Any) -> Any:
-        chat = int_chat_id(req.params.get("chat_id"))
-        if chat is not None and str(req.params.get("text", "")).startswith("⏳"):
-            self.still[chat].append(time.perf_counter())
+        self._seen(req)
         return await super()._m_edit_message_text(req)
 
 

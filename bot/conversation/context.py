@@ -20,6 +20,7 @@ class Timing:
     render_poll: float = 30
     render_give_up: float = 30 * 60  # a render still unfinished after this is abandoned
     typing_refresh: float = 4.5
+    typing_delay: float = 0.5  # no "typing…" for work done sooner
     album_wait: float = 1.0  # an album's items arrive as separate updates within ~1 s
     transfer_progress: float = 3.0  # a transfer's status appears, then updates, this often
     auto_export: bool = True

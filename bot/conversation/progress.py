@@ -1,7 +1,9 @@
 """Keeping a person informed while the backend works, without flooding the chat.
 
-"typing" is refreshed while work runs; after ``still_working`` seconds ONE status message
+"typing" is refreshed while work runs, from ``typing_delay`` on (work done sooner needs no
+indicator, and skips a Bot API call); after ``still_working`` seconds ONE status message
 appears and is edited in place on each later interval, then removed when the answer arrives.
+Intervals count from the start, so a slow Bot API call does not push the later ones back.
 A long transfer gets the same treatment with its percentage (``transfer``).
 """
 
@@ -30,6 +32,7 @@ class Progress:
         self.started = time.monotonic()
 
     async def _typing(self) -> None:
+        await asyncio.sleep(self.ctx.svc.timing.typing_delay)
         while True:
             with contextlib.suppress(Exception):
                 await self.ctx.chat.action(self._action)
@@ -45,8 +48,10 @@ class Progress:
         except Exception:
             log.warning("could not send the still-working message", exc_info=True)
             return
+        due = self.started + interval
         while True:
-            await asyncio.sleep(interval)
+            due += interval
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
             with contextlib.suppress(Exception):
                 await self.ctx.chat.edit(
                     self.message_id, self._text(time.monotonic() - self.started)

@@ -19,7 +19,6 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from bot import __version__, metrics
 from bot.backend import NemoClient
@@ -176,20 +175,6 @@ async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None
     await rt.svc.store.close()
 
 
-def telegram_request() -> HTTPXRequest:
-    """Bot API calls are short, so a small pool serves hundreds of chats, and must: httpcore
-    checks every idle connection of a pool on each request (a few syscalls each), and closes
-    every connection that goes idle once the pool holds more than its keep-alive limit."""
-    size = 20
-    return HTTPXRequest(
-        connection_pool_size=size,
-        pool_timeout=10.0,
-        httpx_kwargs={
-            "limits": httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        },
-    )
-
-
 def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
     api = settings.telegram_api_url
     app = (
@@ -201,7 +186,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         # Handlers only queue work, but hundreds of chats may talk at once: lift PTB's 256,
         # while each chat's updates still go through in order.
         .concurrent_updates(PerChatOrder(settings.max_concurrent_updates))
-        .request(telegram_request())
+        .connection_pool_size(512)
         .rate_limiter(RateLimiter(max_retries=3))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)

@@ -31,7 +31,7 @@ async def test_text_turn_is_relayed_with_typing_and_no_tool_frames(h: Harness) -
             adk_text("there", partial=True),
             adk_text("Hello there, I can compress that."),
         ],
-        delay=0.05,
+        delay=0.2,  # 0.6 s: longer than the typing delay
     )
     await h.tg.send_text(ALICE, "what can you do?")
     reply = await h.tg.wait_for_message(ALICE, contains="Hello there,")
@@ -42,6 +42,19 @@ async def test_text_turn_is_relayed_with_typing_and_no_tool_frames(h: Harness) -
     assert not any("compress_video" in t or "{" in t for t in texts)
     session = next(iter(h.backend.sessions.values()))
     assert session.messages == ["what can you do?"]
+
+
+async def test_a_turn_answered_at_once_sends_no_typing(h: Harness) -> None:
+    """Work done within Timing.typing_delay needs no indicator (and no Bot API call)."""
+    await h.tg.send_text(ALICE, "hello")  # first contact: token and session, not timed
+    await h.tg.wait_for_message(ALICE, contains="hello")
+    await h.idle()
+    actions = len(h.tg.chat_actions(ALICE))
+    h.backend.queue_turn([adk_text("Quick answer.")], delay=0)
+    await h.tg.send_text(ALICE, "quick question")
+    await h.tg.wait_for_message(ALICE, contains="Quick answer.")
+    await h.idle()
+    assert len(h.tg.chat_actions(ALICE)) == actions
 
 
 async def test_every_backend_request_carries_attribution(h: Harness) -> None:

@@ -69,6 +69,7 @@ async def test_admin_only_commands(h: Harness) -> None:
 async def test_forum_topics_have_their_own_sessions_and_replies_stay_in_topic(
     h: Harness,
 ) -> None:
+    h.backend.frame_delay = 0.15  # turns longer than the typing delay, so "typing" is sent
     for topic in (11, 22):
         await h.tg.send_text(
             FORUM, f"@rtk_compressor_bot hello from topic {topic}", user=h.tg.user(MEMBER),
