@@ -32,7 +32,9 @@ def _line(label: str, out: Outcome) -> str:
     if out.killed_pid is not None:
         recovery = f"{out.recovery_seconds:.2f} s" if out.recovery_seconds is not None else "-"
         text += (f"; killed a replica holding {out.killed_chats} chats, recovery {recovery}, "
-                 f"{out.interrupted} turns interrupted, render delivered "
+                 f"{out.interrupted} turns interrupted "
+                 f"({len(out.answer_then_notice)} after their answer was shown), "
+                 "render delivered "
                  f"{out.render_delivered}× ({out.render_requests} render request)")
     return text
 

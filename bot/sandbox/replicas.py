@@ -49,6 +49,7 @@ class Outcome:
     sent_twice: list[str] = field(default_factory=list)
     out_of_order: list[str] = field(default_factory=list)
     interrupted: int = 0
+    answer_then_notice: list[str] = field(default_factory=list)
     killed_pid: int | None = None
     killed_chats: int = 0
     recovery_seconds: float | None = None
@@ -58,6 +59,7 @@ class Outcome:
     forwarded: dict[str, int] = field(default_factory=dict)
     exit_codes: list[int] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -142,14 +144,14 @@ async def run_replicas(
             for chat in all_chats:
                 await tg.send_text(chat, f"please look at {marker(chat, n)}")
 
-        def answers() -> Counter[str]:
+        def answers(kind: str = "") -> Counter[str]:
+            """Markers answered: by the agent ("Upload a video"), by the notice a replica
+            sends for a turn another one had sent when it died, or (default) by either."""
+            wanted = [kind] if kind else ["Upload a video", "restarted while working"]
             seen: Counter[str] = Counter()
             for chat in all_chats:
                 for m in tg.messages(chat):
-                    if m.deleted or not m.text:
-                        continue
-                    final = "Upload a video" in m.text or "restarted while working" in m.text
-                    if final:
+                    if not m.deleted and m.text and any(w in m.text for w in wanted):
                         seen.update(f"c{a}m{b}" for a, b in MARKER.findall(m.text))
             return seen
 
@@ -183,11 +185,21 @@ async def run_replicas(
                 )
         await asyncio.sleep(min(2.0, lease_seconds))  # anything late or doubled shows up
 
-        seen = answers()
+        seen, agent = answers(), answers("Upload a video")
+        notices = answers("restarted while working")
         expected = [marker(c, n) for c in all_chats for n in range(per_chat)]
         out.answered = sum(1 for k in expected if seen[k] >= 1)
         out.unanswered = [k for k in expected if not seen[k]]
-        out.answered_twice = [k for k in expected if seen[k] > 1]
+        # Twice: two agent answers, or two notices. An agent answer the killed replica had
+        # already shown, then the notice from the replica resuming its job, is the restart
+        # rule at work (the turn is not re-sent; the person is told to check): counted apart.
+        out.answered_twice = [k for k in expected if agent[k] > 1 or notices[k] > 1]
+        out.answer_then_notice = [k for k in expected if agent[k] == 1 and notices[k] == 1]
+        for k in out.answered_twice + out.unanswered + out.answer_then_notice:
+            chat = int(k[1:5])
+            out.details.append(f"{k}: " + " | ".join(
+                f"{m.message_id}{' (deleted)' if m.deleted else ''}: {m.text}"
+                for m in tg.messages(chat)))
         for chat in all_chats:
             for m in tg.messages(chat):
                 if m.text and "restarted while working" in m.text:

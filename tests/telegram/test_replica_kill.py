@@ -14,10 +14,11 @@ from bot.sandbox.replicas import run_replicas
 async def test_three_replicas_survive_a_sigkill(tmp_path: Path, pg_url: str) -> None:
     out = await run_replicas(tmp_path, pg_url, replicas=3, chats=24, per_chat=5,
                              kill=True, lease_seconds=1.5, timeout=120)
-    logs = " ".join(str(p) for p in out.logs)
+    logs = "\n".join([*out.details, *(p.read_text()[-3000:] for p in out.logs)])
     assert out.killed_pid is not None
     assert out.unanswered == [], logs
     assert out.answered_twice == [], logs
+    assert len(out.answer_then_notice) <= out.killed_chats  # only turns the killed one ran
     assert out.sent_twice == [] and out.out_of_order == [], logs
     assert out.answered == out.messages
     assert out.render_owner_killed, "the render's chat was not held by a replica at the kill"
