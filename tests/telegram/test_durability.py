@@ -8,7 +8,9 @@ import asyncio
 import random
 from typing import Any
 
-from bot.sandbox.backend import adk_call, adk_text, sleep_frame
+import pytest
+
+from bot.sandbox.backend import adk_call, adk_text, make_draft, sleep_frame
 from bot.sandbox.harness import Harness
 
 ALICE = 3001
@@ -185,3 +187,22 @@ async def test_album_killed_mid_upload_is_uploaded_whole_after_restart(h: Harnes
     assert completed_uploads(h) == ["part0.mp4", "part1.mp4", "part2.mp4"]
     assert len(h.backend.requests_to("run_sse")) == 1
     assert sum("Received 3 files" in t for t in texts(h)) == 1
+
+
+# -- 3/8. a button press is stored before it is answered, and a failed answer keeps it --------
+
+
+@pytest.mark.parametrize("harness_options", [{"auto_export": False}])
+async def test_a_too_old_press_whose_answer_fails_still_exports(h: Harness) -> None:
+    h.backend.queue_turn(
+        [adk_call("compress_video", {}), adk_text("Compressed it for you.")], draft=make_draft()
+    )
+    await h.tg.send_text(ALICE, "compress")
+    offer = await h.tg.wait_for_message(ALICE, contains="Compressed it")
+    await h.idle()
+    h.tg.fail_next("answerCallbackQuery", 400,
+                   "Bad Request: query is too old and response timeout expired or query ID is "
+                   "invalid")
+    await h.tg.press_button(ALICE, offer.message_id, "export")
+    await h.tg.wait_for_message(ALICE, kind="video", timeout=15)
+    assert not any("went wrong" in t for t in texts(h))
