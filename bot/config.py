@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=8, ge=0)
     turn_rate_limit: int = Field(default=6, ge=0)
     max_pending_jobs: int = Field(default=20, ge=0)
+    prune_interval_seconds: float = Field(default=3600, gt=0)
     temp_dir: Path | None = None
     transfer_progress_seconds: float = Field(default=3, gt=0)
     log_format: Literal["text", "json"] = "text"

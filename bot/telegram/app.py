@@ -15,6 +15,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -181,6 +182,9 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         max_pending=settings.max_pending_jobs,
     )
     app.bot_data["runtime"] = Runtime(settings=settings, svc=svc, queue=queue, files=files)
+    if app.job_queue is not None:  # a long-running bot must not only prune when restarted
+        app.job_queue.run_repeating(_prune, interval=settings.prune_interval_seconds,
+                                    first=settings.prune_interval_seconds, name="prune-jobs")
     await app.bot.set_my_commands(command_menu("en"))
     for code, locale in MENU_LANGUAGES.items():
         await app.bot.set_my_commands(command_menu(locale), language_code=code)
@@ -197,6 +201,13 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         if kept:
             log.info("%d updates received before the last stop are handled now", len(kept))
     log.info("bot @%s ready (%d chats resumed)", app.bot.username, resumed)
+
+
+async def _prune(context: CallbackContext[Any, Any, Any, Any]) -> None:
+    """Finished job rows only recognise repeated updates; drop the old ones periodically."""
+    rt = context.application.bot_data.get("runtime")
+    if isinstance(rt, Runtime):
+        await rt.svc.store.prune_jobs()
 
 
 async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

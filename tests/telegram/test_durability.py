@@ -5,8 +5,10 @@ Everything through the real Application against the fakes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import sqlite3
 import stat
 from typing import Any
 
@@ -287,3 +289,21 @@ async def test_a_chat_with_too_much_waiting_is_told_and_keeps_what_is_queued(h: 
     await h.idle(timeout=30)
     assert agent_messages(h) == ["first", "second"]
     assert sum("already waiting" in t for t in texts(h)) == 2
+
+
+@pytest.mark.parametrize("harness_options", [{"prune_interval_seconds": 0.3}])
+async def test_old_job_rows_are_pruned_while_the_bot_runs(h: Harness) -> None:
+    await h.tg.send_text(ALICE, "hello")
+    await h.tg.wait_for_message(ALICE, contains="hello")
+    await h.idle()
+    path = h.workdir / "bot.db"
+
+    def rows() -> int:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            return int(db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+
+    assert rows() == 1  # kept a week, to recognise a repeated update
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE jobs SET updated_at = updated_at - 30 * 86400")
+        db.commit()
+    await h.tg.wait_for(lambda: rows() == 0, timeout=10)
