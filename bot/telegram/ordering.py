@@ -1,12 +1,15 @@
 """Updates of one chat handled one at a time, in arrival order; different chats at once.
 
 python-telegram-bot's concurrent updates would otherwise let two quick messages of one chat
-reach the store in either order. Handlers only parse and queue, so holding a chat's lock
-while one runs costs milliseconds.
+reach the store in either order. Most handlers only parse and queue, but some answer at once
+and wait on the network (/credits and /status call the backend; a stored export is sent
+again): while they run, that chat's next updates wait; other chats do not.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 from collections.abc import Awaitable
 from typing import Any
 
@@ -14,20 +17,37 @@ from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
 from bot.locks import KeyedLocks
+from bot.store import ChatStore
+
+log = logging.getLogger(__name__)
 
 
 class PerChatOrder(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
+        self.inbox: ChatStore | None = None
+        """Set once the store is open: each update is claimed before and marked handled
+        after its handlers (see bot.telegram.inbox)."""
         self._locks: KeyedLocks[int] = KeyedLocks()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        inbox = self.inbox if update_id is not None else None
+        if inbox is not None and update_id is not None and not await inbox.claim_update(
+            update_id
+        ):
+            log.info("update %s was handled already; skipped", update_id)
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()
+            return
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
             await coroutine
-            return
-        async with self._locks(chat.id):
-            await coroutine
+        else:
+            async with self._locks(chat.id):
+                await coroutine
+        if inbox is not None and update_id is not None:
+            await inbox.finish_update(update_id)
 
     async def initialize(self) -> None:
         """Nothing to set up."""
