@@ -111,12 +111,10 @@ class Harness:
             await asyncio.sleep(0.05)
             while True:
                 assert self.app is not None
-                rt = self.runtime
-                await rt.queue.idle()
-                await asyncio.gather(*list(rt.background), return_exceptions=True)
-                if self.app.update_queue.empty() and not rt.queue.active and not rt.background:
+                await self.runtime.queue.idle()
+                if self.app.update_queue.empty() and not self.runtime.queue.active:
                     await asyncio.sleep(0.05)
-                    if not rt.queue.active and not rt.background:
+                    if not self.runtime.queue.active:
                         return
                 await asyncio.sleep(0.02)
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Message, Update
@@ -150,33 +148,12 @@ async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await flows.show_help(await ctx_for(update, context))
 
 
-def _answer_outside_lock(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, flow: Callable[[Ctx], Awaitable[None]]
-) -> None:
-    """Run ``flow`` after the handler returns: it asks the backend, which may be slow, and
-    meanwhile the chat's lock (ordering.py) must let ``/cancel`` and new messages through.
-    Nothing is stored, so a crash loses only this answer; shutdown cancels it."""
-    rt = runtime(context)
-
-    async def answer() -> None:
-        try:
-            await flow(await ctx_for(update, context))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await context.application.process_error(update, exc)
-
-    task = asyncio.create_task(answer(), name=f"answer-{update.update_id}")
-    rt.background.add(task)
-    task.add_done_callback(rt.background.discard)
-
-
 async def credits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    _answer_outside_lock(update, context, flows.credits)
+    await flows.credits(await ctx_for(update, context))
 
 
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    _answer_outside_lock(update, context, flows.status)
+    await flows.status(await ctx_for(update, context))
 
 
 async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -212,34 +212,6 @@ async def test_a_too_old_press_whose_answer_fails_still_exports(h: Harness) -> N
     assert not any("went wrong" in t for t in texts(h))
 
 
-# -- 3. /status and /credits never hold up a chat's other updates -----------------------------
-
-
-@pytest.mark.parametrize(("command", "endpoint"), [("/status", "state"), ("/credits", "credits")])
-async def test_a_slow_status_holds_up_neither_cancel_nor_the_next_message(
-    h: Harness, command: str, endpoint: str
-) -> None:
-    await h.tg.send_text(ALICE, "hello")  # a token and a session exist
-    await h.tg.wait_for_message(ALICE, contains="hello")
-    await h.idle()
-    h.backend.delays[endpoint] = 6
-    calls = len(h.backend.requests_to(endpoint))
-    before = len(h.tg.messages(ALICE))
-    await h.tg.send_text(ALICE, command)
-    await h.tg.wait_for(lambda: len(h.backend.requests_to(endpoint)) > calls, timeout=10)
-    started = asyncio.get_running_loop().time()
-    await h.tg.send_text(ALICE, "/cancel")
-    await h.tg.wait_for_message(ALICE, after=before, contains="Nothing is running", timeout=4)
-    await h.tg.send_text(ALICE, "and faster")
-    await h.tg.wait_for(
-        lambda: "and faster" in [m for s in h.backend.sessions.values() for m in s.messages],
-        timeout=4,
-    )
-    assert asyncio.get_running_loop().time() - started < 4
-    h.backend.delays.clear()
-    await h.idle(timeout=20)
-
-
 # -- protections ------------------------------------------------------------------------------
 
 
