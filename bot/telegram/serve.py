@@ -13,6 +13,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.config import Settings
@@ -20,6 +21,12 @@ from bot.telegram.app import ALLOWED_UPDATES
 from bot.telegram.web import WebServer
 
 log = logging.getLogger(__name__)
+
+
+def _polling_failed(exc: TelegramError) -> None:
+    """A failed getUpdates (a 5xx, an HTML page, a 429): python-telegram-bot polls again with
+    a backoff by itself, so one line is enough (its default logs a traceback at ERROR)."""
+    log.warning("polling Telegram failed (%s); retrying", exc)
 
 
 class Serving:
@@ -65,6 +72,7 @@ class Serving:
                 poll_interval=self.poll_interval,
                 timeout=self.poll_timeout,
                 allowed_updates=ALLOWED_UPDATES,
+                error_callback=_polling_failed,
             )
             await app.start()
 
