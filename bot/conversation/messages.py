@@ -280,7 +280,7 @@ def queued(t: Translator) -> str:
     return t._("Got it, I'll get to this as soon as I finish the current request.")
 
 
-def credits(t: Translator, available: float, frozen: float, total: float) -> str:
+def credits(t: Translator, available: float, frozen: float) -> str:
     text = t._("💳 Credits available: {available}").format(available=t.number(available, 0))
     if frozen:
         text += "\n" + t._("Reserved for running work: {frozen}").format(
