@@ -7,11 +7,13 @@ and the compiled ones ship inside the package, so a plain ``pip install .`` spea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import format_decimal
+from babel.dates import format_date, format_time
+from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 from babel.units import format_unit
 
@@ -90,6 +92,17 @@ class Translator:
     def number(self, value: float, digits: int = 1) -> str:
         pattern = "#,##0." + "#" * digits if digits else "#,##0"
         return format_decimal(value, format=pattern, locale=self.locale)
+
+    def percent(self, ratio: float, *, signed: bool = False) -> str:
+        """-0.75 -> "-75%" ("+5%" when ``signed`` and growing), in the locale's style."""
+        pattern = "+#,##0%;-#,##0%" if signed else "#,##0%"
+        return format_percent(ratio, format=pattern, locale=self.locale)
+
+    def when(self, timestamp: float) -> str:
+        """A moment, e.g. "26 Nov 2026, 19:50 UTC" (the bot does not know people's zones)."""
+        moment = datetime.fromtimestamp(timestamp, UTC)
+        day = format_date(moment, format="medium", locale=self.locale)
+        return f"{day} {format_time(moment, format='short', tzinfo=UTC, locale=self.locale)} UTC"
 
     def size(self, n_bytes: int | float) -> str:
         """48.2 MB: sizes the way the phone would print them."""

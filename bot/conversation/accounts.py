@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.backend import NemoClient
-from bot.backend.errors import MissingClientId, RateLimited, SessionNotFound, TokenInvalid
+from bot.backend.errors import (
+    BackendError,
+    MissingClientId,
+    RateLimited,
+    SessionNotFound,
+    TokenInvalid,
+)
 from bot.store import ChatStore
 
 log = logging.getLogger(__name__)
@@ -120,8 +126,37 @@ class Accounts:
             return topic.session_id
         session = await self.client.create_session(token, language)
         await self.store.save_session(chat_id, thread_id, session.session_id, language)
+        if session.user_id and not self.operator_token:
+            await self.remember_user_id(chat_id, session.user_id)
         log.info("chat %s/%s: new backend session", chat_id, thread_id)
         return session.session_id
+
+    async def remember_user_id(self, chat_id: int, user_id: str) -> None:
+        """Keep the anonymous user id (2001's register link needs it) if none is known yet."""
+        record = await self.store.get_chat(chat_id)
+        if record is not None and record.token and not record.anon_user_id:
+            await self.store.save_token(
+                chat_id, client_id=record.client_id, token=record.token,
+                expires_at=record.token_expires_at, anon_user_id=user_id,
+            )
+
+    async def anon_user_id(self, chat_id: int, thread_id: int, language: str) -> str | None:
+        """The anonymous user id from the token, the session or, failing both, the state."""
+        if self.operator_token:
+            return None
+        record = await self.store.get_chat(chat_id)
+        if record is not None and record.anon_user_id:
+            return record.anon_user_id
+        try:
+            state = await self.call(
+                chat_id, thread_id, language,
+                lambda ident: self.client.state(ident.token, ident.session_id),
+            )
+        except BackendError:
+            return None
+        if state.user_id:
+            await self.remember_user_id(chat_id, state.user_id)
+        return state.user_id
 
     async def new_session(self, chat_id: int, thread_id: int, language: str) -> str:
         """A fresh project on request (/new)."""

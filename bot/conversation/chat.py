@@ -22,6 +22,14 @@ class Button:
 Keyboard = Sequence[Sequence[Button]]
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A file sent: its message, and Telegram's id to send the same file again later."""
+
+    message_id: int
+    file_id: str | None = None
+
+
 class TooLarge(Exception):
     """Telegram refused a file for its size (download over 20 MB, upload over 50 MB)."""
 
@@ -78,8 +86,9 @@ class Chat(Protocol):
         filename: str = "video.mp4",
         as_document: bool = False,
         buttons: Keyboard | None = None,
-    ) -> int:
-        """Send a video file (``Path``) or a URL; raises ``TooLarge`` or ``DeliveryFailed``."""
+    ) -> Sent:
+        """Send a video file (``Path``), a URL or a Telegram file_id; raises ``TooLarge`` or
+        ``DeliveryFailed``."""
         ...
 
     async def open_file(self, file_id: str) -> ByteSource:

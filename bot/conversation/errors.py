@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot import metrics
-from bot.backend.errors import BackendError
+from bot.backend.errors import BackendError, NoCredits
 from bot.conversation import messages
 from bot.conversation.context import Ctx
 
@@ -18,12 +18,14 @@ async def report_error(ctx: Ctx, exc: BackendError) -> None:
         "chat %s: backend %s (code=%s status=%s path=%s): %s",
         ctx.chat.chat_id, type(exc).__name__, exc.code, exc.status, exc.path, exc.message,
     )
-    record = await ctx.svc.store.get_chat(ctx.chat.chat_id)
+    accounts = ctx.svc.accounts
+    anon_user_id = None
+    if isinstance(exc, NoCredits) and not accounts.is_operator:
+        anon_user_id = await accounts.anon_user_id(
+            ctx.chat.chat_id, ctx.chat.thread_id, ctx.language
+        )
     await ctx.chat.send(
         messages.error_message(
-            ctx.t,
-            exc,
-            anon_user_id=record.anon_user_id if record else None,
-            operator=ctx.svc.accounts.is_operator,
+            ctx.t, exc, anon_user_id=anon_user_id, operator=accounts.is_operator
         )
     )

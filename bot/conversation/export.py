@@ -23,17 +23,19 @@ from bot.backend.errors import (
     UnsafeUrl,
 )
 from bot.backend.models import RenderStatus
-from bot.conversation import messages
+from bot.conversation import gains, messages
 from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.progress import transfer
-from bot.conversation.timeline import exportable
+from bot.conversation.timeline import duration_seconds, exportable
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_POLLS = 8
+LONG_VIDEO_SECONDS = 60
+"""A project longer than this gets the "shorter clips compress faster" tip when it fails."""
 
 
 def new_render_id() -> str:
@@ -155,6 +157,7 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bo
                 metrics.RENDERS.labels("timeout").inc()
                 await _clear_status(ctx, status_id)
                 await chat.send(messages.render_too_slow(ctx.t))
+                await tip_if_long(ctx)
                 return False
             continue
         except BackendError as exc:
@@ -173,14 +176,32 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bo
             metrics.RENDERS.labels("failed").inc()
             await _clear_status(ctx, status_id)
             await chat.send(messages.render_failed(ctx.t))
+            await tip_if_long(ctx)
             return False
         if elapsed > svc.timing.render_give_up:
             metrics.RENDERS.labels("timeout").inc()
             await _clear_status(ctx, status_id)
             await chat.send(messages.render_too_slow(ctx.t))
+            await tip_if_long(ctx)
             return False
         with contextlib.suppress(Exception):
-            await chat.edit(status_id, messages.rendering(ctx.t, elapsed))
+            await chat.edit(status_id, messages.rendering(ctx.t, elapsed, status.progress))
+
+
+async def tip_if_long(ctx: Ctx, draft: dict[str, Any] | None = None) -> None:
+    """After a failure or a timeout on a long video, say that shorter clips go faster."""
+    if draft is None:
+        try:
+            state = await ctx.svc.accounts.call(
+                ctx.chat.chat_id, ctx.chat.thread_id, ctx.language,
+                lambda ident: ctx.svc.client.state(ident.token, ident.session_id),
+            )
+        except BackendError:
+            return  # a tip is not worth a second failure
+        draft = state.state.draft
+    length = duration_seconds(draft)
+    if length is not None and length > LONG_VIDEO_SECONDS:
+        await ctx.chat.send(messages.shorter_clips_tip(ctx.t))
 
 
 async def _clear_status(ctx: Ctx, status_id: int) -> None:
@@ -220,13 +241,16 @@ async def deliver(ctx: Ctx, url: str) -> bool:
                         chat.chat_id, exc_info=True)
             await _send_link(ctx, url, size)
             return True
-        caption = messages.video_ready(t, size)
+        source = await svc.store.get_source(chat.chat_id, chat.thread_id)
+        result = await gains.after(ctx, size, source)
+        caption = messages.video_ready(t, size, source.video if source else None, result)
         for as_document in (False, True):
             try:
-                await chat.send_video(
+                sent = await chat.send_video(
                     path, caption=caption, filename="video.mp4", as_document=as_document
                 )
                 metrics.DELIVERIES.labels("document" if as_document else "video").inc()
+                await gains.record(ctx, sent, as_document, result)
                 return True
             except TooLarge:
                 break

@@ -12,8 +12,8 @@ from typing import Any
 
 from bot.backend.errors import BackendError
 from bot.backend.models import UploadResult
-from bot.conversation import messages
-from bot.conversation.chat import Button
+from bot.conversation import gains, messages, presets
+from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.export import export
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 NEW_CONFIRM = "new:yes"
 NEW_ABORT = "new:no"
 LANG_PREFIX = "lang:"
+HISTORY_PREFIX = "hist:"
 
 
 # -- answered at once --------------------------------------------------------------------
@@ -118,6 +119,37 @@ async def status(ctx: Ctx) -> None:
         await chat.send(messages.uploads_only(t, uploads))
     else:
         await chat.send(messages.empty_project(t))
+
+
+async def show_history(ctx: Ctx) -> None:
+    """The chat's latest deliveries; a tap sends one again by its file_id (no render)."""
+    t = ctx.t
+    records = await ctx.svc.store.exports(ctx.chat.chat_id, ctx.chat.thread_id)
+    lines = [
+        messages.history_line(
+            t, index, t.size(r.video.size) if r.video.size else "–", t.when(r.created_at)
+        )
+        for index, r in enumerate(records, start=1)
+    ]
+    buttons = [[Button(f"📤 {index}", data=f"{HISTORY_PREFIX}{r.id}")
+                for index, r in enumerate(records, start=1)]] if records else None
+    await ctx.chat.send(messages.history(t, lines), buttons=buttons)
+
+
+async def send_again(ctx: Ctx, export_id: int) -> None:
+    record = await ctx.svc.store.get_export(ctx.chat.chat_id, export_id)
+    if record is None:
+        await ctx.chat.send(messages.history_gone(ctx.t))
+        return
+    try:
+        await ctx.chat.send_video(
+            record.file_id, caption=messages.video_ready(ctx.t, record.video.size),
+            as_document=record.as_document,
+        )
+    except (DeliveryFailed, DeliveryUncertain, TooLarge):
+        log.info("chat %s: stored export %s could not be sent again", ctx.chat.chat_id,
+                 export_id)
+        await ctx.chat.send(messages.history_gone(ctx.t))
 
 
 async def ask_new(ctx: Ctx) -> None:
@@ -202,7 +234,12 @@ async def media_job(ctx: Ctx, job: Job) -> None:
     assert result is not None
     # Baseline the draft: if the backend drafts uploads itself, that is not an edit to export.
     await check_draft(ctx)
-    await ctx.chat.send(await acknowledge(ctx, items, result, bool(caption)))
+    uploader = job.payload.get("user_id")
+    source = await gains.remember_source(
+        ctx, items, result, uploader if isinstance(uploader, int) else None
+    )
+    buttons = presets.keyboard(ctx, source) if source and not caption else None
+    await ctx.chat.send(await acknowledge(ctx, items, result, bool(caption)), buttons=buttons)
     if caption:
         await _instruct(ctx, job, caption)
 

@@ -6,11 +6,14 @@ from babel.numbers import format_percent
 
 from bot.backend import errors as be
 from bot.i18n import Translator
+from bot.store import VideoInfo
 
 SUPPORTED_FORMATS = (
     "mp4", "mov", "avi", "webm", "mkv", "jpg", "png", "gif", "webp", "mp3", "wav", "m4a", "aac",
 )
 REGISTER_URL = "https://nemovideo.com/register?bind={user_id}"
+MIN_PROGRESS_FOR_ESTIMATE = 0.05
+"""Below this share done, a time-left estimate is mostly noise: show the percentage only."""
 
 
 def welcome(t: Translator) -> str:
@@ -34,6 +37,7 @@ def help_text(t: Translator) -> str:
         "/credits – show the remaining credits\n"
         "/new – start a fresh project\n"
         "/cancel – stop what I'm doing\n"
+        "/history – your latest videos, to get one again\n"
         "/language – choose the language\n\n"
         "Supported formats: {formats}. Up to 500 MB."
     ).format(formats=", ".join(SUPPORTED_FORMATS))
@@ -142,10 +146,28 @@ def nothing_to_export(t: Translator) -> str:
     )
 
 
-def rendering(t: Translator, elapsed: float | None) -> str:
+def rendering(
+    t: Translator, elapsed: float | None, progress: float | None = None
+) -> str:
+    """Elapsed time; or, when the backend reports progress, the share done and time left."""
+    if progress is not None:
+        percent = format_percent(progress, locale=t.locale)
+        if elapsed and progress >= MIN_PROGRESS_FOR_ESTIMATE and progress < 1:
+            left = elapsed * (1 - progress) / progress
+            return t._("🎬 Rendering… {percent}, about {left} left").format(
+                percent=percent, left=t.duration(max(left, 1))
+            )
+        return t._("🎬 Rendering… {percent}").format(percent=percent)
     if elapsed is None:
         return t._("🎬 Rendering your video…")
     return t._("🎬 Rendering… {elapsed}").format(elapsed=t.duration(elapsed))
+
+
+def shorter_clips_tip(t: Translator) -> str:
+    return t._(
+        "💡 Tip: shorter clips compress faster and more predictably. If this long video keeps "
+        "failing, try trimming it or sending it in parts."
+    )
 
 
 def render_failed(t: Translator) -> str:
@@ -162,10 +184,31 @@ def render_too_slow(t: Translator) -> str:
     )
 
 
-def video_ready(t: Translator, size: int | None) -> str:
+def video_ready(
+    t: Translator, size: int | None, before: VideoInfo | None = None,
+    after: VideoInfo | None = None,
+) -> str:
+    """"✅ 48.2 MB → 12.1 MB (−75%), 1080p, 2 min 14 sec" when the original is known."""
+    if size and before is not None and before.size:
+        details = [
+            t._("{before} → {after} ({change})").format(
+                before=t.size(before.size), after=t.size(size),
+                change=t.percent((size - before.size) / before.size, signed=True),
+            )
+        ]
+        if after is not None and after.width and after.height:
+            details.append(resolution(after.width, after.height))
+        if after is not None and after.duration:
+            details.append(t.duration(after.duration))
+        return t._("✅ Here is your video: {details}").format(details=t._(", ").join(details))
     if size:
         return t._("✅ Here is your video ({size}).").format(size=t.size(size))
     return t._("✅ Here is your video.")
+
+
+def resolution(width: int, height: int) -> str:
+    """1080p: the short side, as people name video sizes."""
+    return f"{min(width, height)}p"
 
 
 def video_link(t: Translator, size: int | None, url: str) -> str:
@@ -295,6 +338,76 @@ def cancelled(t: Translator, count: int) -> str:
 
 def admins_only(t: Translator) -> str:
     return t._("Only group admins can do that.")
+
+
+# -- one-tap presets ---------------------------------------------------------------------------
+
+
+def preset_label(t: Translator, key: str) -> str:
+    labels = {
+        "small": t._("Smaller file, same quality"),
+        "16": t._("Fit 16 MB (WhatsApp)"),
+        "25": t._("Fit 25 MB (Discord)"),
+        "50": t._("Fit 50 MB (plays in Telegram)"),
+        "720": t._("Make it 720p"),
+    }
+    return labels[key]
+
+
+def preset_instruction(t: Translator, key: str, before: VideoInfo | None) -> str:
+    """What a preset asks the agent, with the original's size and duration for the bitrate."""
+    details = []
+    if before is not None and before.size:
+        details.append(t.size(before.size))
+    if before is not None and before.duration:
+        details.append(t.duration(before.duration))
+    if before is not None and before.width and before.height:
+        details.append(resolution(before.width, before.height))
+    subject = (
+        t._("this video ({details})").format(details=t._(", ").join(details))
+        if details else t._("this video")
+    )
+    if key == "small":
+        return t._(
+            "Compress {subject} to a smaller file size without losing visible quality; "
+            "keep the resolution and frame rate."
+        ).format(subject=subject)
+    if key == "720":
+        return t._(
+            "Convert {subject} to 720p, keeping the aspect ratio, at a bitrate that still "
+            "looks good."
+        ).format(subject=subject)
+    platform = {"16": "WhatsApp", "25": "Discord", "50": "Telegram"}[key]
+    return t._(
+        "Compress {subject} so the exported file is under {target} MB for {platform}: work out "
+        "the bitrate from the duration, and keep the resolution as high as fits."
+    ).format(subject=subject, target=key, platform=platform)
+
+
+def preset_not_yours(t: Translator) -> str:
+    return t._("Only the person who sent the video (or a group admin) can use these buttons.")
+
+
+def preset_no_video(t: Translator) -> str:
+    return t._("That video is no longer in the project. Send it again to use the buttons.")
+
+
+# -- /history ----------------------------------------------------------------------------------
+
+
+def history(t: Translator, lines: list[str]) -> str:
+    if not lines:
+        return t._("No videos delivered in this chat yet. Send me one to start.")
+    return t._("Your latest videos (tap one to get it again):") + "\n" + "\n".join(lines)
+
+
+def history_line(t: Translator, index: int, size: str, when: str) -> str:
+    # TRANSLATORS: one /history line, e.g. "1. 12.1 MB, 26 Nov 2026, 19:50 UTC"
+    return t._("{index}. {size}, {when}").format(index=index, size=size, when=when)
+
+
+def history_gone(t: Translator) -> str:
+    return t._("That video is no longer available. Send /export to render it again.")
 
 
 def uploading(t: Translator, name: str, count: int, done: int, total: int | None) -> str:

@@ -91,3 +91,20 @@ def summarize(draft: dict[str, Any] | None, t: Translator) -> str | None:
                 line = t._("{index}. {label}: {name}").format(index=index, label=label, name=name)
             lines.append(line)
     return "\n".join(lines)
+
+
+def duration_seconds(draft: dict[str, Any] | None) -> float | None:
+    """How long the project plays: the draft's ``d`` or its latest segment end, in seconds."""
+    if not isinstance(draft, dict):
+        return None
+    total = _ms(draft.get("d"))
+    end = 0.0
+    for track in draft.get("t") or []:
+        if not isinstance(track, dict):
+            continue
+        for seg in track.get("sg") or []:
+            if isinstance(seg, dict):
+                start = _ms(seg.get("s", seg.get("st", seg.get("start", 0)))) or 0.0
+                end = max(end, start + (_ms(seg.get("d", seg.get("duration"))) or 0.0))
+    best = max(total or 0.0, end)
+    return best / 1000 if best > 0 else None

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import metrics
-from bot.backend.errors import BackendError, stream_error
+from bot.backend.errors import AgentError, BackendError, Unavailable, stream_error
 from bot.backend.events import AnswerBuilder, End, StreamError, TextChunk, ToolActivity
 from bot.conversation import messages, rich
 from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
-from bot.conversation.export import export
+from bot.conversation.export import export, tip_if_long
 from bot.conversation.gui import asks_to_export, read_gui
 from bot.conversation.intent import holds_export
 from bot.conversation.progress import progress
@@ -177,6 +177,8 @@ async def run_turn(
         await report_error(ctx, error)
         if changed and (summary := summarize(draft, t)):
             await chat.send(messages.applied_anyway(t, summary))
+        if isinstance(error, Unavailable | AgentError) and draft is not None:
+            await tip_if_long(ctx, draft)  # a long video that failed or timed out
         return
 
     can_export = exportable(draft) and not holds_export(instruction)

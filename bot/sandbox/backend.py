@@ -75,7 +75,7 @@ COMPRESS_ANSWER = (
     "Done! I compressed your video to H.264 at a lower bitrate — about 60% smaller with no "
     "visible quality loss. Click Export in the top right corner to download it."
 )
-_COMPRESS_WORDS = re.compile(r"compress|smaller|压缩", re.IGNORECASE)
+_COMPRESS_WORDS = re.compile(r"compress|smaller|720p|压缩|壓縮", re.IGNORECASE)
 _ATTRIBUTION = ("X-Skill-Source", "X-Skill-Version", "X-Skill-Platform")
 _DEFAULT_MESSAGES: dict[int, str] = {
     400: "bad request",
@@ -383,6 +383,9 @@ class FakeBackend:
         """Host name put in render URLs instead of 127.0.0.1 (e.g. ``localhost``)."""
         self.render_redirect_to: str | None = None
         """When set, a finished render's URL redirects (302) here instead of serving."""
+        self.omit_user_id: set[str] = {"state"}
+        """Endpoints (``anonymous_token``, ``create_session``, ``state``) whose answers leave
+        out ``user_id``. The documented state has none; the seed hints some versions do."""
         self.state_patch: JSONDict = {}
         """Keys merged over every state answer's ``state`` (strange shapes on demand)."""
         self.force_402 = False
@@ -702,20 +705,32 @@ class FakeBackend:
             raise _ApiError(429, 429, "rate limited")
         info = self.issue_token(client_id)
         return self._ok(
-            {
-                "token": info.token,
-                "user_id": info.user_id,
-                "expires_at": info.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "credits": info.credits,
-            }
+            self._user(
+                "anonymous_token",
+                {
+                    "token": info.token,
+                    "user_id": info.user_id,
+                    "expires_at": info.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "credits": info.credits,
+                },
+            )
         )
+
+    def _user(self, endpoint: str, data: JSONDict) -> JSONDict:
+        if endpoint in self.omit_user_id:
+            data.pop("user_id", None)
+        return data
 
     async def _h_create_session(self, request: web.Request) -> web.StreamResponse:
         owner = self._auth(request)
         body = self._body(request, required=False)
         session = self.create_session(owner.token, language=str(body.get("language") or "en"))
         return self._ok(
-            {"task_id": session.task_id, "session_id": session.session_id, "user_id": owner.user_id}
+            self._user(
+                "create_session",
+                {"task_id": session.task_id, "session_id": session.session_id,
+                 "user_id": owner.user_id},
+            )
         )
 
     async def _h_credits(self, request: web.Request) -> web.StreamResponse:
@@ -727,16 +742,17 @@ class FakeBackend:
         owner = self._auth(request)
         session = self._session(owner, request.match_info["session_id"])
         return self._ok(
-            {
+            self._user("state", {
                 "session_id": session.session_id,
                 "task_id": session.task_id,
+                "user_id": owner.user_id,
                 "state": {
                     "draft": session.draft,
                     "video_infos": list(session.uploads),
                     "generated_media": [],
                     **self.state_patch,
                 },
-            }
+            })
         )
 
     # -- run_sse
@@ -764,7 +780,9 @@ class FakeBackend:
             answer = COMPRESS_ANSWER
             tool, args = "compress_video", {"codec": "h264", "crf": 28, "target_reduction": 0.6}
             result: JSONDict = {"status": "ok", "size_reduction": 0.6}
-            draft: JSONDict | EllipsisType | None = self._draft_from_uploads(session)
+            draft: JSONDict | EllipsisType | None = self._draft_from_uploads(
+                session, height=720 if "720p" in text else None
+            )
         else:
             answer = (
                 f'I can help with that: "{text}". Upload a video and tell me how to compress it.'
@@ -795,13 +813,20 @@ class FakeBackend:
             ]
         return ScriptedTurn(frames, draft=draft)
 
-    def _draft_from_uploads(self, session: SessionInfo) -> JSONDict:
+    def _draft_from_uploads(self, session: SessionInfo, height: int | None = None) -> JSONDict:
+        """The uploads as a draft; its ``m`` holds the output size (scaled to ``height``)."""
         videos = [u for u in session.uploads if u.get("file_type") == "video"]
         clips = [
             (str(u["filename"]), str(u["cdn_url"]), int(float(u.get("duration") or 10) * 1000))
             for u in videos
         ] or [("clip.mp4", f"{self.url}/cdn/placeholder.mp4", FAKE_CLIP_MS)]
-        return make_draft(clips)
+        draft = make_draft(clips)
+        first = videos[0] if videos else {"width": 1920, "height": 1080}
+        width, tall = int(first.get("width") or 1920), int(first.get("height") or 1080)
+        if height is not None and tall > height:
+            width, tall = round(width * height / tall), height
+        draft["m"] = {"width": width, "height": tall}
+        return draft
 
     async def _stream(
         self, request: web.Request, session: SessionInfo, turn: ScriptedTurn

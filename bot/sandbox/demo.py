@@ -1,4 +1,5 @@
-"""``python -m bot demo``: a whole conversation against the built-in fakes, printed as seen.
+"""``python -m bot demo``: a whole conversation against the built-in fakes, printed as seen:
+an upload, its one-tap presets, a tap, and the delivery saying what was gained (before → after).
 
 The real Application runs against the fake Telegram Bot API and the fake video backend
 (both real HTTP servers on 127.0.0.1); nothing leaves this machine and no token is needed.
@@ -18,7 +19,6 @@ from bot.sandbox.telegram import BotMessage
 
 USER_ID = 4242
 CLIP = b"\x00\x00\x00\x18ftypmp42" + bytes(2_400_000)  # a 2.4 MB "phone video"
-INSTRUCTION = "compress this video to a smaller file size without losing quality"
 ANSWER = (
     "Done! I re-encoded your video with H.264 at a lower bitrate: about 60% smaller with no "
     "visible quality loss. Click Export in the top right corner to download it."
@@ -27,11 +27,13 @@ ANSWER = (
 
 def _describe(message: BotMessage) -> str:
     text = message.text or ""
+    buttons = " | ".join(str(b.get("text", "")) for b in message.buttons)
+    keyboard = f"\n[{buttons}]" if buttons else ""
     if message.kind == "text":
-        return text
+        return text + keyboard
     size = message.file.size if message.file and not isinstance(message.file, str) else None
     what = f"[{message.kind}{f', {size:,} bytes' if size else ''}]"
-    return f"{what} {text}".strip()
+    return f"{what} {text}".strip() + keyboard
 
 
 async def play(workdir: Path) -> None:
@@ -71,10 +73,13 @@ async def play(workdir: Path) -> None:
         await tg.wait_for_message(USER_ID)
         await watch(0.3)
 
-        show("   you", f"[video clip.mp4, {len(CLIP):,} bytes, 0:45]")
-        await tg.send_video(USER_ID, CLIP, file_name="clip.mp4", duration=45, user=user)
+        show("   you", f"[video clip.mp4, {len(CLIP):,} bytes, 1080p, 0:45]")
+        await tg.send_video(USER_ID, CLIP, file_name="clip.mp4", duration=45, width=1920,
+                            height=1080, user=user)
         await until_idle()
         await watch(0.3)
+        upload = next(m for m in reversed(tg.messages(USER_ID)) if m.buttons)
+        preset = upload.buttons[0]  # "Smaller file, same quality"
 
         h.backend.queue_turn(
             [
@@ -87,11 +92,12 @@ async def play(workdir: Path) -> None:
                 adk_text(ANSWER),
             ],
             delay=0.3,
-            draft={"d": 45000, "t": [{"tt": 0, "sg": [
+            draft={"d": 45000, "m": {"width": 1920, "height": 1080}, "t": [{"tt": 0, "sg": [
                 {"s": 0, "d": 45000, "m": {"title": "clip.mp4"}}]}]},
         )
-        show("   you", INSTRUCTION)
-        await tg.send_text(USER_ID, INSTRUCTION, user=user)
+        show("   you", f"[taps “{preset['text']}”]")
+        await tg.press_button(USER_ID, upload.message_id, str(preset["callback_data"]),
+                              user=user)
         watcher = asyncio.create_task(watch(60))
         await tg.wait_for_message(USER_ID, kind="video", timeout=60)
         await until_idle()
@@ -99,7 +105,9 @@ async def play(workdir: Path) -> None:
         watcher.cancel()
         await watch(0.2)
         actions = sorted(set(tg.chat_actions(USER_ID)))
-        print(f"\n(chat actions shown while working: {', '.join(actions)})")
+        asked = next(iter(h.backend.sessions.values())).messages[-1]
+        print(f"\n(the preset asked the agent: “{asked}”)")
+        print(f"(chat actions shown while working: {', '.join(actions)})")
 
 
 def main() -> int:

@@ -3,7 +3,15 @@ Telegram or HTTP."""
 
 from bot.store.interface import ChatStore
 from bot.store.open import PollingTaken, StoreUnavailable, open_store
-from bot.store.store import ChatRecord, Job, Store, TopicRecord
+from bot.store.store import (
+    ChatRecord,
+    ExportRecord,
+    Job,
+    Source,
+    Store,
+    TopicRecord,
+    VideoInfo,
+)
 
-__all__ = ["ChatRecord", "ChatStore", "Job", "PollingTaken", "Store",
-           "StoreUnavailable", "TopicRecord", "open_store"]
+__all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "PollingTaken", "Source", "Store",
+           "StoreUnavailable", "TopicRecord", "VideoInfo", "open_store"]

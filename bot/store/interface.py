@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from bot.store.store import ChatRecord, Job, TopicRecord
+from bot.store.store import ChatRecord, ExportRecord, Job, Source, TopicRecord, VideoInfo
 
 
 class ChatStore(Protocol):
@@ -71,6 +71,26 @@ class ChatStore(Protocol):
     ) -> None: ...
 
     async def renders_in_flight(self) -> list[TopicRecord]: ...
+
+    # -- before → after, /history
+    async def save_source(
+        self, chat_id: int, thread_id: int, user_id: int | None, name: str | None,
+        video: VideoInfo,
+    ) -> None:
+        """The project's original video (replaces the previous one)."""
+        ...
+
+    async def get_source(self, chat_id: int, thread_id: int) -> Source | None: ...
+
+    async def add_export(
+        self, chat_id: int, thread_id: int, file_id: str, as_document: bool, video: VideoInfo
+    ) -> int: ...
+
+    async def exports(self, chat_id: int, thread_id: int, limit: int = 5) -> list[ExportRecord]:
+        """The latest deliveries, newest first."""
+        ...
+
+    async def get_export(self, chat_id: int, export_id: int) -> ExportRecord | None: ...
 
     # -- jobs
     async def add_job(

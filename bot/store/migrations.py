@@ -53,4 +53,33 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN turn_sent INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN batch_of INTEGER
     """,
+    # 5: the original video of each chat's project (before → after, presets) and the videos
+    # delivered (/history sends one again by its Telegram file_id, without a new render).
+    """
+    CREATE TABLE sources (
+        chat_id     INTEGER NOT NULL,
+        thread_id   INTEGER NOT NULL DEFAULT 0,
+        user_id     INTEGER,
+        name        TEXT,
+        size        INTEGER,
+        width       INTEGER,
+        height      INTEGER,
+        duration    REAL,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
+    );
+    CREATE TABLE exports (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        chat_id     INTEGER NOT NULL,
+        thread_id   INTEGER NOT NULL DEFAULT 0,
+        file_id     TEXT NOT NULL,
+        as_document INTEGER NOT NULL DEFAULT 0,
+        size        INTEGER,
+        width       INTEGER,
+        height      INTEGER,
+        duration    REAL,
+        created_at  REAL NOT NULL
+    );
+    CREATE INDEX exports_by_chat ON exports (chat_id, thread_id, id);
+    """,
 ]

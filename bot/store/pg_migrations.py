@@ -68,4 +68,33 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX chat_leases_by_owner ON chat_leases (owner);
     """,
+    # 5: the original video of each chat's project (before → after, presets) and the videos
+    # delivered (/history sends one again by its Telegram file_id). SQLite's 5.
+    """
+    CREATE TABLE sources (
+        chat_id     BIGINT NOT NULL,
+        thread_id   BIGINT NOT NULL DEFAULT 0,
+        user_id     BIGINT,
+        name        TEXT,
+        size        BIGINT,
+        width       INTEGER,
+        height      INTEGER,
+        duration    DOUBLE PRECISION,
+        created_at  DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
+    );
+    CREATE TABLE exports (
+        id          BIGSERIAL PRIMARY KEY,
+        chat_id     BIGINT NOT NULL,
+        thread_id   BIGINT NOT NULL DEFAULT 0,
+        file_id     TEXT NOT NULL,
+        as_document BOOLEAN NOT NULL DEFAULT FALSE,
+        size        BIGINT,
+        width       INTEGER,
+        height      INTEGER,
+        duration    DOUBLE PRECISION,
+        created_at  DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX exports_by_chat ON exports (chat_id, thread_id, id);
+    """,
 ]

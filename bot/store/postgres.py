@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from bot.store.pg_migrations import PG_MIGRATIONS
-from bot.store.store import ChatRecord, Job, TopicRecord
+from bot.store.store import ChatRecord, ExportRecord, Job, Source, TopicRecord, VideoInfo
 
 # Advisory lock keys: constants no other code uses.
 _MIGRATION_LOCK = 0x7274_6B00
@@ -35,6 +35,7 @@ _TOPIC_COLUMNS = (
     " render_started_at, draft_hash"
 )
 _JOB_COLUMNS = "id, chat_id, thread_id, kind, payload, state, uploaded, turn_sent"
+_EXPORT_COLUMNS = "id, file_id, as_document, size, width, height, duration, created_at"
 
 
 async def _init_connection(con: asyncpg.Connection) -> None:
@@ -227,6 +228,57 @@ class PostgresStore:
             f"SELECT {_TOPIC_COLUMNS} FROM topics WHERE render_id IS NOT NULL"
         )
         return [TopicRecord(**dict(row)) for row in rows]
+
+    # -- before → after, /history -----------------------------------------------------------
+
+    async def save_source(
+        self, chat_id: int, thread_id: int, user_id: int | None, name: str | None,
+        video: VideoInfo,
+    ) -> None:
+        await self._pool.execute(
+            "INSERT INTO sources (chat_id, thread_id, user_id, name, size, width, height,"
+            " duration, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (chat_id, thread_id) DO UPDATE SET user_id = $3, name = $4,"
+            " size = $5, width = $6, height = $7, duration = $8, created_at = $9",
+            chat_id, thread_id, user_id, name, video.size, video.width, video.height,
+            video.duration, time.time(),
+        )
+
+    async def get_source(self, chat_id: int, thread_id: int) -> Source | None:
+        row = await self._pool.fetchrow(
+            "SELECT user_id, name, size, width, height, duration FROM sources"
+            " WHERE chat_id = $1 AND thread_id = $2",
+            chat_id, thread_id,
+        )
+        if row is None:
+            return None
+        return Source(row["user_id"], row["name"], _video(row))
+
+    async def add_export(
+        self, chat_id: int, thread_id: int, file_id: str, as_document: bool, video: VideoInfo
+    ) -> int:
+        value = await self._pool.fetchval(
+            "INSERT INTO exports (chat_id, thread_id, file_id, as_document, size, width, height,"
+            " duration, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            chat_id, thread_id, file_id, as_document, video.size, video.width, video.height,
+            video.duration, time.time(),
+        )
+        return int(value)
+
+    async def exports(self, chat_id: int, thread_id: int, limit: int = 5) -> list[ExportRecord]:
+        rows = await self._pool.fetch(
+            f"SELECT {_EXPORT_COLUMNS} FROM exports WHERE chat_id = $1 AND thread_id = $2"
+            " ORDER BY id DESC LIMIT $3",
+            chat_id, thread_id, limit,
+        )
+        return [_export(row) for row in rows]
+
+    async def get_export(self, chat_id: int, export_id: int) -> ExportRecord | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_EXPORT_COLUMNS} FROM exports WHERE chat_id = $1 AND id = $2",
+            chat_id, export_id,
+        )
+        return _export(row) if row else None
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -447,4 +499,18 @@ def _job(row: asyncpg.Record) -> Job:
         state=str(row["state"]),
         uploaded=dict(row["uploaded"]) if row["uploaded"] is not None else None,
         turn_sent=bool(row["turn_sent"]),
+    )
+
+
+def _video(row: asyncpg.Record) -> VideoInfo:
+    return VideoInfo(row["size"], row["width"], row["height"], row["duration"])
+
+
+def _export(row: asyncpg.Record) -> ExportRecord:
+    return ExportRecord(
+        id=int(row["id"]),
+        file_id=str(row["file_id"]),
+        as_document=bool(row["as_document"]),
+        video=_video(row),
+        created_at=float(row["created_at"]),
     )

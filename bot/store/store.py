@@ -47,6 +47,34 @@ class TopicRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoInfo:
+    """What is known of one video: the original (before) or an export (after)."""
+
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The original video of a chat's project, and who sent it."""
+
+    user_id: int | None
+    name: str | None
+    video: VideoInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRecord:
+    id: int
+    file_id: str
+    as_document: bool
+    video: VideoInfo
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     id: int
     chat_id: int
@@ -248,6 +276,58 @@ class Store:
             rows = await cur.fetchall()
         return [TopicRecord(**dict(row)) for row in rows]
 
+    # -- before → after, /history -----------------------------------------------------------
+
+    async def save_source(
+        self, chat_id: int, thread_id: int, user_id: int | None, name: str | None,
+        video: VideoInfo,
+    ) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO sources (chat_id, thread_id, user_id, name, size, width,"
+            " height, duration, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, thread_id, user_id, name, video.size, video.width, video.height,
+             video.duration, time.time()),
+        )
+        await self._db.commit()
+
+    async def get_source(self, chat_id: int, thread_id: int) -> Source | None:
+        async with self._db.execute(
+            "SELECT * FROM sources WHERE chat_id = ? AND thread_id = ?", (chat_id, thread_id)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return Source(row["user_id"], row["name"], _video(row))
+
+    async def add_export(
+        self, chat_id: int, thread_id: int, file_id: str, as_document: bool, video: VideoInfo
+    ) -> int:
+        cur = await self._db.execute(
+            "INSERT INTO exports (chat_id, thread_id, file_id, as_document, size, width, height,"
+            " duration, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, thread_id, file_id, int(as_document), video.size, video.width,
+             video.height, video.duration, time.time()),
+        )
+        await self._db.commit()
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    async def exports(self, chat_id: int, thread_id: int, limit: int = 5) -> list[ExportRecord]:
+        """The chat's latest deliveries, newest first."""
+        async with self._db.execute(
+            "SELECT * FROM exports WHERE chat_id = ? AND thread_id = ? ORDER BY id DESC LIMIT ?",
+            (chat_id, thread_id, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_export(row) for row in rows]
+
+    async def get_export(self, chat_id: int, export_id: int) -> ExportRecord | None:
+        async with self._db.execute(
+            "SELECT * FROM exports WHERE chat_id = ? AND id = ?", (chat_id, export_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return _export(row) if row else None
+
     # -- jobs --------------------------------------------------------------------------------
 
     async def add_job(
@@ -406,4 +486,18 @@ def _job(row: aiosqlite.Row) -> Job:
         state=str(row["state"]),
         uploaded=json.loads(row["uploaded"]) if row["uploaded"] else None,
         turn_sent=bool(row["turn_sent"]),
+    )
+
+
+def _video(row: aiosqlite.Row) -> VideoInfo:
+    return VideoInfo(row["size"], row["width"], row["height"], row["duration"])
+
+
+def _export(row: aiosqlite.Row) -> ExportRecord:
+    return ExportRecord(
+        id=int(row["id"]),
+        file_id=str(row["file_id"]),
+        as_document=bool(row["as_document"]),
+        video=_video(row),
+        created_at=float(row["created_at"]),
     )

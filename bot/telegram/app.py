@@ -102,6 +102,7 @@ def command_menu(locale: str) -> list[BotCommand]:
         BotCommand("new", t._("Start a fresh project")),
         BotCommand("cancel", t._("Stop what is running")),
         BotCommand("language", t._("Choose the language")),
+        BotCommand("history", t._("Your latest videos, to get one again")),
     ]
 
 
@@ -205,6 +206,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         "new": handlers.new,
         "cancel": handlers.cancel,
         "language": handlers.language,
+        "history": handlers.history,
     }.items():
         app.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
     app.add_handler(CallbackQueryHandler(handlers.button))

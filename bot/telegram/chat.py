@@ -27,6 +27,7 @@ from bot.conversation.chat import (
     DeliveryFailed,
     DeliveryUncertain,
     Keyboard,
+    Sent,
     TooLarge,
 )
 from bot.transfer import ByteSource, PathSource, UrlSource
@@ -195,7 +196,7 @@ class TelegramChat:
         filename: str = "video.mp4",
         as_document: bool = False,
         buttons: Keyboard | None = None,
-    ) -> int:
+    ) -> Sent:
         # A Path lets python-telegram-bot hand a local Bot API server a file:// URI (no copy of
         # a 2 GB export through memory). With the public API the file (50 MB at most) is read
         # in a worker thread: python-telegram-bot would read it on the event loop.
@@ -211,7 +212,7 @@ class TelegramChat:
         filename: str,
         as_document: bool,
         buttons: Keyboard | None,
-    ) -> int:
+    ) -> Sent:
         common: dict[str, Any] = {
             "caption": caption,
             "filename": filename,
@@ -236,7 +237,8 @@ class TelegramChat:
                 raise DeliveryFailed(exc.message) from exc
             # TimedOut, or a failure the rate limiter already repeated: the file may be there.
             raise DeliveryUncertain(f"{type(exc).__name__}: {exc.message}") from exc
-        return message.message_id
+        sent = message.document if as_document else (message.video or message.document)
+        return Sent(message.message_id, sent.file_id if sent else None)
 
     async def open_file(self, file_id: str) -> ByteSource:
         try:

@@ -13,7 +13,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import logs, metrics
-from bot.conversation import flows, messages
+from bot.conversation import flows, messages, presets
 from bot.conversation.chat import ChatUnavailable
 from bot.conversation.context import Ctx
 from bot.conversation.turn import EXPORT_BUTTON
@@ -95,6 +95,7 @@ def _payload(update: Update, **extra: Any) -> dict[str, Any]:
     message = update.effective_message
     return {
         "user_language": user.language_code if user else None,
+        "user_id": user.id if user else None,
         "message_id": message.message_id if message else None,
         "update_id": update.update_id,
         **extra,
@@ -197,9 +198,16 @@ async def _press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None
     data = query.data or ""
+    if (preset := presets.parse(data)) is not None:
+        await _preset(update, context, *preset)
+        return
     ctx = await ctx_for(update, context)
     queue = runtime(context).queue
-    if data == EXPORT_BUTTON:
+    if data.startswith(flows.HISTORY_PREFIX):
+        export_id = data.removeprefix(flows.HISTORY_PREFIX)
+        if export_id.isdigit():
+            await flows.send_again(ctx, int(export_id))
+    elif data == EXPORT_BUTTON:
         await flows.enqueue(ctx, queue, "export", _payload(update), dedupe_key=_key(update))
     elif data in {flows.NEW_CONFIRM, flows.NEW_ABORT}:
         if not await _admin_or_refuse(update, ctx):
@@ -217,6 +225,32 @@ async def _press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             if query.message is not None:
                 await ctx.chat.delete(query.message.message_id)
             await flows.set_language(ctx, locale)
+
+
+async def _preset(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, uploader: int
+) -> None:
+    """A one-tap preset: only the uploader (or a group admin) may spend a turn on it."""
+    query = update.callback_query
+    assert query is not None
+    ctx = await ctx_for(update, context)
+    user = update.effective_user
+    allowed = user is not None and (
+        user.id == uploader or (_in_group(update) and await ctx.chat.is_admin(user.id))
+    )
+    if not allowed:
+        await query.answer(messages.preset_not_yours(ctx.t), show_alert=True)
+        return
+    instruction = await presets.instruction(ctx, key)
+    if instruction is None:
+        await ctx.chat.send(messages.preset_no_video(ctx.t))
+        return
+    await flows.enqueue(ctx, runtime(context).queue, "turn",
+                        _payload(update, text=instruction, export=True), dedupe_key=_key(update))
+
+
+async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await flows.show_history(await ctx_for(update, context))
 
 
 # -- messages ------------------------------------------------------------------------------

@@ -203,6 +203,34 @@ async def test_an_album_item_is_claimed_once(replica: Opener) -> None:
     await second.close()
 
 
+async def test_sources_and_exports_survive_a_restart(reopen: Opener) -> None:
+    from bot.store import VideoInfo
+
+    store = await reopen()
+    before = VideoInfo(size=48_200_000, width=1920, height=1080, duration=134.0)
+    await store.save_source(-100, 7, 42, "clip.mp4", before)
+    await store.save_source(-100, 7, 43, "second.mp4", VideoInfo(size=1, duration=2.0))
+    first = await store.add_export(-100, 7, "file-a", False, VideoInfo(size=12_100_000))
+    second = await store.add_export(-100, 7, "file-b", True, VideoInfo(size=9_000_000))
+    await store.add_export(-100, 0, "other-topic", False, VideoInfo())
+    await store.close()
+
+    store = await reopen()
+    source = await store.get_source(-100, 7)
+    assert source is not None and source.user_id == 43 and source.name == "second.mp4"
+    assert source.video == VideoInfo(size=1, duration=2.0)
+    assert await store.get_source(-100, 0) is None
+    latest = await store.exports(-100, 7)
+    assert [(e.id, e.file_id, e.as_document) for e in latest] == [
+        (second, "file-b", True), (first, "file-a", False)
+    ]
+    assert latest[1].video.size == 12_100_000 and latest[1].created_at > 0
+    found = await store.get_export(-100, first)
+    assert found is not None and found.file_id == "file-a"
+    assert await store.get_export(-200, first) is None  # another chat's export is not yours
+    await store.close()
+
+
 async def test_one_poller_per_database(engine: str, reopen: Opener) -> None:
     """Two long-polling processes on one PostgreSQL would split Telegram's updates
     between them; the second is refused until the first is gone."""

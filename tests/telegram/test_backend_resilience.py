@@ -240,3 +240,111 @@ async def test_a_redirect_to_a_private_host_is_refused(h: Harness) -> None:
     assert f"{h.backend.url}/cdn/render_" in (link.text or "")
     assert h.tg.calls_of("sendVideo") == []
     assert not [r for r in h.backend.requests_to("cdn") if r.path == "/cdn/elsewhere.mp4"]
+
+
+# -- 8. the register link finds the user id wherever the backend gave it ---------------------
+
+
+@pytest.mark.parametrize(
+    "omitted",
+    [{"anonymous_token"}, {"anonymous_token", "create_session"}],
+    ids=["from-session", "from-state"],
+)
+async def test_register_link_user_id_from_session_or_state(
+    h: Harness, omitted: set[str]
+) -> None:
+    h.backend.omit_user_id = omitted
+    h.backend.queue_turn([adk_error_code(2001, "no credits")])
+    await h.tg.send_text(ALICE, "make it smaller")
+    reply = await h.tg.wait_for_message(ALICE, contains="credits")
+    (user_id,) = {t.user_id for t in h.backend.tokens.values()}
+    assert f"https://nemovideo.com/register?bind={user_id}" in (reply.text or "")
+    record = await h.runtime.svc.store.get_chat(ALICE)
+    assert record is not None and record.anon_user_id == user_id
+
+
+async def test_without_any_user_id_the_credits_message_names_no_link(h: Harness) -> None:
+    h.backend.omit_user_id = {"anonymous_token", "create_session", "state"}
+    h.backend.queue_turn([adk_error_code(2001, "no credits")])
+    await h.tg.send_text(ALICE, "make it smaller")
+    reply = await h.tg.wait_for_message(ALICE, contains="credits")
+    assert "register?bind" not in (reply.text or "")
+    assert "None" not in (reply.text or "")
+
+
+# -- 9. a 429 on the anonymous token waits and retries with the same client id -------------
+
+
+async def test_anonymous_token_429_waits_and_retries_the_same_client_id(h: Harness) -> None:
+    h.backend.fail("anonymous_token", 429, http_status=429)
+    await h.tg.send_text(ALICE, "hello")
+    await h.tg.wait_for_message(ALICE, contains="hello")
+    client_ids = [r.headers["x-client-id"] for r in h.backend.requests_to("anonymous_token")]
+    assert len(client_ids) == 2 and client_ids[0] == client_ids[1]
+
+
+# -- 10. long videos that fail get the "shorter clips" tip -----------------------------------
+
+LONG = make_draft([("long.mp4", "", 300_000)])  # five minutes
+COMPRESSED = [adk_call("compress_video", {}), adk_text("Compressed.")]
+
+
+async def test_a_long_video_whose_render_fails_gets_the_tip(h: Harness) -> None:
+    h.backend.render_fail = True
+    h.backend.queue_turn(COMPRESSED, draft=LONG)
+    await h.tg.send_text(ALICE, "compress it")
+    await h.tg.wait_for_message(ALICE, contains="render failed", timeout=15)
+    tip = await h.tg.wait_for_message(ALICE, contains="shorter clips", timeout=10)
+    assert "Tip" in (tip.text or "")
+
+
+async def test_a_long_video_whose_turn_breaks_gets_the_tip(h: Harness) -> None:
+    h.backend.queue_turn([adk_call("compress", {}), adk_text("Work")], break_after=1, draft=LONG)
+    await h.tg.send_text(ALICE, "compress it")
+    await h.tg.wait_for_message(ALICE, contains="lost the connection")
+    await h.tg.wait_for_message(ALICE, contains="shorter clips")
+
+
+async def test_a_short_video_that_fails_gets_no_tip(h: Harness) -> None:
+    h.backend.render_fail = True
+    h.backend.queue_turn(COMPRESSED, draft=make_draft())
+    await h.tg.send_text(ALICE, "compress it")
+    await h.tg.wait_for_message(ALICE, contains="render failed", timeout=15)
+    await h.idle()
+    assert not any("shorter clips" in t for t in texts(h))
+
+
+def test_tip_is_localized() -> None:
+    from bot.conversation import messages
+    from bot.i18n import translator
+
+    assert "影片" in messages.shorter_clips_tip(translator("zh_Hant"))
+    assert "视频" in messages.shorter_clips_tip(translator("zh_Hans"))
+
+
+# -- 11. render progress with an estimate of the time left -----------------------------------
+
+
+@pytest.mark.parametrize("style", ["fraction", "percent", "data_percent"])
+async def test_render_progress_is_shown_with_the_time_left(tmp_path: Any, style: Any) -> None:
+    async with Harness(tmp_path, render_poll_seconds=0.3) as h:
+        h.backend.render_polls = 5
+        h.backend.render_progress = style
+        h.backend.queue_turn(COMPRESSED, draft=make_draft())
+        await h.tg.send_text(ALICE, "compress it")
+        await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
+        status = next(m for m in h.tg.messages(ALICE) if "Rendering" in (m.text or "")
+                      or any("Rendering" in e for e in m.edits))
+        shown = " | ".join(status.edits)
+        assert "20%" in shown and "40%" in shown and "60%" in shown
+        assert "left" in shown
+
+
+async def test_render_without_progress_shows_the_elapsed_time(tmp_path: Any) -> None:
+    async with Harness(tmp_path, render_poll_seconds=0.3) as h:
+        h.backend.render_polls = 4
+        h.backend.queue_turn(COMPRESSED, draft=make_draft())
+        await h.tg.send_text(ALICE, "compress it")
+        await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
+        status = next(m for m in h.tg.messages(ALICE) if m.edits and "Rendering" in m.edits[0])
+        assert status.edits[1:] and all("%" not in e and "sec" in e for e in status.edits[1:])
