@@ -27,6 +27,8 @@ async def one(tree: str, args: argparse.Namespace) -> tuple[float, float, float,
     with tempfile.TemporaryDirectory() as tmp:
         async with Run("bot", args, Path(tmp)) as run:
             start = await run.spawn()
+            if args.start_only:
+                return start, run.cpu_seconds() * 1000, 0.0, 0.0  # CPU ms to first poll
             await asyncio.gather(*(run.turn(c, f"cpu warm {c}") for c in
                                    range(1, PROBE_CHATS + 1)))
             if args.holds:
@@ -60,6 +62,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--holds", type=int, default=0, help="long turns open during probes")
     parser.add_argument("--probe-seconds", type=float, default=6.0)
+    parser.add_argument("--start-only", action="store_true", help="measure the start only")
     parser.add_argument("--still-working", type=float, default=20.0)
     parser.add_argument("--chats", type=int, default=100)
     asyncio.run(amain(parser.parse_args()))
