@@ -176,7 +176,7 @@ class ConfigError(Exception):
 
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]).upper() if err["loc"] else "configuration"
@@ -184,3 +184,11 @@ def load_settings(**overrides: object) -> Settings:
             raise ConfigError(f"{name} is required but not set") from None
         msg = str(err["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"{name}: {msg}") from None
+    if settings.webhook_url and settings.uses_postgres and settings.webhook_secret is None:
+        # Replicas share a PostgreSQL store; each would generate its own secret and refuse the
+        # deliveries Telegram makes with another replica's.
+        raise ConfigError(
+            "WEBHOOK_SECRET is required in webhook mode with a PostgreSQL DATABASE_URL "
+            "(every replica must use the same one)"
+        )
+    return settings

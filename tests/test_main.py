@@ -28,6 +28,9 @@ def run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({"TELEGRAM_BOT_TOKEN": "1:x", "ALLOWED_CHAT_IDS": "12,abc"}, "ALLOWED_CHAT_IDS"),
         ({"TELEGRAM_BOT_TOKEN": "1:x", "DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"TELEGRAM_BOT_TOKEN": "1:x", "DATABASE_URL": "postgresql://"}, "DATABASE_URL"),
+        # Replicas would each generate their own secret and refuse each other's deliveries.
+        ({"TELEGRAM_BOT_TOKEN": "1:x", "DATABASE_URL": "postgresql://u@127.0.0.1:9/db",
+          "WEBHOOK_URL": "https://bot.example.org/hook"}, "WEBHOOK_SECRET"),
     ],
 )
 def test_bad_config_is_one_line_and_exit_2(env: dict[str, str], variable: str) -> None:

@@ -409,6 +409,8 @@ class FakeBackend:
         self.fault_rate = 0.0
         self.faults_injected: Counter[str] = Counter()
         self._fault_random = random.Random(0)
+        self.slow: dict[str, float] = {}
+        """Seconds each request of an endpoint (by name) waits before it is answered."""
         self.annotate: Callable[[str], str] | None = None
         """When set, the default agent's answer ends with ``annotate(instruction)`` (the soak
         echoes each instruction's marker so an answer can be traced to its message)."""
@@ -627,6 +629,8 @@ class FakeBackend:
                 return web.Response(status=500)
             if failure is not None:
                 raise _ApiError(failure.http_status, failure.code, failure.message)
+            if self.slow.get(endpoint):
+                await self._pause(self.slow[endpoint])
             fault = self._random_fault(endpoint)
             if fault == "429":
                 raise _ApiError(429, 429, "rate limited")

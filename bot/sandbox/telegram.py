@@ -1143,6 +1143,7 @@ class FakeTelegram:
         self._allowed_updates: list[str] = []
         self._wakeup = asyncio.Event()
         self._poll_generation = 0
+        self._polls = 0
         self._users: dict[int, JSONDict] = {}
         self._chats: dict[int, JSONDict] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -1189,7 +1190,13 @@ class FakeTelegram:
         await self._webhook_stop()
         if self._runner is not None:
             runner, self._runner = self._runner, None
-            await asyncio.sleep(0)
+            # Let the woken long polls answer before the connections are closed (on a busy
+            # machine one loop iteration is not enough).
+            for _ in range(100):
+                if not self._polls:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)
             await runner.cleanup()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -2060,7 +2067,8 @@ class FakeTelegram:
             if failure.html:
                 return web.Response(status=failure.error_code, text=HTML_ERROR_PAGE,
                                     content_type="text/html")
-            body = _error_body(failure.error_code, failure.description, None)
+            extra = {"retry_after": failure.retry_after} if failure.retry_after else None
+            body = _error_body(failure.error_code, failure.description, extra)
             return web.json_response(body, status=failure.error_code)
         if self.fault_rate and (fault := self._random_fault("file", None)) is not None:
             return fault
@@ -2238,6 +2246,13 @@ class FakeTelegram:
         return kinds[0] not in _OPT_IN_UPDATES
 
     async def _m_get_updates(self, req: _Request) -> list[JSONDict]:
+        self._polls += 1
+        try:
+            return await self._get_updates(req)
+        finally:
+            self._polls -= 1
+
+    async def _get_updates(self, req: _Request) -> list[JSONDict]:
         if self.webhook_url:
             raise _ApiError(
                 409,

@@ -82,4 +82,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX exports_by_chat ON exports (chat_id, thread_id, id);
     """,
+    # 6: the inbox: each polled update as received, kept from before Telegram considers it
+    # delivered until it has been handled ('new' -> 'handling' -> 'done').
+    """
+    CREATE TABLE inbox (
+        update_id   INTEGER PRIMARY KEY,
+        body        TEXT NOT NULL,
+        state       TEXT NOT NULL DEFAULT 'new',
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX inbox_by_state ON inbox (state, update_id);
+    """,
 ]

@@ -97,4 +97,14 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX exports_by_chat ON exports (chat_id, thread_id, id);
     """,
+    # 6: the inbox of polled updates (SQLite's migration 6).
+    """
+    CREATE TABLE inbox (
+        update_id   BIGINT PRIMARY KEY,
+        body        TEXT NOT NULL,
+        state       TEXT NOT NULL DEFAULT 'new',
+        updated_at  DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX inbox_by_state ON inbox (state, update_id);
+    """,
 ]

@@ -482,6 +482,42 @@ class PostgresStore:
             " AND updated_at < $1",
             time.time() - older_than_seconds,
         )
+        await self._pool.execute(
+            "DELETE FROM inbox WHERE state = 'done' AND updated_at < $1",
+            time.time() - older_than_seconds,
+        )
+
+    async def keep_updates(self, updates: list[tuple[int, str]]) -> None:
+        now = time.time()
+        await self._pool.executemany(
+            "INSERT INTO inbox (update_id, body, state, updated_at) VALUES ($1, $2, 'new', $3)"
+            " ON CONFLICT (update_id) DO NOTHING",
+            [(update_id, body, now) for update_id, body in updates],
+        )
+
+    async def claim_update(self, update_id: int) -> bool:
+        status = await self._pool.execute(
+            "UPDATE inbox SET state = 'handling', updated_at = $1"
+            " WHERE update_id = $2 AND state = 'new'",
+            time.time(), update_id,
+        )
+        if _rowcount(status):
+            return True
+        known = await self._pool.fetchval("SELECT 1 FROM inbox WHERE update_id = $1", update_id)
+        return known is None
+
+    async def finish_update(self, update_id: int) -> None:
+        await self._pool.execute(
+            "UPDATE inbox SET state = 'done', updated_at = $1 WHERE update_id = $2",
+            time.time(), update_id,
+        )
+
+    async def unhandled_updates(self) -> list[str]:
+        await self._pool.execute("UPDATE inbox SET state = 'new' WHERE state = 'handling'")
+        rows = await self._pool.fetch(
+            "SELECT body FROM inbox WHERE state = 'new' ORDER BY update_id"
+        )
+        return [str(r["body"]) for r in rows]
 
 
 def _rowcount(status: str) -> int:

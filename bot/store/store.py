@@ -466,7 +466,59 @@ class Store:
             " AND updated_at < ?",
             (time.time() - older_than_seconds,),
         )
+        await self._db.execute(
+            "DELETE FROM inbox WHERE state = 'done' AND updated_at < ?",
+            (time.time() - older_than_seconds,),
+        )
         await self._db.commit()
+
+    # -- inbox: polled updates, kept until handled
+
+    async def keep_updates(self, updates: list[tuple[int, str]]) -> None:
+        """Write a polled batch (``(update_id, raw JSON)``) in one commit; one seen before
+        (Telegram repeats what was not confirmed) keeps its row and state."""
+        now = time.time()
+        await self._db.executemany(
+            "INSERT OR IGNORE INTO inbox (update_id, body, state, updated_at) "
+            "VALUES (?, ?, 'new', ?)",
+            [(update_id, body, now) for update_id, body in updates],
+        )
+        await self._db.commit()
+
+    async def claim_update(self, update_id: int) -> bool:
+        """Whether to handle this update now: ``False`` when it is already being handled or
+        was handled (a repeat), ``True`` when it is new or was never kept (webhook mode)."""
+        cur = await self._db.execute(
+            "UPDATE inbox SET state = 'handling', updated_at = ? "
+            "WHERE update_id = ? AND state = 'new'",
+            (time.time(), update_id),
+        )
+        claimed = cur.rowcount > 0
+        await self._db.commit()
+        if claimed:
+            return True
+        async with self._db.execute(
+            "SELECT 1 FROM inbox WHERE update_id = ?", (update_id,)
+        ) as cursor:
+            return await cursor.fetchone() is None
+
+    async def finish_update(self, update_id: int) -> None:
+        await self._db.execute(
+            "UPDATE inbox SET state = 'done', updated_at = ? WHERE update_id = ?",
+            (time.time(), update_id),
+        )
+        await self._db.commit()
+
+    async def unhandled_updates(self) -> list[str]:
+        """Updates kept but not handled when the last process stopped, oldest first; they are
+        marked new again, to be handled once more."""
+        await self._db.execute("UPDATE inbox SET state = 'new' WHERE state = 'handling'")
+        await self._db.commit()
+        async with self._db.execute(
+            "SELECT body FROM inbox WHERE state = 'new' ORDER BY update_id"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [str(r[0]) for r in rows]
 
 
 def _create_private(path: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -28,9 +30,10 @@ from bot.conversation.accounts import Accounts
 from bot.conversation.context import Limits, Services, Timing, TypingBudget
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
-from bot.store import PollingTaken, open_store
+from bot.store import PollingTaken, Store, open_store
 from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat, transient
+from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import Runtime
 from bot.transfer import TempFiles
@@ -80,8 +83,20 @@ class RateLimiter(AIORateLimiter):
                 metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
                 raise
 
+        async def waiting(*a: Any, **kw: Any) -> Any:
+            """Outside the limiter a 429 is ours to wait out (once per retry pause)."""
+            for _ in TRANSIENT_RETRIES:
+                try:
+                    return await call(*a, **kw)
+                except RetryAfter as exc:
+                    wait = exc.retry_after
+                    seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
+                    log.info("Bot API %s: flood control, retrying in %s s", endpoint, seconds)
+                    await asyncio.sleep(float(seconds))
+            return await call(*a, **kw)
+
         if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
-            return await call(*args, **kwargs)
+            return await waiting(*args, **kwargs)
         return await super().process_request(call, args, kwargs, endpoint, data, rate_limit_args)
 
 
@@ -163,6 +178,17 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     for code, locale in MENU_LANGUAGES.items():
         await app.bot.set_my_commands(command_menu(locale), language_code=code)
     resumed = await queue.resume()
+    inbox = app.bot_data.get("inbox")
+    # Polling is one process on SQLite; PostgreSQL replicas take webhooks, whose updates are
+    # stored before Telegram's POST is answered.
+    if (isinstance(inbox, InboxRequest) and isinstance(app.update_processor, PerChatOrder)
+            and isinstance(store, Store)):
+        inbox.store = app.update_processor.inbox = store
+        kept = await store.unhandled_updates()
+        for body in kept:
+            await app.update_queue.put(Update.de_json(json.loads(body), app.bot))
+        if kept:
+            log.info("%d updates received before the last stop are handled now", len(kept))
     log.info("bot @%s ready (%d chats resumed)", app.bot.username, resumed)
 
 
@@ -179,8 +205,12 @@ async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None
 
 def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
     api = settings.telegram_api_url
+    inbox = InboxRequest()
+    builder = ApplicationBuilder()
+    if not settings.webhook_url:
+        builder = builder.get_updates_request(inbox)
     app = (
-        ApplicationBuilder()
+        builder
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
@@ -195,6 +225,8 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .build()
     )
     app.bot_data["settings"] = settings
+    if not settings.webhook_url:
+        app.bot_data["inbox"] = inbox
     app.add_handler(TypeHandler(Update, handlers.observe), group=-2)
     app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     for name, callback in {

@@ -20,7 +20,7 @@ from telegram import (
     ReplyParameters,
 )
 from telegram.constants import ChatMemberStatus, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError
+from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
 
 from bot.conversation.chat import (
     ChatUnavailable,
@@ -41,7 +41,10 @@ DOWNLOAD_RETRIES = (0.5, 1.0, 2.0)
 
 def transient(exc: BaseException) -> bool:
     """A failure Telegram (or a proxy in front of it) gives before doing anything: a 5xx, an
-    HTML error page, a refused connection. Not a timeout: the request may have gone through."""
+    HTML error page, a refused connection, a connection not made in time. Not a read timeout:
+    the request may have gone through."""
+    if isinstance(exc, TimedOut):
+        return isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout)
     return type(exc) is NetworkError
 
 

@@ -8,6 +8,8 @@ while one runs costs milliseconds.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 import weakref
 from collections.abc import Awaitable
 from typing import Any
@@ -15,24 +17,42 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.store import ChatStore
+
+log = logging.getLogger(__name__)
+
 
 class PerChatOrder(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
+        self.inbox: ChatStore | None = None
+        """Set once the store is open: each update is claimed before and marked handled
+        after its handlers (see bot.telegram.inbox)."""
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        inbox = self.inbox if update_id is not None else None
+        if inbox is not None and update_id is not None and not await inbox.claim_update(
+            update_id
+        ):
+            log.info("update %s was handled already; skipped", update_id)
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()
+            return
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
             await coroutine
-            return
-        lock = self._locks.get(chat.id)
-        if lock is None:
-            lock = self._locks[chat.id] = asyncio.Lock()
-        async with lock:
-            await coroutine
+        else:
+            lock = self._locks.get(chat.id)
+            if lock is None:
+                lock = self._locks[chat.id] = asyncio.Lock()
+            async with lock:
+                await coroutine
+        if inbox is not None and update_id is not None:
+            await inbox.finish_update(update_id)
 
     async def initialize(self) -> None:
         """Nothing to set up."""

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.config import Settings
@@ -26,6 +27,12 @@ log = logging.getLogger(__name__)
 
 class ListenError(Exception):
     """The port cannot be bound (in use, or a privileged port): one line for the operator."""
+
+
+def _polling_failed(exc: TelegramError) -> None:
+    """A failed getUpdates (a 5xx, an HTML page, a 429): python-telegram-bot polls again with
+    a backoff by itself, so one line is enough (its default logs a traceback at ERROR)."""
+    log.warning("polling Telegram failed (%s); retrying", exc)
 
 
 class Serving:
@@ -73,6 +80,7 @@ class Serving:
                 poll_interval=self.poll_interval,
                 timeout=self.poll_timeout,
                 allowed_updates=ALLOWED_UPDATES,
+                error_callback=_polling_failed,
             )
             await app.start()
 
