@@ -31,12 +31,17 @@ async def one(tree: str, args: argparse.Namespace) -> tuple[float, float, float,
                 return start, run.cpu_seconds() * 1000, 0.0, 0.0  # CPU ms to first poll
             await asyncio.gather(*(run.turn(c, f"cpu warm {c}") for c in
                                    range(1, PROBE_CHATS + 1)))
+            if args.cpu_turns:
+                await run.cpu_per_turn()
             if args.holds:
                 await run.open_holds(range(args.holds))
             await asyncio.sleep(0.5)
             cpu0 = run.cpu_seconds()
             over = await run.probes(args.probe_seconds, "ab", None)
             cpu = (run.cpu_seconds() - cpu0) / len(over) * 1000
+            if args.calls:
+                from collections import Counter
+                print("  Bot API calls:", Counter(c.method for c in run.tg.calls).most_common(8))
     return start, cpu, pct(over, 0.5) * 1000, pct(over, 0.99) * 1000
 
 
@@ -62,6 +67,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--holds", type=int, default=0, help="long turns open during probes")
     parser.add_argument("--probe-seconds", type=float, default=6.0)
+    parser.add_argument("--cpu-turns", type=int, default=0, help="the suite's CPU phase first")
+    parser.add_argument("--calls", action="store_true", help="print Bot API calls by method")
     parser.add_argument("--start-only", action="store_true", help="measure the start only")
     parser.add_argument("--still-working", type=float, default=20.0)
     parser.add_argument("--chats", type=int, default=100)
