@@ -2,6 +2,10 @@
 
     python bench/soak.py --chats 200 --updates 5000 --fault-rate 0.05 --seed 1 --duration 300
 
+``--settle`` bounds the wait after the last update (default 600 s); what is still queued then
+counts as lost, so a mix with more updates per group than Telegram's 20 messages a minute per
+group lets through measures backlog, not loss (keep ``updates / chats`` small for ``duration``).
+
 The bot runs as its own process (``python -m bot``, :class:`bot.sandbox.process.BotProcess`)
 against the fake Telegram and fake backend running here, both injecting a seeded ``fault-rate``
 of failures (Telegram: 429 with retry_after, JSON 5xx, nginx HTML pages on any method,
@@ -151,8 +155,9 @@ def _final(message: BotMessage) -> bool:
 
 class Soak:
     def __init__(self, workdir: Path, *, chats: int, updates: int, fault_rate: float,
-                 seed: int, duration: float) -> None:
+                 seed: int, duration: float, settle: float = 300.0) -> None:
         self.workdir = workdir
+        self.settle = settle
         self.n_chats = chats
         self.n_updates = updates
         self.fault_rate = fault_rate
@@ -254,7 +259,7 @@ class Soak:
             self.backend.inject_faults(self.fault_rate, seed=self.seed + 1)
             try:
                 await self._traffic(bot)
-                await self._quiesce(bot)
+                await self._quiesce(bot, timeout=self.settle)
             finally:
                 if bot.running:
                     self.tg.inject_faults(0)
@@ -385,11 +390,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duration", type=float, default=300.0,
                         help="seconds over which the updates are sent")
+    parser.add_argument("--settle", type=float, default=600.0,
+                        help="at most this many seconds, after the last update, for the bot to "
+                             "finish (a backlog still queued then counts as lost)")
     parser.add_argument("--keep", type=Path, help="keep the bot's database and log here")
     parser.add_argument("--verbose", action="store_true", help="list each failure")
     args = parser.parse_args()
     options = {"chats": args.chats, "updates": args.updates, "fault_rate": args.fault_rate,
-               "seed": args.seed, "duration": args.duration}
+               "seed": args.seed, "duration": args.duration,
+               "settle": args.settle}
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         result = asyncio.run(soak(args.keep, **options))
