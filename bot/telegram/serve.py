@@ -63,6 +63,8 @@ class Serving:
 
     async def start(self) -> None:
         app, settings = self.app, self.settings
+        if self.mode == "webhook" or settings.health_port is not None:
+            import bot.telegram.web  # noqa: F401  (before "ready" is logged, as before)
         await app.initialize()
         if app.post_init:
             await app.post_init(app)
