@@ -6,11 +6,9 @@ call retried once; a lost session (1002) is recreated and the call retried once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,6 +21,8 @@ from bot.backend.errors import (
     SessionNotFound,
     TokenInvalid,
 )
+from bot.backend.models import StateResult
+from bot.locks import KeyedLocks
 from bot.store import ChatStore
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,8 @@ class Accounts:
         self.store = store
         self.operator_token = operator_token
         # Forum topics of one chat run concurrently but share its token: one fetch at a time.
-        self._token_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
-        self._session_locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._token_locks: KeyedLocks[int] = KeyedLocks()
+        self._session_locks: KeyedLocks[tuple[int, int]] = KeyedLocks()
 
     @property
     def is_operator(self) -> bool:
@@ -63,10 +59,8 @@ class Accounts:
             if renew:
                 raise TokenInvalid("the operator's NEMO_TOKEN was refused")
             return self.operator_token
-        lock = self._token_locks.get(chat_id)
-        if lock is None:
-            lock = self._token_locks[chat_id] = asyncio.Lock()
-        async with lock, self.store.identity_lock(chat_id):  # and across replicas
+        # One fetch per chat in this process, and across replicas through the store.
+        async with self._token_locks(chat_id), self.store.identity_lock(chat_id):
             return await self._token(chat_id, renew=renew, seen=seen)
 
     async def _token(self, chat_id: int, *, renew: bool, seen: str | None) -> str:
@@ -111,11 +105,7 @@ class Accounts:
     async def session(
         self, chat_id: int, thread_id: int, language: str, *, token: str, renew: bool = False
     ) -> str:
-        key = (chat_id, thread_id)
-        lock = self._session_locks.get(key)
-        if lock is None:
-            lock = self._session_locks[key] = asyncio.Lock()
-        async with lock:
+        async with self._session_locks((chat_id, thread_id)):
             return await self._session(chat_id, thread_id, language, token=token, renew=renew)
 
     async def _session(
@@ -148,15 +138,19 @@ class Accounts:
         if record is not None and record.anon_user_id:
             return record.anon_user_id
         try:
-            state = await self.call(
-                chat_id, thread_id, language,
-                lambda ident: self.client.state(ident.token, ident.session_id),
-            )
+            state = await self.state(chat_id, thread_id, language)
         except BackendError:
             return None
         if state.user_id:
             await self.remember_user_id(chat_id, state.user_id)
         return state.user_id
+
+    async def state(self, chat_id: int, thread_id: int, language: str) -> StateResult:
+        """The topic's session state (draft, uploads), with the usual token/session recovery."""
+        return await self.call(
+            chat_id, thread_id, language,
+            lambda ident: self.client.state(ident.token, ident.session_id),
+        )
 
     async def new_session(self, chat_id: int, thread_id: int, language: str) -> str:
         """A fresh project on request (/new)."""

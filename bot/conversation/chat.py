@@ -48,6 +48,12 @@ class ChatUnavailable(Exception):
     nothing can be told, the work is dropped quietly."""
 
 
+def is_group(chat_id: int) -> bool:
+    """Groups and supergroups have negative ids (so do channels, whose posts the bot does
+    not take): the one test for "is this a group"."""
+    return chat_id < 0
+
+
 class Chat(Protocol):
     """One conversation: a private chat, a group, or one forum topic of a supergroup."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.backend import NemoClient
+from bot.conversation import messages
 from bot.conversation.accounts import Accounts
 from bot.conversation.chat import Chat
 from bot.i18n import Translator, backend_language
@@ -81,3 +82,7 @@ class Ctx:
     @property
     def language(self) -> str:
         return backend_language(self.t.locale)
+
+    async def tell_session_lost(self) -> None:
+        """The one notice when the backend lost the session and a new one replaced it."""
+        await self.chat.send(messages.session_lost(self.t))

@@ -50,10 +50,7 @@ async def export(ctx: Ctx, draft: dict[str, Any] | None = None) -> bool:
         return await resume(ctx)
     try:
         if draft is None:
-            state = await svc.accounts.call(
-                chat.chat_id, chat.thread_id, ctx.language,
-                lambda ident: svc.client.state(ident.token, ident.session_id),
-            )
+            state = await svc.accounts.state(chat.chat_id, chat.thread_id, ctx.language)
             draft = state.state.draft
         if not exportable(draft):
             await chat.send(messages.nothing_to_export(ctx.t))
@@ -192,10 +189,7 @@ async def tip_if_long(ctx: Ctx, draft: dict[str, Any] | None = None) -> None:
     """After a failure or a timeout on a long video, say that shorter clips go faster."""
     if draft is None:
         try:
-            state = await ctx.svc.accounts.call(
-                ctx.chat.chat_id, ctx.chat.thread_id, ctx.language,
-                lambda ident: ctx.svc.client.state(ident.token, ident.session_id),
-            )
+            state = await ctx.svc.accounts.state(ctx.chat.chat_id, ctx.chat.thread_id, ctx.language)
         except BackendError:
             return  # a tip is not worth a second failure
         draft = state.state.draft

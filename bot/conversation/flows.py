@@ -13,7 +13,13 @@ from typing import Any
 from bot.backend.errors import BackendError
 from bot.backend.models import UploadResult
 from bot.conversation import gains, messages, presets
-from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, TooLarge
+from bot.conversation.chat import (
+    Button,
+    DeliveryFailed,
+    DeliveryUncertain,
+    TooLarge,
+    is_group,
+)
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.export import export
@@ -43,10 +49,6 @@ HISTORY_PREFIX = "hist:"
 # -- answered at once --------------------------------------------------------------------
 
 
-def _in_group(ctx: Ctx) -> bool:
-    return ctx.chat.chat_id < 0
-
-
 async def setting_up(ctx: Ctx) -> int | None:
     """First contact: "Setting up…" while the chat's token and session are created. Returns
     that message, for the caller to edit into its answer (``None``: nothing to set up)."""
@@ -71,7 +73,7 @@ async def _nothing(_ident: object) -> None:
 
 async def start(ctx: Ctx) -> None:
     text = messages.welcome(ctx.t)
-    if _in_group(ctx):
+    if is_group(ctx.chat.chat_id):
         text += "\n\n" + messages.group_hint(ctx.t)
     setup = await setting_up(ctx)
     if setup is None:
@@ -82,7 +84,7 @@ async def start(ctx: Ctx) -> None:
 
 async def show_help(ctx: Ctx) -> None:
     text = messages.help_text(ctx.t)
-    if _in_group(ctx):
+    if is_group(ctx.chat.chat_id):
         text += "\n\n" + messages.group_hint(ctx.t)
     await ctx.chat.send(text)
 
@@ -103,10 +105,7 @@ async def credits(ctx: Ctx) -> None:
 async def status(ctx: Ctx) -> None:
     svc, chat, t = ctx.svc, ctx.chat, ctx.t
     try:
-        state = await svc.accounts.call(
-            chat.chat_id, chat.thread_id, ctx.language,
-            lambda ident: svc.client.state(ident.token, ident.session_id),
-        )
+        state = await svc.accounts.state(chat.chat_id, chat.thread_id, ctx.language)
     except BackendError as exc:
         await report_error(ctx, exc)
         return

@@ -83,10 +83,7 @@ async def after(ctx: Ctx, size: int | None, source: Source | None) -> VideoInfo:
     svc, chat = ctx.svc, ctx.chat
     draft: dict[str, Any] = {}
     try:
-        state = await svc.accounts.call(
-            chat.chat_id, chat.thread_id, ctx.language,
-            lambda ident: svc.client.state(ident.token, ident.session_id),
-        )
+        state = await svc.accounts.state(chat.chat_id, chat.thread_id, ctx.language)
         draft = state.state.draft or {}
     except BackendError:
         log.info("chat %s: no state for the delivery's details", chat.chat_id, exc_info=True)

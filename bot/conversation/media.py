@@ -155,13 +155,11 @@ async def upload_urls(ctx: Ctx, urls: list[str]) -> UploadResult | None:
 async def _upload(ctx: Ctx, fn: Any) -> UploadResult | None:
     svc, chat = ctx.svc, ctx.chat
 
-    async def session_lost() -> None:
-        await chat.send(messages.session_lost(ctx.t))
-
     try:
         async with progress(ctx, None, "upload_video"):
             result: UploadResult = await svc.accounts.call(
-                chat.chat_id, chat.thread_id, ctx.language, fn, on_session_lost=session_lost
+                chat.chat_id, chat.thread_id, ctx.language, fn,
+                on_session_lost=ctx.tell_session_lost,
             )
     except BackendError as exc:
         await report_error(ctx, exc)

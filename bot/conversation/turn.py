@@ -50,9 +50,6 @@ async def stream_answer(ctx: Ctx, instruction: str, seen: Seen | None = None) ->
     whether a tool ran, even when the stream then fails."""
     svc = ctx.svc
 
-    async def session_lost() -> None:
-        await ctx.chat.send(messages.session_lost(ctx.t))
-
     async def stream(ident: Identity) -> str:
         answer = AnswerBuilder()
         async with svc.client.run(ident.token, ident.session_id, instruction) as events:
@@ -71,7 +68,8 @@ async def stream_answer(ctx: Ctx, instruction: str, seen: Seen | None = None) ->
         return answer.text
 
     return await svc.accounts.call(
-        ctx.chat.chat_id, ctx.chat.thread_id, ctx.language, stream, on_session_lost=session_lost
+        ctx.chat.chat_id, ctx.chat.thread_id, ctx.language, stream,
+        on_session_lost=ctx.tell_session_lost,
     )
 
 
@@ -79,10 +77,7 @@ async def check_draft(ctx: Ctx) -> DraftCheck | None:
     """Read the session state and remember its fingerprint; ``None`` if it can't be read."""
     svc, chat = ctx.svc, ctx.chat
     try:
-        state = await svc.accounts.call(
-            chat.chat_id, chat.thread_id, ctx.language,
-            lambda ident: svc.client.state(ident.token, ident.session_id),
-        )
+        state = await svc.accounts.state(chat.chat_id, chat.thread_id, ctx.language)
     except BackendError:
         log.warning("chat %s: state check failed", chat.chat_id, exc_info=True)
         return None
@@ -112,10 +107,7 @@ async def align_language(ctx: Ctx) -> str | None:
     if not topic or not topic.session_id or topic.session_language in (None, ctx.language):
         return None
     try:
-        state = await svc.accounts.call(
-            chat.chat_id, chat.thread_id, ctx.language,
-            lambda ident: svc.client.state(ident.token, ident.session_id),
-        )
+        state = await svc.accounts.state(chat.chat_id, chat.thread_id, ctx.language)
         if not exportable(state.state.draft) and not state.state.video_infos:
             await svc.accounts.new_session(chat.chat_id, chat.thread_id, ctx.language)
             return None

@@ -29,12 +29,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import UTC, datetime, timedelta
-from types import EllipsisType, TracebackType
-from typing import Any, Literal, Self, TypeAlias
+from types import EllipsisType
+from typing import Any, Literal, TypeAlias
 from urllib.parse import urlparse
 
 from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Handler
+
+from bot.sandbox.server import FakeServer
 
 JSONDict: TypeAlias = dict[str, Any]
 Frame: TypeAlias = Mapping[str, Any] | str
@@ -355,7 +357,7 @@ _BREAK = web.RequestKey("fake_backend_break", bool)
 # --------------------------------------------------------------------------- the server
 
 
-class FakeBackend:
+class FakeBackend(FakeServer):
     """The scriptable fake. Attributes may be changed between requests to switch variants:
     ``sse_style``, ``frame_delay``, ``render_polls``, ``render_shape``, ``message_key``,
     ``render_size``, ``render_fail``, ``force_402``, ``max_upload_bytes``, ``delays`` (seconds
@@ -394,7 +396,6 @@ class FakeBackend:
         self.upload_chunk_delay = 0.0
         """Seconds to wait after reading each 64 KiB of an upload: a slow link, for tests of
         long transfers."""
-        self.url = ""
         self.requests: list[RecordedRequest] = []
         self.tokens: dict[str, TokenInfo] = {}
         self.sessions: dict[str, SessionInfo] = {}
@@ -405,7 +406,6 @@ class FakeBackend:
         self._user_by_client: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
         self.fault_rate = 0.0
         self.faults_injected: Counter[str] = Counter()
         self._fault_random = random.Random(0)
@@ -417,10 +417,10 @@ class FakeBackend:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Bind 127.0.0.1 on a free port and set :attr:`url`."""
-        if self._runner is not None:
-            return
+    _shutdown_timeout = 0.2
+    _handler_cancellation = True
+
+    def _make_app(self) -> web.Application:
         self._closing = asyncio.Event()
 
         @web.middleware
@@ -442,34 +442,13 @@ class FakeBackend:
             "/api/render/proxy/lambda/{render_id}", self._h_render_status, name="render_status"
         )
         r.add_get("/cdn/{name}", self._h_cdn, name="cdn")
-        runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=0.2, handler_cancellation=True
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        return app
 
     async def stop(self) -> None:
         """Shut down promptly: open streams are cut (as a dying server would cut them)."""
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        self._closing.set()
-        await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        if self._runner is not None:
+            self._closing.set()
+        await super().stop()
 
     # ------------------------------------------------------------------ scripting hooks
 

@@ -46,21 +46,33 @@ async def _init_connection(con: asyncpg.Connection) -> None:
 
 
 class PostgresStore:
-    def __init__(self, pool: asyncpg.Pool, url: str = "") -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, locks: asyncpg.Pool) -> None:
         self._pool = pool
         self._url = url
+        # identity_lock's connections come from a pool of their own: a block holding one
+        # reads and writes through the main pool, so sharing one pool would let as many
+        # blocks as it has connections each hold one and wait for another, forever.
+        self._locks = locks
         self._polling: asyncpg.Connection | None = None
 
     @classmethod
-    async def open(cls, url: str, *, max_connections: int = 20) -> PostgresStore:
+    async def open(
+        cls, url: str, *, max_connections: int = 20, lock_connections: int = 4
+    ) -> PostgresStore:
         pool = await asyncpg.create_pool(
             url, min_size=1, max_size=max_connections, init=_init_connection
         )
-        store = cls(pool, url)
+        try:
+            locks = await asyncpg.create_pool(url, min_size=0, max_size=lock_connections)
+        except BaseException:
+            await pool.close()
+            raise
+        store = cls(pool, url, locks)
         try:
             await store._migrate()
         except BaseException:
             await pool.close()
+            await locks.close()
             raise
         return store
 
@@ -69,6 +81,7 @@ class PostgresStore:
             await self._polling.close()
             self._polling = None
         await self._pool.close()
+        await self._locks.close()
 
     async def hold_polling(self) -> bool:
         """A session advisory lock on a connection of its own: held while this process
@@ -146,7 +159,7 @@ class PostgresStore:
         """A per-chat advisory lock in a transaction held for the block. Not the row's
         own lock (FOR UPDATE): the block saves the token through another pooled connection,
         which that lock would make wait for the block itself."""
-        async with self._pool.acquire() as con, con.transaction():
+        async with self._locks.acquire() as con, con.transaction():
             await con.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext($2))", _IDENTITY_LOCKS, str(chat_id)
             )

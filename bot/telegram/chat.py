@@ -29,6 +29,7 @@ from bot.conversation.chat import (
     Keyboard,
     Sent,
     TooLarge,
+    is_group,
 )
 from bot.transfer import ByteSource, PathSource, UrlSource
 
@@ -106,7 +107,7 @@ class TelegramChat:
         # In groups every answer quotes the message it answers, so people see who asked what.
         self._reply = (
             ReplyParameters(reply_to, allow_sending_without_reply=True)
-            if reply_to is not None and chat_id < 0
+            if reply_to is not None and is_group(chat_id)
             else None
         )
 

@@ -14,7 +14,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import logs, metrics
 from bot.conversation import flows, messages, presets
-from bot.conversation.chat import ChatUnavailable
+from bot.conversation.chat import ChatUnavailable, is_group
 from bot.conversation.context import Ctx
 from bot.conversation.turn import EXPORT_BUTTON
 from bot.i18n import SUPPORTED
@@ -22,8 +22,6 @@ from bot.telegram.chat import TelegramChat
 from bot.telegram.runtime import runtime
 
 log = logging.getLogger(__name__)
-
-GROUPS = {ChatType.GROUP, ChatType.SUPERGROUP}
 
 
 def thread_of(update: Update) -> int:
@@ -51,7 +49,7 @@ async def ctx_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
 
 
 def _in_group(update: Update) -> bool:
-    return bool(update.effective_chat and update.effective_chat.type in GROUPS)
+    return update.effective_chat is not None and is_group(update.effective_chat.id)
 
 
 def _mentions_bot(message: Message, username: str) -> bool:

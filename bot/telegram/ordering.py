@@ -1,22 +1,22 @@
 """Updates of one chat handled one at a time, in arrival order; different chats at once.
 
 python-telegram-bot's concurrent updates would otherwise let two quick messages of one chat
-reach the store in either order. Handlers only parse and queue, so holding a chat's lock
-while one runs costs milliseconds.
+reach the store in either order. Most handlers only parse and queue, but some answer at once
+and wait on the network (/credits and /status call the backend; a stored export is sent
+again): while they run, that chat's next updates wait; other chats do not.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
-import weakref
 from collections.abc import Awaitable
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.locks import KeyedLocks
 from bot.store import ChatStore
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,7 @@ class PerChatOrder(BaseUpdateProcessor):
         self.inbox: ChatStore | None = None
         """Set once the store is open: each update is claimed before and marked handled
         after its handlers (see bot.telegram.inbox)."""
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: KeyedLocks[int] = KeyedLocks()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
@@ -46,10 +44,7 @@ class PerChatOrder(BaseUpdateProcessor):
         if chat is None:
             await coroutine
         else:
-            lock = self._locks.get(chat.id)
-            if lock is None:
-                lock = self._locks[chat.id] = asyncio.Lock()
-            async with lock:
+            async with self._locks(chat.id):
                 await coroutine
         if inbox is not None and update_id is not None:
             await inbox.finish_update(update_id)

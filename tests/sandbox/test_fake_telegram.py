@@ -207,17 +207,6 @@ async def test_html_parse_mode(fake: FakeTelegram, bot: Bot) -> None:
         await bot.send_message(USER, "<b><i>x</b></i>", parse_mode="HTML")
 
 
-async def test_markdown_v2_parse_mode(fake: FakeTelegram, bot: Bot) -> None:
-    sent = await bot.send_message(USER, "*Done\\.* Saved 40%", parse_mode="MarkdownV2")
-    assert sent.text == "Done. Saved 40%"
-    assert sent.entities[0].type == MessageEntity.BOLD and sent.entities[0].length == 5
-    with pytest.raises(BadRequest, match=r"(?i)character '\.' is reserved"):
-        await bot.send_message(USER, "Done. Saved 40%", parse_mode="MarkdownV2")
-    with pytest.raises(BadRequest, match=r"(?i)can't find end of bold entity at byte offset 0"):
-        await bot.send_message(USER, "*Done", parse_mode="MarkdownV2")
-    assert [m.text for m in fake.messages(USER)] == ["Done. Saved 40%"]
-
-
 def test_parse_html_offsets_are_utf16() -> None:
     text, entities = parse_html('👍 <i>ok</i> <pre><code class="language-py">x</code></pre>')
     assert text == "👍 ok x"

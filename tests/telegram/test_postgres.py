@@ -60,3 +60,18 @@ async def test_the_bot_really_runs_on_postgresql(h: Harness) -> None:
     chat = await h.runtime.svc.store.get_chat(1)
     assert chat is not None and chat.token is not None
     assert not (h.workdir / "bot.db").exists()
+
+
+async def test_many_new_chats_at_once_do_not_exhaust_the_pool(h: Harness) -> None:
+    """More new chats at once than the pool has connections (20): each fetches its backend
+    token under a per-chat database lock; the lock must not hold a pooled connection that
+    the token's own reads and writes then wait for (which hung the bot)."""
+    chats = range(7001, 7061)
+    for chat in chats:
+        await h.tg.send_text(chat, f"hello from {chat}")
+
+    def answered() -> int:
+        return sum(1 for c in chats for m in h.tg.messages(c)
+                   if f'"hello from {c}"' in (m.text or ""))
+
+    await h.tg.wait_for(lambda: answered() == len(chats), timeout=30)
