@@ -20,8 +20,8 @@ def run() -> int:
     from bot import logs
     from bot.store.open import StoreUnavailable
     from bot.telegram.app import build_application
+    from bot.telegram.serve import ListenError
     from bot.telegram.serve import run as serve
-    from bot.telegram.web import ListenError
 
     secrets = settings.secrets()
     logs.setup(settings.log_level, secrets, settings.log_format)

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     skill_platform: str = "telegram"
     database_url: str = "sqlite:///data/bot.db"
     still_working_seconds: float = Field(default=120, gt=0)
+    typing_per_second: float = Field(default=20, gt=0)
     render_poll_seconds: float = Field(default=30, gt=0)
     render_timeout_seconds: float = Field(default=1800, gt=0)
     rate_limit_retry_seconds: float = Field(default=30, ge=0)

@@ -11,13 +11,11 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -48,7 +46,8 @@ from bot.backend.models import (
     StateResult,
     UploadResult,
 )
-from bot.transfer import ByteSource, FileWriter, Opened, PathSource, SourceError
+from bot.backend.multipart import FileUpload, ProgressFn, multipart_body, part_head
+from bot.transfer import FileWriter
 
 log = logging.getLogger(__name__)
 
@@ -58,25 +57,6 @@ SHORT_CALL_CONNECTIONS = 20
 STREAMS_PER_POOL = 50
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class FileUpload:
-    """One file to send: a path on disk or any :class:`ByteSource` (a URL streamed through).
-
-    Either way it streams in chunks, so a phone-sized video never sits in memory."""
-
-    source: Path | ByteSource
-    filename: str
-    content_type: str = "application/octet-stream"
-
-    def open(self) -> contextlib.AbstractAsyncContextManager[Opened]:
-        source = PathSource(self.source) if isinstance(self.source, Path) else self.source
-        return source.open()
-
-
-ProgressFn = Callable[[int], None]
-"""Told the number of bytes moved so far, after every chunk."""
 
 
 class NemoClient:
@@ -306,7 +286,7 @@ class NemoClient:
         async with contextlib.AsyncExitStack() as stack:
             opened = [await stack.enter_async_context(f.open()) for f in files]
             boundary = secrets.token_hex(16)
-            heads = [_part_head(boundary, f) for f in files]
+            heads = [part_head(boundary, f) for f in files]
             tail = f"--{boundary}--\r\n".encode()
             headers = {
                 **self._auth(token),
@@ -320,7 +300,7 @@ class NemoClient:
             request = self._http.build_request(
                 "POST",
                 path,
-                content=_multipart(heads, opened, tail, on_progress),
+                content=multipart_body(heads, opened, tail, on_progress),
                 headers=headers,
                 timeout=httpx.Timeout(600.0, connect=10.0),
             )
@@ -613,46 +593,6 @@ async def _addresses(host: str, port: int) -> list[IPv4Address | IPv6Address]:
         mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
         found.append(mapped or address)
     return found
-
-
-_FORM_ESCAPES = {
-    '"': "%22", "\\": "\\\\", **{chr(c): f"%{c:02X}" for c in range(0x20) if c != 0x1B}
-}
-_FORM_ESCAPE_RE = re.compile("|".join(re.escape(c) for c in _FORM_ESCAPES))
-
-
-def _part_head(boundary: str, upload: FileUpload) -> bytes:
-    """A part's boundary line and headers, quoted the way browsers (and httpx) do."""
-    name = _FORM_ESCAPE_RE.sub(lambda m: _FORM_ESCAPES[m.group(0)], upload.filename)
-    content_type = upload.content_type.replace("\r", "").replace("\n", "")
-    return (
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="files"; filename="{name}"\r\n'
-        f"Content-Type: {content_type}\r\n\r\n"
-    ).encode()
-
-
-async def _multipart(
-    heads: Sequence[bytes], opened: Sequence[Opened], tail: bytes, on_progress: ProgressFn | None
-) -> AsyncIterator[bytes]:
-    """The multipart body, chunk by chunk; a source that delivers a different number of
-    bytes than it declared fails the upload instead of corrupting it."""
-    sent = 0
-    for head, source in zip(heads, opened, strict=True):
-        yield head
-        count = 0
-        async for chunk in source.chunks:
-            count += len(chunk)
-            if source.size is not None and count > source.size:
-                raise SourceError(f"the file grew past its declared {source.size} bytes")
-            yield chunk
-            sent += len(chunk)
-            if on_progress is not None:
-                on_progress(sent)
-        if source.size is not None and count != source.size:
-            raise SourceError(f"the file ended at {count} of {source.size} bytes")
-        yield b"\r\n"
-    yield tail
 
 
 __all__ = ["BackendError", "FileUpload", "NemoClient", "TurnStream"]

@@ -120,10 +120,6 @@ class RenderStatus(_Model):
     progress: float | None = None
     """Share done, 0.0 to 1.0, when the backend reports one."""
 
-    @property
-    def done(self) -> bool:
-        return self.status in {"completed", "failed"}
-
     @staticmethod
     def _progress(*sources: dict[str, Any]) -> float | None:
         """``progress`` as 0-1 or 0-100 (a number or "40%"); 1 and below read as a fraction."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.backend import NemoClient
 from bot.conversation import messages
@@ -25,6 +25,25 @@ class Timing:
     album_wait: float = 1.0  # an album's items arrive as separate updates within ~1 s
     transfer_progress: float = 3.0  # a transfer's status appears, then updates, this often
     auto_export: bool = True
+
+
+class TypingBudget:
+    """Keeps "typing…" refreshes of all chats together to at most ``per_second``.
+
+    Telegram shows the action for 5 s, so a handful of open turns are each refreshed every
+    ``typing_refresh``; with a thousand long turns that would be 222 Bot API calls a second,
+    most of the bot's CPU. Each refresh interval is instead stretched to open turns /
+    ``per_second`` when that is longer. A turn's first "typing" is never held back: the person
+    who just wrote sees it at once, and a long turn also gets its "still working" message.
+    """
+
+    def __init__(self, per_second: float = 20.0) -> None:
+        self.per_second = per_second
+        self.active = 0
+
+    def interval(self, refresh: float) -> float:
+        """Seconds until this turn's next refresh, given the turns open now."""
+        return max(refresh, self.active / self.per_second)
 
 
 MB = 1024 * 1024
@@ -51,6 +70,7 @@ class Services:
     timing: Timing
     temp: TempFiles
     limits: Limits = Limits()
+    typing: TypingBudget = field(default_factory=TypingBudget)
 
 
 @dataclass(frozen=True, slots=True)

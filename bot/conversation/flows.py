@@ -99,7 +99,7 @@ async def credits(ctx: Ctx) -> None:
     except BackendError as exc:
         await report_error(ctx, exc)
         return
-    await chat.send(messages.credits(ctx.t, balance.available, balance.frozen, balance.total))
+    await chat.send(messages.credits(ctx.t, balance.available, balance.frozen))
 
 
 async def status(ctx: Ctx) -> None:

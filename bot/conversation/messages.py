@@ -299,7 +299,7 @@ def slow_down(t: Translator, reason: str, limit: int, seconds: int) -> str:
     ).format(n=seconds)
 
 
-def credits(t: Translator, available: float, frozen: float, total: float) -> str:
+def credits(t: Translator, available: float, frozen: float) -> str:
     text = t._("💳 Credits available: {available}").format(available=t.number(available, 0))
     if frozen:
         text += "\n" + t._("Reserved for running work: {frozen}").format(

@@ -1,8 +1,9 @@
 """Keeping a person informed while the backend works, without flooding the chat.
 
 "typing" is refreshed while work runs, from ``typing_delay`` on (work done sooner needs no
-indicator, and skips a Bot API call); after ``still_working`` seconds ONE status message
-appears and is edited in place on each later interval, then removed when the answer arrives.
+indicator, and skips a Bot API call), all chats together within ``TypingBudget``; after
+``still_working`` seconds ONE status message appears and is edited in place on each later
+interval, then removed when the answer arrives.
 Intervals count from the start, so a slow Bot API call does not push the later ones back.
 A long transfer gets the same treatment with its percentage (``transfer``).
 """
@@ -33,10 +34,15 @@ class Progress:
 
     async def _typing(self) -> None:
         await asyncio.sleep(self.ctx.svc.timing.typing_delay)
-        while True:
-            with contextlib.suppress(Exception):
-                await self.ctx.chat.action(self._action)
-            await asyncio.sleep(self.ctx.svc.timing.typing_refresh)
+        budget = self.ctx.svc.typing
+        budget.active += 1
+        try:
+            while True:
+                with contextlib.suppress(Exception):
+                    await self.ctx.chat.action(self._action)
+                await asyncio.sleep(budget.interval(self.ctx.svc.timing.typing_refresh))
+        finally:
+            budget.active -= 1
 
     async def _still_working(self) -> None:
         if self._text is None:

@@ -1,9 +1,10 @@
-"""Fitting text into Telegram's limits without losing a character."""
+"""Fitting text into Telegram's message limit: long text split into several messages.
+
+Splits fall on whitespace, which is dropped at each cut (and around the whole text)."""
 
 from __future__ import annotations
 
 MESSAGE_LIMIT = 4096
-CAPTION_LIMIT = 1024
 
 
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -27,7 +28,3 @@ def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
         chunks.append(text)
     return chunks
 
-
-def clip(text: str, limit: int) -> str:
-    """Shorten for a caption or a button; the full text is sent elsewhere when it matters."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -74,7 +74,8 @@ async def stream_answer(ctx: Ctx, instruction: str, seen: Seen | None = None) ->
 
 
 async def check_draft(ctx: Ctx) -> DraftCheck | None:
-    """Read the session state and remember its fingerprint; ``None`` if it can't be read."""
+    """Read the session state and store its draft's fingerprint (a write) so the next check
+    can tell a change; ``None`` if the state can't be read."""
     svc, chat = ctx.svc, ctx.chat
     try:
         state = await svc.accounts.state(chat.chat_id, chat.thread_id, ctx.language)

@@ -28,7 +28,7 @@ from bot.backend import NemoClient
 from bot.config import Settings
 from bot.conversation import flows
 from bot.conversation.accounts import Accounts
-from bot.conversation.context import Limits, Services, Timing
+from bot.conversation.context import Limits, Services, Timing, TypingBudget
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
 from bot.store import PollingTaken, Store, open_store
@@ -169,6 +169,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         ),
         temp=temp,
         limits=Limits.for_mode(settings.telegram_local_mode),
+        typing=TypingBudget(settings.typing_per_second),
     )
     queue = ChatQueue(
         svc,

@@ -11,7 +11,7 @@ import logging
 import secrets
 import signal
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram.error import TelegramError
 from telegram.ext import Application
@@ -19,9 +19,15 @@ from telegram.ext import Application
 from bot.config import Settings
 from bot.telegram.app import ALLOWED_UPDATES
 from bot.telegram.runtime import Runtime
-from bot.telegram.web import WebServer
+
+if TYPE_CHECKING:  # aiohttp's server is imported only when it runs: polling starts sooner
+    from bot.telegram.web import WebServer
 
 log = logging.getLogger(__name__)
+
+
+class ListenError(Exception):
+    """The port cannot be bound (in use, or a privileged port): one line for the operator."""
 
 
 def _polling_failed(exc: TelegramError) -> None:
@@ -58,6 +64,8 @@ class Serving:
 
     async def start(self) -> None:
         app, settings = self.app, self.settings
+        if self.mode == "webhook" or settings.health_port is not None:
+            import bot.telegram.web  # noqa: F401  (before "ready" is logged, as before)
         await app.initialize()
         if app.post_init:
             await app.post_init(app)
@@ -65,6 +73,8 @@ class Serving:
             await self._start_webhook()
         else:
             if settings.health_port is not None:
+                from bot.telegram.web import WebServer
+
                 self.web = WebServer(app, mode="polling")
                 await self.web.start(self.host, settings.health_port)
             assert app.updater is not None
@@ -84,6 +94,8 @@ class Serving:
         else:
             secret = secrets.token_urlsafe(32)
             log.info("WEBHOOK_SECRET is not set: a secret token was generated for this run")
+        from bot.telegram.web import WebServer
+
         self.web = WebServer(app, mode="webhook", webhook_path=settings.webhook_path,
                              secret=secret)
         port = await self.web.start(self.host, settings.port)

@@ -158,7 +158,6 @@ def test_render_status_url_in_every_shape(payload: dict[str, Any]) -> None:
     assert r.id == "render_1"
     assert r.status == "completed"
     assert r.url == URL
-    assert r.done
     assert r.error is None
 
 
@@ -168,7 +167,6 @@ def test_render_status_in_progress(status: str) -> None:
                     {"success": True, "data": _data(status)}):
         r = RenderStatus.parse(payload)
         assert r.status == status.lower()
-        assert not r.done
         assert r.url is None
         assert r.error is None
 
@@ -189,14 +187,12 @@ def test_render_status_in_progress(status: str) -> None:
 def test_render_status_synonyms(raw: str, expected: str) -> None:
     r = RenderStatus.parse({"id": "r", "status": raw})
     assert r.status == expected
-    assert r.done
 
 
 @pytest.mark.parametrize("key", ["error", "message", "msg"])
 def test_render_failed_carries_error(key: str) -> None:
     r = RenderStatus.parse({"success": True, "data": _data("failed", **{key: "encoder died"})})
     assert r.status == "failed"
-    assert r.done
     assert r.error == "encoder died"
     assert r.url is None
 
@@ -215,7 +211,6 @@ def test_render_url_without_status_means_completed() -> None:
 def test_render_url_with_explicit_processing_status_stays_processing() -> None:
     r = RenderStatus.parse(_data("processing", output={"url": URL}))
     assert r.status == "processing"
-    assert not r.done
 
 
 def test_render_defaults_when_empty() -> None:
@@ -223,7 +218,6 @@ def test_render_defaults_when_empty() -> None:
     assert r.id is None
     assert r.status == "pending"
     assert r.url is None
-    assert not r.done
 
 
 def test_render_id_and_status_from_top_level_when_data_lacks_them() -> None:

@@ -198,6 +198,28 @@ async def test_still_working_is_one_message_edited_then_removed(h: Harness) -> N
     assert any(re.search(r"\d+ sec", e) for e in [*status[0].edits, status[0].text or ""])
 
 
+@pytest.mark.parametrize("harness_options", [{"typing_per_second": 0.4}])
+async def test_typing_refresh_keeps_to_a_global_budget(h: Harness) -> None:
+    """Four long turns at 0.4 refreshes a second: each chat's next "typing" is due after
+    4 / 0.4 = 10 s instead of 4.5 s, so a 6.5 s turn shows its first one only (each chat
+    still sees "typing" at once; without the budget each would get a second at 5 s)."""
+    chats = [3001, 3002, 3003, 3004]
+    for chat in chats:  # first contact (token, session) out of the way
+        await h.tg.send_text(chat, "hello")
+        await h.tg.wait_for_message(chat, contains="hello")
+    await h.idle()
+    before = {chat: h.tg.chat_actions(chat).count("typing") for chat in chats}
+    for _ in chats:
+        h.backend.queue_turn([adk_call("compress", {}), sleep_frame(6.5), adk_text("All done.")])
+    for chat in chats:
+        await h.tg.send_text(chat, "make it smaller")
+    for chat in chats:
+        await h.tg.wait_for_message(chat, contains="All done.", timeout=20)
+    await h.idle()
+    for chat in chats:
+        assert h.tg.chat_actions(chat).count("typing") - before[chat] == 1
+
+
 async def test_gui_instructions_are_rewritten(h: Harness) -> None:
     h.backend.queue_turn([adk_text(
         "You can preview it in the timeline, or drag the clip to reorder. "

@@ -288,7 +288,6 @@ class UserScripting(TelegramServer):
         """Queue an arbitrary update (``update_id`` is assigned); for cases not covered above."""
         return self._enqueue(dict(update))
 
-
     # -- observing the bot -------------------------------------------------------------------
 
     def calls_of(self, method: str) -> list[ApiCall]:

@@ -54,6 +54,14 @@ class TelegramServer(MediaMethods):
         self._stopping = True
         self._notify()
         await self._webhook_stop()
+        if self._runner is not None:
+            # Let the woken long polls answer before the connections are closed (on a busy
+            # machine one loop iteration is not enough).
+            for _ in range(100):
+                if not self._polls:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)
         await super().stop()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -120,7 +128,6 @@ class TelegramServer(MediaMethods):
         if kind == "5xx":
             return web.json_response(_error_body(502, ERR_BAD_GATEWAY, None), status=502)
         return web.Response(status=502, text=HTML_ERROR_PAGE, content_type="text/html")
-
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
@@ -246,7 +253,8 @@ class TelegramServer(MediaMethods):
             if failure.html:
                 return web.Response(status=failure.error_code, text=HTML_ERROR_PAGE,
                                     content_type="text/html")
-            body = _error_body(failure.error_code, failure.description, None)
+            extra = {"retry_after": failure.retry_after} if failure.retry_after else None
+            body = _error_body(failure.error_code, failure.description, extra)
             return web.json_response(body, status=failure.error_code)
         if self.fault_rate and (fault := self._random_fault("file", None)) is not None:
             return fault

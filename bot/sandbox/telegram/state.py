@@ -83,6 +83,7 @@ class TelegramState(FakeServer):
         self._allowed_updates: list[str] = []
         self._wakeup = asyncio.Event()
         self._poll_generation = 0
+        self._polls = 0
         self._users: dict[int, JSONDict] = {}
         self._chats: dict[int, JSONDict] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -111,7 +112,6 @@ class TelegramState(FakeServer):
         """Fill :attr:`_handlers`; :class:`FakeTelegram` does, as it sees every method group."""
         raise NotImplementedError
 
-
     def user(
         self,
         user_id: int,
@@ -130,7 +130,6 @@ class TelegramState(FakeServer):
         if chat is not None and chat["type"] == "private":
             chat.update(self._private_chat(user))
         return dict(user)
-
 
     # -- users' side internals ---------------------------------------------------------------
 
@@ -372,7 +371,6 @@ class TelegramState(FakeServer):
         if message.deleted:
             parts.insert(0, "(deleted)")
         return " ".join(parts)
-
 
     def _webhook_init(self) -> None:
         self.webhook_secret: str | None = None

@@ -62,7 +62,6 @@ class UpdateMethods(TelegramState):
 
     # ---- webhook delivery (like Telegram: POST each update, in order, until answered 2xx)
 
-
     def _webhook_configure(self, params: JSONDict) -> None:
         secret = params.get("secret_token")
         self.webhook_secret = str(secret) if secret else None
@@ -130,6 +129,13 @@ class UpdateMethods(TelegramState):
         return kinds[0] not in _OPT_IN_UPDATES
 
     async def _m_get_updates(self, req: _Request) -> list[JSONDict]:
+        self._polls += 1
+        try:
+            return await self._get_updates(req)
+        finally:
+            self._polls -= 1
+
+    async def _get_updates(self, req: _Request) -> list[JSONDict]:
         if self.webhook_url:
             raise _ApiError(
                 409,
