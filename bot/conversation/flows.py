@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.backend.errors import BackendError
@@ -223,14 +224,9 @@ async def media_job(ctx: Ctx, job: Job) -> None:
         jobs += await ctx.svc.store.take_album(job.chat_id, job.thread_id, str(group), job.id)
     items = [MediaItem.from_payload(j.payload["item"]) for j in jobs]
     caption = next((str(j.payload["caption"]) for j in jobs if j.payload.get("caption")), "")
-    if job.uploaded is not None:
-        result: UploadResult | None = UploadResult.model_validate(job.uploaded)
-    else:
-        result = await upload_items(ctx, items)
-        if result is None:
-            return
-        await ctx.svc.store.mark_uploaded(job.id, result.model_dump(mode="json"))
-    assert result is not None
+    result = await _upload_once(ctx, job, lambda: upload_items(ctx, items))
+    if result is None:
+        return
     # Baseline the draft: if the backend drafts uploads itself, that is not an edit to export.
     await check_draft(ctx)
     uploader = job.payload.get("user_id")
@@ -243,16 +239,24 @@ async def media_job(ctx: Ctx, job: Job) -> None:
         await _instruct(ctx, job, caption)
 
 
+async def _upload_once(
+    ctx: Ctx, job: Job, upload: Callable[[], Awaitable[UploadResult | None]]
+) -> UploadResult | None:
+    """The job's upload, done at most once: a restart after it finished reuses the stored
+    result instead of uploading the same files again (a duplicate asset)."""
+    if job.uploaded is not None:
+        return UploadResult.model_validate(job.uploaded)
+    result = await upload()
+    if result is not None:
+        await ctx.svc.store.mark_uploaded(job.id, result.model_dump(mode="json"))
+    return result
+
+
 async def link_job(ctx: Ctx, job: Job) -> None:
     urls, rest = split_urls(str(job.payload["text"]))
-    if job.uploaded is not None:
-        result: UploadResult | None = UploadResult.model_validate(job.uploaded)
-    else:
-        result = await upload_urls(ctx, urls)
-        if result is None:
-            return
-        await ctx.svc.store.mark_uploaded(job.id, result.model_dump(mode="json"))
-    assert result is not None
+    result = await _upload_once(ctx, job, lambda: upload_urls(ctx, urls))
+    if result is None:
+        return
     await check_draft(ctx)
     await ctx.chat.send(link_acknowledgement(ctx, urls, result, bool(rest)))
     if rest:
