@@ -7,11 +7,12 @@ from bot.store.store import (
     ChatRecord,
     ExportRecord,
     Job,
+    SendRecord,
     Source,
     Store,
     TopicRecord,
     VideoInfo,
 )
 
-__all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "PollingTaken", "Source", "Store",
-           "StoreUnavailable", "TopicRecord", "VideoInfo", "open_store"]
+__all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "PollingTaken", "SendRecord",
+           "Source", "Store", "StoreUnavailable", "TopicRecord", "VideoInfo", "open_store"]

@@ -10,7 +10,15 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from bot.store.store import ChatRecord, ExportRecord, Job, Source, TopicRecord, VideoInfo
+from bot.store.store import (
+    ChatRecord,
+    ExportRecord,
+    Job,
+    SendRecord,
+    Source,
+    TopicRecord,
+    VideoInfo,
+)
 
 
 class ChatStore(Protocol):
@@ -163,6 +171,18 @@ class ChatStore(Protocol):
 
     # The inbox of polled updates (bot.telegram.inbox): kept before Telegram considers them
     # delivered, claimed and marked handled around their handlers.
+
+    async def sends(self, owner: str) -> dict[str, SendRecord]:
+        """What ``owner`` (``job:<id>``) set out to send before a restart, by step."""
+        ...
+
+    async def begin_send(self, owner: str, step: str) -> None:
+        """Recorded just before a message goes to Telegram."""
+        ...
+
+    async def end_send(self, owner: str, step: str, message_id: int | None) -> None:
+        """Recorded once Telegram confirmed the message."""
+        ...
 
     async def keep_updates(self, updates: list[tuple[int, str]]) -> None: ...
 

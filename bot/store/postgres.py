@@ -17,7 +17,15 @@ from typing import Any
 import asyncpg
 
 from bot.store.pg_migrations import PG_MIGRATIONS
-from bot.store.store import ChatRecord, ExportRecord, Job, Source, TopicRecord, VideoInfo
+from bot.store.store import (
+    ChatRecord,
+    ExportRecord,
+    Job,
+    SendRecord,
+    Source,
+    TopicRecord,
+    VideoInfo,
+)
 
 # Advisory lock keys: constants no other code uses.
 _MIGRATION_LOCK = 0x7274_6B00
@@ -498,6 +506,33 @@ class PostgresStore:
         await self._pool.execute(
             "DELETE FROM inbox WHERE state = 'done' AND updated_at < $1",
             time.time() - older_than_seconds,
+        )
+        await self._pool.execute(
+            "DELETE FROM sends WHERE updated_at < $1", time.time() - older_than_seconds
+        )
+
+    async def sends(self, owner: str) -> dict[str, SendRecord]:
+        """What ``owner`` (``job:<id>``) sent before a restart, by step."""
+        rows = await self._pool.fetch(
+            "SELECT step, sent, message_id FROM sends WHERE owner = $1", owner
+        )
+        return {str(r["step"]): SendRecord(bool(r["sent"]), r["message_id"]) for r in rows}
+
+    async def begin_send(self, owner: str, step: str) -> None:
+        """A message is about to reach Telegram (kept as is if recorded before)."""
+        await self._pool.execute(
+            "INSERT INTO sends (owner, step, sent, updated_at) VALUES ($1, $2, FALSE, $3)"
+            " ON CONFLICT (owner, step) DO NOTHING",
+            owner, step, time.time(),
+        )
+
+    async def end_send(self, owner: str, step: str, message_id: int | None) -> None:
+        """Telegram confirmed the message: a restart must not send it again."""
+        await self._pool.execute(
+            "INSERT INTO sends (owner, step, sent, message_id, updated_at)"
+            " VALUES ($1, $2, TRUE, $3, $4) ON CONFLICT (owner, step) DO UPDATE"
+            " SET sent = TRUE, message_id = EXCLUDED.message_id, updated_at = EXCLUDED.updated_at",
+            owner, step, message_id, time.time(),
         )
 
     async def keep_updates(self, updates: list[tuple[int, str]]) -> None:

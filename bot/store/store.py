@@ -91,6 +91,15 @@ class Job:
     turn_sent: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SendRecord:
+    """One message a job set out to send: ``sent`` once Telegram confirmed it (with its id);
+    not ``sent`` means the process stopped while Telegram had it, so it may have arrived."""
+
+    sent: bool
+    message_id: int | None = None
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path | None = None) -> None:
         self._db = db
@@ -493,6 +502,37 @@ class Store:
         await self._db.execute(
             "DELETE FROM inbox WHERE state = 'done' AND updated_at < ?",
             (time.time() - older_than_seconds,),
+        )
+        await self._db.execute(
+            "DELETE FROM sends WHERE updated_at < ?", (time.time() - older_than_seconds,)
+        )
+        await self._db.commit()
+
+    # -- sends: the messages a job (an update's handler) set out to send, and which arrived
+
+    async def sends(self, owner: str) -> dict[str, SendRecord]:
+        """What ``owner`` (``job:<id>``) sent before a restart, by step."""
+        async with self._db.execute(
+            "SELECT step, sent, message_id FROM sends WHERE owner = ?", (owner,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return {str(r[0]): SendRecord(bool(r[1]), r[2]) for r in rows}
+
+    async def begin_send(self, owner: str, step: str) -> None:
+        """A message is about to reach Telegram (kept as is if recorded before)."""
+        await self._db.execute(
+            "INSERT OR IGNORE INTO sends (owner, step, sent, updated_at) VALUES (?, ?, 0, ?)",
+            (owner, step, time.time()),
+        )
+        await self._db.commit()
+
+    async def end_send(self, owner: str, step: str, message_id: int | None) -> None:
+        """Telegram confirmed the message: a restart must not send it again."""
+        await self._db.execute(
+            "INSERT INTO sends (owner, step, sent, message_id, updated_at) VALUES (?, ?, 1, ?, ?)"
+            " ON CONFLICT (owner, step) DO UPDATE SET sent = 1, message_id = excluded.message_id,"
+            " updated_at = excluded.updated_at",
+            (owner, step, message_id, time.time()),
         )
         await self._db.commit()
 
