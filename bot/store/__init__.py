@@ -3,15 +3,8 @@ Telegram or HTTP."""
 
 from bot.store.interface import ChatStore
 from bot.store.open import PollingTaken, StoreUnavailable, open_store
-from bot.store.store import (
-    ChatRecord,
-    ExportRecord,
-    Job,
-    Source,
-    Store,
-    TopicRecord,
-    VideoInfo,
-)
+from bot.store.records import ChatRecord, ExportRecord, Job, Source, TopicRecord, VideoInfo
+from bot.store.store import Store
 
 __all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "PollingTaken", "Source", "Store",
            "StoreUnavailable", "TopicRecord", "VideoInfo", "open_store"]
