@@ -34,6 +34,10 @@ Definitions (all counts are of user updates, an album's items counting one each)
 - *edits applied twice*: a marker the backend accepted in two ``/run_sse`` calls (the same
   instruction sent twice; a call refused with 429/5xx/HTML before streaming does not count).
 - *exports delivered twice*: an update answered with two video/document/link deliveries.
+- *out of order*: in a chat, a queued action (text, edit, video, album, export, button press)
+  whose first final answer came before that of an action sent earlier (direct answers such as
+  ``/status``, ``/cancel`` and over-the-limit notices are given at once, so they are left out);
+  or, in a backend session, an instruction that arrived before one sent earlier.
 - *exceptions escaped*: ERROR and CRITICAL records in the bot's log from its own loggers
   (``bot.*``: a job that failed, the error handler's "update handling failed", "error handler
   failed"), from ``asyncio`` (a task's exception never retrieved) and from python-telegram-bot's
@@ -50,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import random
 import re
@@ -74,7 +79,10 @@ ESCAPED = re.compile(
     r"^\S+ \S+ (?:ERROR|CRITICAL) (?:bot\.|asyncio|root|telegram\.ext\.Application).*$",
     re.MULTILINE,
 )
-PROGRESS = ("⏳", "🎬 Rendering", "Got it, I'll get to this")
+PROGRESS = ("⏳ Still working", "🎬 Rendering", "Got it, I'll get to this")
+REFUSED = "⏳"  # over the chat's limits: answered at once, ahead of the queued work
+QUEUED_KINDS = frozenset({"text", "compress", "video", "album", "export", "press"})
+"""Actions that become jobs, run one at a time per chat: answered in the order sent."""
 KINDS: dict[str, float] = {
     "text": 0.22,
     "compress": 0.18,
@@ -109,6 +117,7 @@ class Result:
     lost: int = 0
     edits_twice: int = 0
     exports_twice: int = 0
+    out_of_order: int = 0
     escaped: int = 0
     faults: int = 0
     excused_blocked: int = 0
@@ -121,7 +130,7 @@ class Result:
     @property
     def ok(self) -> bool:
         return not (self.lost or self.answered_twice or self.edits_twice
-                    or self.exports_twice or self.escaped)
+                    or self.exports_twice or self.out_of_order or self.escaped)
 
     def line(self) -> str:
         kinds = " ".join(f"{k}={v}" for k, v in sorted(self.fault_kinds.items()))
@@ -129,7 +138,7 @@ class Result:
             f"updates sent={self.sent} answered={self.answered} "
             f"answered twice={self.answered_twice} lost={self.lost} "
             f"edits applied twice={self.edits_twice} "
-            f"exports delivered twice={self.exports_twice} "
+            f"exports delivered twice={self.exports_twice} out of order={self.out_of_order} "
             f"exceptions escaped={self.escaped} faults injected={self.faults} "
             f"({kinds}; {self.excused_blocked} updates to blocked chats, "
             f"{self.covered_by_cancel} covered by /cancel; exit codes {self.exit_codes}; "
@@ -328,6 +337,31 @@ class Soak:
 
     # -- counting ---------------------------------------------------------------------------
 
+    def _order(self, r: Result, answers: dict[tuple[int, int], list[BotMessage]]) -> None:
+        """Counts answers and instructions out of order (see the module docstring)."""
+        last: dict[int, tuple[int, Sent]] = {}
+        for s in self.sent:
+            got = answers.get((s.chat, s.quote_id), [])
+            if s.kind not in QUEUED_KINDS or not got or s.chat in self.blocked:
+                continue
+            if any((a.text or "").startswith(REFUSED) for a in got):
+                continue
+            first = min(a.message_id for a in got)
+            before = last.get(s.chat)
+            if before is not None and first < before[0]:
+                r.out_of_order += 1
+                r.details.append(f"out of order: chat {s.chat} {s.kind} {s.quote_id} "
+                                 f"{s.marker} answered (message {first}) before "
+                                 f"{before[1].kind} {before[1].quote_id} {before[1].marker} "
+                                 f"(message {before[0]})")
+            last[s.chat] = (first, s)
+        for session in self.backend.sessions.values():
+            markers = [m for text in session.messages for m in MARKER.findall(text)]
+            for earlier, later in itertools.pairwise(markers):
+                if later < earlier:
+                    r.out_of_order += 1
+                    r.details.append(f"out of order: the backend got {later} after {earlier}")
+
     def _call_index(self, messages: list[BotMessage]) -> list[int]:
         """Where in the fake's call log each message was sent (to place it against a stop)."""
         ids = {(m.chat_id, m.message_id) for m in messages}
@@ -371,6 +405,7 @@ class Soak:
                                  f"(Bot API calls {self._call_index(got)}, stops {self.stops})")
             if same["delivery"] > 1:
                 r.exports_twice += 1
+        self._order(r, answers)
         accepted = Counter(
             m for session in self.backend.sessions.values()
             for text in session.messages for m in MARKER.findall(text)

@@ -111,3 +111,20 @@ async def test_the_restart_notice_is_not_repeated_by_a_second_restart(tmp_path: 
         log = bot.log_text()
     assert len(containing(tg, "restarted while working on")) == 1, log
     assert len(backend.requests_to("run_sse")) == 1  # never re-sent
+
+
+async def test_a_direct_answer_taken_before_the_kill_is_not_given_again(tmp_path: Path) -> None:
+    # /status is answered by its handler, not a job: after the kill the inbox hands the update
+    # to the handlers again, which must not answer it twice.
+    async with running(tmp_path) as (tg, _backend, bot):
+        tg.stall_next("sendMessage", 60)
+        await tg.send_text(ALICE, "/status")
+        await tg.wait_for(lambda: containing(tg, "Your project is empty"), timeout=30)
+        await kill_and_restart(bot)
+        notice = await tg.wait_for_message(ALICE, contains="just as I answered", timeout=30)
+        await tg.send_text(ALICE, "/start")
+        await tg.wait_for_message(ALICE, contains="I compress and edit videos", timeout=30)
+        log = bot.log_text()
+    assert len(containing(tg, "Your project is empty")) == 1, log
+    assert "handled now" in log  # the update was handed over again, and answered once
+    assert notice.message_id > containing(tg, "Your project is empty")[0].message_id

@@ -222,7 +222,9 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         inbox.store = app.update_processor.inbox = store
         kept = await store.unhandled_updates()
         for body in kept:
-            await app.update_queue.put(Update.de_json(json.loads(body), app.bot))
+            update = Update.de_json(json.loads(body), app.bot)
+            app.bot_data["runtime"].replayed.add(update.update_id)
+            await app.update_queue.put(update)
         if kept:
             log.info("%d updates received before the last stop are handled now", len(kept))
     log.info("bot @%s ready (%d chats resumed)", app.bot.username, resumed)

@@ -18,6 +18,7 @@ from bot import logs, metrics
 from bot.conversation import flows, messages, presets
 from bot.conversation.chat import ChatUnavailable, is_group
 from bot.conversation.context import Ctx
+from bot.conversation.outbox import OutboxChat
 from bot.conversation.turn import EXPORT_BUTTON
 from bot.i18n import SUPPORTED
 from bot.telegram.chat import TelegramChat
@@ -44,8 +45,15 @@ async def ctx_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
     t = await rt.queue.translator_for(chat.id, user.language_code if user else None)
     message = update.message  # a person's message (not a button press on the bot's own)
     reply_to = message.message_id if message else None
+    # An answer given here is not given twice when the update is handled again after a
+    # restart (the polling inbox hands it over again; Telegram re-sends an unanswered webhook).
+    owner = f"update:{update.update_id}"
+    again = update.update_id in rt.replayed or rt.settings.webhook_url is not None
     return Ctx(
-        chat=TelegramChat(context.bot, chat.id, thread_of(update), reply_to, files=rt.files),
+        chat=OutboxChat(
+            TelegramChat(context.bot, chat.id, thread_of(update), reply_to, files=rt.files),
+            rt.svc.store, owner, await rt.svc.store.sends(owner) if again else {}, t,
+        ),
         t=t,
         svc=rt.svc,
     )

@@ -21,6 +21,9 @@ class Runtime:
     queue: ChatQueue
     files: httpx.AsyncClient  # streams files the people sent from the Bot API's file server
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    replayed: set[int] = field(default_factory=set)
+    """Updates handed to the handlers again at start (kept in the inbox, not handled when the
+    last process stopped): their answers may have been sent already (bot.conversation.outbox)."""
     """Answers given outside a chat's lock (/status, /credits); cancelled at shutdown."""
 
     async def cancel_background(self) -> None:
