@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.conversation import flows
 from bot.conversation.accounts import Accounts
 from bot.conversation.context import Limits, Services, Timing, TypingBudget
+from bot.conversation.outbox import about_to_send
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
 from bot.store import PollingTaken, open_store
@@ -67,6 +68,9 @@ class RateLimiter(AIORateLimiter):
             return await callback(*args, **kwargs)
 
         async def call(*a: Any, **kw: Any) -> Any:
+            # After any rate-limit wait, just before Telegram gets it: a job's message is
+            # recorded as on its way (a restart then knows it may have arrived).
+            await about_to_send(endpoint)
             for pause in TRANSIENT_RETRIES:
                 try:
                     return await counted(*a, **kw)
