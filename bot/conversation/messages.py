@@ -5,6 +5,7 @@ from __future__ import annotations
 from babel.numbers import format_percent
 
 from bot.backend import errors as be
+from bot.backend.models import MAX_UPLOAD_MB
 from bot.i18n import Translator
 from bot.store import VideoInfo
 
@@ -19,14 +20,14 @@ MIN_PROGRESS_FOR_ESTIMATE = 0.05
 def welcome(t: Translator) -> str:
     return t._(
         "Hi! I compress and edit videos with AI.\n\n"
-        "1. Send me a video (up to 500 MB; MP4, MOV, AVI or WebM work best).\n"
+        "1. Send me a video (up to {limit} MB; MP4, MOV, AVI or WebM work best).\n"
         "2. Tell me what you want in your own words, for example:\n"
         "• “compress this video to a smaller file size without losing quality”\n"
         "• “compress a 2-minute 1080p MP4 recording into a 1080p MP4”\n"
         "• “reduce the file size for sharing or uploading”\n\n"
         "I'll send the finished video back here, usually within 30–90 seconds. "
         "/help lists everything I can do."
-    )
+    ).format(limit=MAX_UPLOAD_MB)
 
 
 def help_text(t: Translator) -> str:
@@ -39,8 +40,8 @@ def help_text(t: Translator) -> str:
         "/cancel – stop what I'm doing\n"
         "/history – your latest videos, to get one again\n"
         "/language – choose the language\n\n"
-        "Supported formats: {formats}. Up to 500 MB."
-    ).format(formats=", ".join(SUPPORTED_FORMATS))
+        "Supported formats: {formats}. Up to {limit} MB."
+    ).format(formats=", ".join(SUPPORTED_FORMATS), limit=MAX_UPLOAD_MB)
 
 
 def setting_up(t: Translator) -> str:
@@ -107,9 +108,9 @@ def error_message(t: Translator, exc: Exception, *, anon_user_id: str | None,
         )
     if isinstance(exc, be.FileTooLarge):
         return t._(
-            "That file is too large for the video service (500 MB at most). "
+            "That file is too large for the video service ({limit} MB at most). "
             "Please compress or trim it and send it again."
-        )
+        ).format(limit=MAX_UPLOAD_MB)
     if isinstance(exc, be.PlanRequired):
         return t._(
             "Export isn't available on the free plan. "
@@ -234,9 +235,9 @@ def unsupported_format(t: Translator, name: str) -> str:
 
 def too_large_for_backend(t: Translator, name: str, size: int) -> str:
     return t._(
-        "“{name}” is {size}, over the 500 MB limit. Please compress or trim it and send it "
-        "again."
-    ).format(name=name, size=t.size(size))
+        "“{name}” is {size}, over the {limit} MB limit. Please compress or trim it and send "
+        "it again."
+    ).format(name=name, size=t.size(size), limit=MAX_UPLOAD_MB)
 
 
 def too_large_for_telegram(t: Translator, name: str, size: int | None) -> str:
