@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-
 MAX_UPLOAD_MB = 500
 """The largest file the backend accepts (backend-api.md, uploads), in the MB people read."""
 
