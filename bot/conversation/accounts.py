@@ -59,6 +59,13 @@ class Accounts:
             if renew:
                 raise TokenInvalid("the operator's NEMO_TOKEN was refused")
             return self.operator_token
+        if not renew:
+            # Most turns find a good token: read it without the locks, which are only for
+            # issuing one (the store's lock is a database round trip on PostgreSQL, and a
+            # replica renewing this chat's token must not stall a turn that needs none).
+            record = await self.store.get_chat(chat_id)
+            if record and record.token and _left(record.token_expires_at) > TOKEN_REFRESH_MARGIN:
+                return record.token
         # One fetch per chat in this process, and across replicas through the store.
         async with self._token_locks(chat_id), self.store.identity_lock(chat_id):
             return await self._token(chat_id, renew=renew, seen=seen)
@@ -67,8 +74,7 @@ class Accounts:
         record = await self.store.ensure_chat(chat_id)
         if renew and seen is not None and record.token and record.token != seen:
             return record.token  # another topic of this chat renewed it meanwhile
-        now = time.time()
-        left = (record.token_expires_at or 0) - now
+        left = _left(record.token_expires_at)
         if record.token and not renew and left > TOKEN_REFRESH_MARGIN:
             return record.token
         client_id = record.client_id
@@ -197,6 +203,11 @@ class Accounts:
                 )
                 if on_session_lost:
                     await on_session_lost()
+
+
+def _left(expires_at: float | None) -> float:
+    """Seconds a token has left (none known: expired)."""
+    return (expires_at or 0) - time.time()
 
 
 async def _return(value: T) -> T:

@@ -171,10 +171,19 @@ class ChatQueue:
                 del self._workers[key]
             self._kicked.discard(key)
             if claimed:
-                try:
-                    await store.release_chat(chat_id, thread_id, self.owner)
-                except Exception:  # the lease then simply expires
-                    log.warning("chat %s: lease not released", chat_id, exc_info=True)
+                await self._release(key)
+
+    async def _release(self, key: Key) -> None:
+        """Let go of a chat's lease, then look once more: another replica may have stored a
+        job while this one still held the chat (its claim failed), and it would otherwise
+        wait for the next sweep, a third of a lease later."""
+        store = self.svc.store
+        try:
+            await store.release_chat(*key, self.owner)
+            if store.shared and not self._closing and await store.count_waiting(*key):
+                self._kick(key)
+        except Exception:  # the lease then simply expires, or the sweep finds the job
+            log.warning("chat %s: lease not released", key[0], exc_info=True)
 
     async def _run(self, job: Job) -> None:
         update_id = job.payload.get("update_id")

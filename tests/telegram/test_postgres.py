@@ -16,6 +16,8 @@ import pytest
 from bot.sandbox.harness import Harness
 from bot.store.postgres import PostgresStore
 
+ALICE = 8101
+
 
 def _load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"pg_{name}", Path(__file__).parent / name)
@@ -75,3 +77,28 @@ async def test_many_new_chats_at_once_do_not_exhaust_the_pool(h: Harness) -> Non
                    if f'"hello from {c}"' in (m.text or ""))
 
     await h.tg.wait_for(lambda: answered() == len(chats), timeout=30)
+
+
+async def test_a_valid_token_is_used_without_waiting_for_the_chat_lock(
+    h: Harness, pg_url: str
+) -> None:
+    """The per-chat database lock is for issuing a token. Another replica holding it (say,
+    while it renews the token) must not stall this chat's turns while the stored token is
+    still good: a turn reads the token first and only locks to issue one."""
+    import asyncpg
+
+    from bot.store.postgres import _IDENTITY_LOCKS
+
+    await h.tg.send_text(ALICE, "first")
+    await h.tg.wait_for_message(ALICE, contains='"first"')
+    other = await asyncpg.connect(pg_url)  # the other replica, holding this chat's lock
+    try:
+        await other.execute(
+            "SELECT pg_advisory_lock($1, hashtext($2))", _IDENTITY_LOCKS, str(ALICE)
+        )
+        before = len(h.tg.messages(ALICE))
+        await h.tg.send_text(ALICE, "second")
+        await h.tg.wait_for_message(ALICE, after=before, contains='"second"', timeout=5)
+    finally:
+        await other.close()
+    assert len(h.backend.requests_to("anonymous_token")) == 1  # the token was reused

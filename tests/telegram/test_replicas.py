@@ -6,6 +6,7 @@ the job; a replica that stops mid-job leaves its chat to the other, under the re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,12 +21,14 @@ VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(300_000)
 COMPRESS = "compress this video to a smaller file size without losing quality"
 
 
-@pytest.fixture
-async def pair(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[Harness, Harness]]:
+@contextlib.asynccontextmanager
+async def replicas(
+    tmp_path: Path, pg_url: str, lease: float
+) -> AsyncIterator[tuple[Harness, Harness]]:
     """Replica A starts first; replica B joins on the same database and fakes, and (like a
     load balancer's new target) receives the updates from then on."""
     options = {"database_url": pg_url, "webhook_url": "https://bot.example.org/hook",
-               "webhook_secret": "replica-secret", "replica_lease_seconds": 1.5, "port": 0}
+               "webhook_secret": "replica-secret", "replica_lease_seconds": lease, "port": 0}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a = Harness(tmp_path / "a", **options)
@@ -37,6 +40,12 @@ async def pair(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[Harness, Harn
     finally:
         await b.stop_bot()
         await a.stop()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[Harness, Harness]]:
+    async with replicas(tmp_path, pg_url, lease=1.5) as both:
+        yield both
 
 
 def texts(h: Harness) -> list[str]:
@@ -92,3 +101,30 @@ async def test_a_render_in_flight_is_delivered_by_the_other_replica(
     b.backend.render_polls = 1
     await b.tg.wait_for_message(ALICE, kind="video", timeout=15)
     assert len(b.backend.requests_to("render")) == 1  # polled, not rendered again
+
+
+async def test_a_job_stored_as_the_other_replica_lets_go_is_not_left_waiting(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B stores "two" while A, done with "one", is still letting go of the chat: B cannot
+    claim it, and A's lease is gone a moment later. The job must not wait for the next
+    sweep (a third of a 30 s lease) to be picked up."""
+    async with replicas(tmp_path, pg_url, lease=30) as (a, b):
+        store = a.runtime.svc.store
+        release = store.release_chat
+
+        async def slow_release(chat_id: int, thread_id: int, owner: str) -> None:
+            await asyncio.sleep(1.0)  # a slow round trip to the database
+            await release(chat_id, thread_id, owner)
+
+        monkeypatch.setattr(store, "release_chat", slow_release)
+        await b.start_bot()
+        a.tg.webhook_url = a.webhook_url  # "one" reaches A
+        await a.tg.send_text(ALICE, "one")
+        await a.tg.wait_for_message(ALICE, contains='"one"', timeout=10)
+        a.tg.webhook_url = b.webhook_url  # "two" reaches B while A is letting go
+        before = len(a.tg.messages(ALICE))
+        await a.tg.send_text(ALICE, "two")
+        sent = time.monotonic()
+        await a.tg.wait_for_message(ALICE, after=before, contains='"two"', timeout=15)
+        assert time.monotonic() - sent < 4, "the job waited for a sweep"
