@@ -111,10 +111,12 @@ class Harness:
             await asyncio.sleep(0.05)
             while True:
                 assert self.app is not None
-                await self.runtime.queue.idle()
-                if self.app.update_queue.empty() and not self.runtime.queue.active:
+                rt = self.runtime
+                await rt.queue.idle()
+                await asyncio.gather(*list(rt.background), return_exceptions=True)
+                if self.app.update_queue.empty() and not rt.queue.active and not rt.background:
                     await asyncio.sleep(0.05)
-                    if not self.runtime.queue.active:
+                    if not rt.queue.active and not rt.background:
                         return
                 await asyncio.sleep(0.02)
 

@@ -215,6 +215,7 @@ async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None
     rt = app.bot_data.get("runtime")
     if not isinstance(rt, Runtime):
         return
+    await rt.cancel_background()
     await rt.queue.shutdown()
     await rt.svc.client.aclose()
     await rt.files.aclose()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Message, Update
@@ -19,6 +21,7 @@ from bot.conversation.context import Ctx
 from bot.conversation.turn import EXPORT_BUTTON
 from bot.i18n import SUPPORTED
 from bot.telegram.chat import TelegramChat
+from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -148,12 +151,40 @@ async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await flows.show_help(await ctx_for(update, context))
 
 
+def _answer_outside_lock(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, flow: Callable[[Ctx], Awaitable[None]]
+) -> None:
+    """Run ``flow`` after the handler returns: it asks the backend, which may be slow, and
+    meanwhile the chat's lock (ordering.py) must let ``/cancel`` and new messages through.
+    The update stays unhandled in the inbox until answered: a crash or a shutdown before
+    that leaves it to the next start."""
+    rt = runtime(context)
+    order = context.application.update_processor
+    kept = order if isinstance(order, PerChatOrder) and order.inbox is not None else None
+    if kept is not None:
+        kept.deferred.add(update.update_id)
+
+    async def answer() -> None:
+        try:
+            await flow(await ctx_for(update, context))
+        except asyncio.CancelledError:
+            raise  # not marked handled: the next start answers it
+        except Exception as exc:
+            await context.application.process_error(update, exc)
+        if kept is not None:
+            await kept.finish(update.update_id)
+
+    task = asyncio.create_task(answer(), name=f"answer-{update.update_id}")
+    rt.background.add(task)
+    task.add_done_callback(rt.background.discard)
+
+
 async def credits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await flows.credits(await ctx_for(update, context))
+    _answer_outside_lock(update, context, flows.credits)
 
 
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await flows.status(await ctx_for(update, context))
+    _answer_outside_lock(update, context, flows.status)
 
 
 async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,9 +1,10 @@
 """Updates of one chat handled one at a time, in arrival order; different chats at once.
 
 python-telegram-bot's concurrent updates would otherwise let two quick messages of one chat
-reach the store in either order. Most handlers only parse and queue, but some answer at once
-and wait on the network (/credits and /status call the backend; a stored export is sent
-again): while they run, that chat's next updates wait; other chats do not.
+reach the store in either order. Most handlers only parse and queue; /credits and /status,
+which wait on the backend, answer after their handler returned (see ``deferred``), so a slow
+backend never holds up the chat's /cancel or next message. A stored export sent again still
+waits inside the lock.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class PerChatOrder(BaseUpdateProcessor):
         """Set once the store is open: each update is claimed before and marked handled
         after its handlers (see bot.telegram.inbox)."""
         self._locks: KeyedLocks[int] = KeyedLocks()
+        self.deferred: set[int] = set()
+        """Updates whose answer goes on after the handler returned, outside the chat's lock
+        (/status, /credits): the answer marks them handled (:meth:`finish`), so a crash
+        before it still leaves them to be handled again on the next start."""
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
@@ -46,8 +51,15 @@ class PerChatOrder(BaseUpdateProcessor):
         else:
             async with self._locks(chat.id):
                 await coroutine
-        if inbox is not None and update_id is not None:
+        if update_id is not None and update_id in self.deferred:
+            self.deferred.discard(update_id)
+        elif inbox is not None and update_id is not None:
             await inbox.finish_update(update_id)
+
+    async def finish(self, update_id: int) -> None:
+        """A deferred update has been answered."""
+        if self.inbox is not None:
+            await self.inbox.finish_update(update_id)
 
     async def initialize(self) -> None:
         """Nothing to set up."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -19,6 +20,14 @@ class Runtime:
     svc: Services
     queue: ChatQueue
     files: httpx.AsyncClient  # streams files the people sent from the Bot API's file server
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    """Answers given outside a chat's lock (/status, /credits); cancelled at shutdown."""
+
+    async def cancel_background(self) -> None:
+        tasks = list(self.background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def runtime(context: CallbackContext[Any, Any, Any, Any]) -> Runtime:

@@ -279,3 +279,34 @@ async def test_old_job_rows_are_pruned_while_the_bot_runs(h: Harness) -> None:
         db.execute("UPDATE jobs SET updated_at = updated_at - 30 * 86400")
         db.commit()
     await h.tg.wait_for(lambda: rows() == 0, timeout=10)
+
+
+# -- 3. /status and /credits never hold up a chat's other updates -----------------------------
+
+
+@pytest.mark.parametrize(("command", "endpoint", "answer"), [
+    ("/status", "state", "Your project"), ("/credits", "credits", "Credits available")])
+async def test_a_slow_status_holds_up_neither_cancel_nor_the_next_message(
+    h: Harness, command: str, endpoint: str, answer: str
+) -> None:
+    await h.tg.send_text(ALICE, "hello")  # a token and a session exist
+    await h.tg.wait_for_message(ALICE, contains="hello")
+    await h.idle()
+    h.backend.delays[endpoint] = 6
+    calls = len(h.backend.requests_to(endpoint))
+    before = len(h.tg.messages(ALICE))
+    await h.tg.send_text(ALICE, command)
+    await h.tg.wait_for(lambda: len(h.backend.requests_to(endpoint)) > calls, timeout=10)
+    started = asyncio.get_running_loop().time()
+    await h.tg.send_text(ALICE, "/cancel")
+    await h.tg.wait_for_message(ALICE, after=before, contains="Nothing is running", timeout=4)
+    await h.tg.send_text(ALICE, "and faster")
+    await h.tg.wait_for(
+        lambda: "and faster" in [m for s in h.backend.sessions.values() for m in s.messages],
+        timeout=4,
+    )
+    assert asyncio.get_running_loop().time() - started < 4
+    await h.tg.wait_for_message(ALICE, after=before, contains=answer, timeout=10)
+    h.backend.delays.clear()
+    await h.idle(timeout=20)
+    assert sum(answer in t for t in texts(h)) == 1
