@@ -68,7 +68,9 @@ async def record(args: argparse.Namespace, raw_path: Path) -> None:
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
     suite_args = argparse.Namespace(chats=PROBE_CHATS, still_working=600.0)
     with tempfile.TemporaryDirectory() as tmp:
-        async with Run("bot", suite_args, Path(tmp)) as run:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        async with Run("bot", suite_args, workdir) as run:
             await run.spawn()
             chats = list(range(1, PROBE_CHATS + 1))
             await asyncio.gather(*(run.turn(c, f"cpu warm {c}") for c in chats))
@@ -92,6 +94,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--raw", type=Path, help="also keep py-spy's collapsed stacks here")
+    parser.add_argument("--workdir", type=Path, help="keep the bot's database and log here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         raw_path = args.raw or Path(tmp) / "raw.txt"

@@ -21,6 +21,15 @@ RENDER_SECONDS = Histogram("bot_render_duration_seconds", "Render duration (star
 DELIVERIES = Counter("bot_deliveries", "Finished videos delivered", ["kind"])
 QUEUE_DEPTH = Gauge("bot_queue_depth", "Jobs waiting or running in the durable queue")
 RUNNING_CHATS = Gauge("bot_running_chats", "Chats whose work is running now")
+# Time a Bot API message call spent held back rather than in flight: the rate limiter's queue
+# (Telegram's ~30 messages a second, 20 a minute per group), a 429's retry_after, a retry's
+# pause. When answers are late and this is high, the delay is Telegram's limit, not the bot.
+_WAIT = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, float("inf"))
+TELEGRAM_WAIT = Histogram("bot_telegram_limiter_wait_seconds",
+                          "Time Bot API calls waited for the rate limiter", ["method"],
+                          buckets=_WAIT)
+TELEGRAM_WAITING = Gauge("bot_telegram_limiter_waiting",
+                         "Bot API message calls held back by the rate limiter now")
 TELEGRAM_RETRIES = Counter("bot_telegram_retries", "Bot API calls answered 'retry after'",
                            ["method"])
 

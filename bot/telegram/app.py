@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -77,12 +78,23 @@ class RateLimiter(AIORateLimiter):
                     await asyncio.sleep(pause)
             return await counted(*a, **kw)
 
+        # Measured for the limited methods: time not spent in the calls themselves was spent
+        # held back (the limiter's queue, a 429's retry_after, a retry's pause).
+        entered = time.monotonic()
+        in_flight = 0.0
+
         async def counted(*a: Any, **kw: Any) -> Any:
+            nonlocal in_flight
+            began = time.monotonic()
+            metrics.TELEGRAM_WAITING.dec()
             try:
                 return await callback(*a, **kw)
             except RetryAfter:  # the rate limiter waits and repeats it
                 metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
                 raise
+            finally:
+                metrics.TELEGRAM_WAITING.inc()
+                in_flight += time.monotonic() - began
 
         async def waiting(*a: Any, **kw: Any) -> Any:
             """Outside the limiter a 429 is ours to wait out (once per retry pause)."""
@@ -98,7 +110,15 @@ class RateLimiter(AIORateLimiter):
 
         if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
             return await waiting(*args, **kwargs)
-        return await super().process_request(call, args, kwargs, endpoint, data, rate_limit_args)
+        metrics.TELEGRAM_WAITING.inc()
+        try:
+            return await super().process_request(
+                call, args, kwargs, endpoint, data, rate_limit_args
+            )
+        finally:
+            metrics.TELEGRAM_WAITING.dec()
+            waited = time.monotonic() - entered - in_flight
+            metrics.TELEGRAM_WAIT.labels(endpoint).observe(max(0.0, waited))
 
 
 # Editing a sent message must not run it again.

@@ -114,3 +114,27 @@ async def test_backend_errors_are_counted_by_code(hp: Harness) -> None:
     after = samples((await get(f"{hp.web_url}/metrics")).text)
     key = ("bot_backend_errors_total", (("code", "2001"),))
     assert after.get(key, 0) - before.get(key, 0) == 1
+
+
+async def test_time_held_back_by_telegrams_limit_is_measured_apart(hp: Harness) -> None:
+    """A 429 makes the answer wait its retry_after: that second is counted as held back by
+    the rate limiter (Telegram's limit), not as time in flight."""
+    before = samples((await get(f"{hp.web_url}/metrics")).text)
+    hp.tg.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    await hp.tg.send_text(ALICE, "tell me about the pacing")
+    await hp.tg.wait_for_message(ALICE, contains="pacing", timeout=15)
+    await hp.idle()
+    after = samples((await get(f"{hp.web_url}/metrics")).text)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    sends = len([c for c in hp.tg.calls_of("sendMessage") if c.ok])
+    assert grew("bot_telegram_limiter_wait_seconds_count", method="sendMessage") == sends
+    held = grew("bot_telegram_limiter_wait_seconds_sum", method="sendMessage")
+    assert 1.0 <= held < 3.0
+    # Under a second for every other send: only the refused one waited.
+    assert grew("bot_telegram_limiter_wait_seconds_bucket", method="sendMessage",
+                le="1.0") == sends - 1
+    assert after[("bot_telegram_limiter_waiting", ())] == 0
