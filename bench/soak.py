@@ -174,6 +174,8 @@ class Soak:
         self.alias: dict[tuple[int, int], int] = {}
         """Album items after the first, mapped to the first (answers may quote either)."""
         self._markers = 0
+        self.stops: list[tuple[str, int, int]] = []
+        """Each stop: signal, and how many Bot API calls the fake had seen before and after."""
 
     def marker(self) -> str:
         self._markers += 1
@@ -284,7 +286,9 @@ class Soak:
                 break
             if restarts and at >= restarts[0][0]:
                 _, sig = restarts.pop(0)
+                before = len(self.tg.calls)
                 await bot.stop(sig)
+                self.stops.append((sig.name, before, len(self.tg.calls)))
                 await bot.start()
             delay = at - (time.monotonic() - t0)
             if delay > 0:
@@ -324,6 +328,13 @@ class Soak:
 
     # -- counting ---------------------------------------------------------------------------
 
+    def _call_index(self, messages: list[BotMessage]) -> list[int]:
+        """Where in the fake's call log each message was sent (to place it against a stop)."""
+        ids = {(m.chat_id, m.message_id) for m in messages}
+        return [i for i, c in enumerate(self.tg.calls)
+                if c.ok and isinstance(c.result, dict) and c.method.startswith("send")
+                and (c.chat_id, c.result.get("message_id")) in ids]
+
     def _count(self, bot: BotProcess) -> Result:
         r = Result(exit_codes=bot.exit_codes)
         answers: dict[tuple[int, int], list[BotMessage]] = {}
@@ -356,7 +367,8 @@ class Soak:
             if any(n > 1 for n in same.values()):
                 r.answered_twice += s.updates
                 r.details.append(f"answered twice: chat {s.chat} {s.kind} {s.quote_id} "
-                                 f"{s.marker}: {[k for k, n in same.items() if n > 1]}")
+                                 f"{s.marker}: {[k for k, n in same.items() if n > 1]} "
+                                 f"(Bot API calls {self._call_index(got)}, stops {self.stops})")
             if same["delivery"] > 1:
                 r.exports_twice += 1
         accepted = Counter(

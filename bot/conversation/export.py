@@ -12,6 +12,7 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bot import logs, metrics
@@ -25,10 +26,16 @@ from bot.backend.errors import (
 from bot.backend.models import RenderStatus
 from bot.conversation import gains, messages
 from bot.conversation.accounts import Identity
-from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, TooLarge
+from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, Sent, TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.messages import Text
+from bot.conversation.outbox import (
+    delivering,
+    delivery_before,
+    maybe_missing_video,
+    send_progress,
+)
 from bot.conversation.progress import transfer
 from bot.conversation.timeline import duration_seconds, exportable
 
@@ -49,6 +56,8 @@ async def export(ctx: Ctx, draft: dict[str, Any] | None = None) -> bool:
     topic = await svc.store.get_topic(chat.chat_id, chat.thread_id)
     if topic and topic.render_id:
         return await resume(ctx)
+    if delivery_before(chat) == "sent":
+        return True  # this job delivered before a restart: no second render
     try:
         if draft is None:
             state = await svc.accounts.state(chat.chat_id, chat.thread_id, ctx.language)
@@ -60,7 +69,7 @@ async def export(ctx: Ctx, draft: dict[str, Any] | None = None) -> bool:
     except BackendError as exc:
         await report_error(ctx, exc)
         return False
-    status_id = await chat.send(messages.rendering(ctx.t, None))
+    status_id = await send_progress(chat, "rendering", messages.rendering(ctx.t, None))
     try:
         render_id = await _start(ctx, draft, status_id)
     except BackendError as exc:
@@ -70,7 +79,7 @@ async def export(ctx: Ctx, draft: dict[str, Any] | None = None) -> bool:
     return await _poll(ctx, render_id, status_id)
 
 
-async def _start(ctx: Ctx, draft: dict[str, Any], status_id: int) -> str:
+async def _start(ctx: Ctx, draft: dict[str, Any], status_id: int | None) -> str:
     svc, chat = ctx.svc, ctx.chat
     for attempt in (1, 2):
         render_id = new_render_id()
@@ -100,13 +109,13 @@ async def resume(ctx: Ctx) -> bool:
     log.info("chat %s: resuming render %s", ctx.chat.chat_id, topic.render_id)
     status_id = topic.render_message_id
     if status_id is None:
-        status_id = await ctx.chat.send(messages.rendering(ctx.t, None))
+        status_id = await send_progress(ctx.chat, "rendering", messages.rendering(ctx.t, None))
     started = topic.render_started_at or time.time()
     return await _poll(ctx, topic.render_id, status_id, started_wall=started)
 
 
 async def _poll(
-    ctx: Ctx, render_id: str, status_id: int, *, started_wall: float | None = None
+    ctx: Ctx, render_id: str, status_id: int | None, *, started_wall: float | None = None
 ) -> bool:
     chat = ctx.chat
     try:
@@ -130,7 +139,7 @@ def poll_delay(poll: float, failures: int) -> float:
     return backoff * random.uniform(1.0, 1.2)
 
 
-async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bool:
+async def _watch(ctx: Ctx, render_id: str, status_id: int | None, started: float) -> bool:
     """Poll until the render ends, keeping the status message current; then deliver.
 
     A failed poll is not a failed render: transient failures (network, 5xx, 429, an HTML
@@ -170,11 +179,12 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int, started: float) -> bo
             return await _no_video(ctx, status_id, "failed", messages.render_failed)
         if elapsed > svc.timing.render_give_up:
             return await _no_video(ctx, status_id, "timeout", messages.render_too_slow)
-        with contextlib.suppress(Exception):
-            await chat.edit(status_id, messages.rendering(ctx.t, elapsed, status.progress))
+        if status_id is not None:
+            with contextlib.suppress(Exception):
+                await chat.edit(status_id, messages.rendering(ctx.t, elapsed, status.progress))
 
 
-async def _no_video(ctx: Ctx, status_id: int, outcome: str, text: Text) -> bool:
+async def _no_video(ctx: Ctx, status_id: int | None, outcome: str, text: Text) -> bool:
     """The render ended without a video (it failed, or took too long): count it, take the
     status message down, say so, and suggest shorter clips when the video was long."""
     metrics.RENDERS.labels(outcome).inc()
@@ -197,14 +207,26 @@ async def tip_if_long(ctx: Ctx, draft: dict[str, Any] | None = None) -> None:
         await ctx.chat.send(messages.shorter_clips_tip(ctx.t))
 
 
-async def _clear_status(ctx: Ctx, status_id: int) -> None:
+async def _clear_status(ctx: Ctx, status_id: int | None) -> None:
+    if status_id is None:
+        return
     with contextlib.suppress(Exception):
         await ctx.chat.delete(status_id)
 
 
 async def deliver(ctx: Ctx, url: str) -> bool:
-    """A playable video if Telegram takes it, else a document, else a download link."""
+    """A playable video if Telegram takes it, else a document, else a download link; once
+    per job: after a restart, a delivery that may have arrived is not repeated (the person
+    is told, with the link; see bot/conversation/outbox.py)."""
     svc, chat, t = ctx.svc, ctx.chat, ctx.t
+    before = delivery_before(chat)
+    if before == "sent":
+        return True
+    if before == "unsure":
+        log.info("chat %s: restarted while delivering; the video may be there: the link "
+                 "instead of a second copy", chat.chat_id)
+        await maybe_missing_video(chat, t, url)
+        return True
     size = await svc.client.content_length(url)
     if size is not None and size > svc.limits.upload:
         await _send_link(ctx, url, size)
@@ -237,36 +259,49 @@ async def deliver(ctx: Ctx, url: str) -> bool:
         source = await svc.store.get_source(chat.chat_id, chat.thread_id)
         result = await gains.after(ctx, size, source)
         caption = messages.video_ready(t, size, source.video if source else None, result)
-        for as_document in (False, True):
-            try:
-                sent = await chat.send_video(
-                    path, caption=caption, filename="video.mp4", as_document=as_document
-                )
-                metrics.DELIVERIES.labels("document" if as_document else "video").inc()
-                await gains.record(ctx, sent, as_document, result)
+        sent: Sent | None = None
+        async with delivering(chat) as confirm:
+            for as_document in (False, True):
+                try:
+                    sent = await chat.send_video(
+                        path, caption=caption, filename="video.mp4", as_document=as_document
+                    )
+                    confirm(sent.message_id)
+                    break
+                except TooLarge:
+                    break
+                except DeliveryFailed:
+                    log.info("chat %s: Telegram refused the video as %s", chat.chat_id,
+                             "document" if as_document else "video")
+                except DeliveryUncertain as exc:
+                    # Sending again could time out again (and double the video): the link
+                    # is sure.
+                    log.warning("chat %s: no answer from Telegram sending the video (%s); "
+                                "sending the link too", chat.chat_id, exc)
+                    metrics.DELIVERIES.labels("link").inc()
+                    confirm(await chat.send(
+                        messages.video_link_uncertain(t, url),
+                        buttons=[[Button(t._("⬇️ Download the video"), url=url)]],
+                    ))
+                    return True
+            if sent is None:
+                await _send_link(ctx, url, size, confirm)
                 return True
-            except TooLarge:
-                break
-            except DeliveryFailed:
-                log.info("chat %s: Telegram refused the video as %s", chat.chat_id,
-                         "document" if as_document else "video")
-            except DeliveryUncertain as exc:
-                # Sending again could time out again (and double the video): the link is sure.
-                log.warning("chat %s: no answer from Telegram sending the video (%s); "
-                            "sending the link too", chat.chat_id, exc)
-                metrics.DELIVERIES.labels("link").inc()
-                await chat.send(
-                    messages.video_link_uncertain(t, url),
-                    buttons=[[Button(t._("⬇️ Download the video"), url=url)]],
-                )
-                return True
-    await _send_link(ctx, url, size)
+        metrics.DELIVERIES.labels("document" if as_document else "video").inc()
+        await gains.record(ctx, sent, as_document, result)
     return True
 
 
-async def _send_link(ctx: Ctx, url: str, size: int | None) -> None:
+async def _send_link(
+    ctx: Ctx, url: str, size: int | None, confirm: Callable[[int | None], None] | None = None
+) -> None:
+    """The download link as the delivery (recorded as the job's delivery, see deliver)."""
+    if confirm is None:
+        async with delivering(ctx.chat) as confirm:
+            await _send_link(ctx, url, size, confirm)
+        return
     metrics.DELIVERIES.labels("link").inc()
-    await ctx.chat.send(
+    confirm(await ctx.chat.send(
         messages.video_link(ctx.t, size, url),
         buttons=[[Button(ctx.t._("⬇️ Download the video"), url=url)]],
-    )
+    ))

@@ -33,6 +33,7 @@ from bot.conversation.media import (
     upload_items,
     upload_urls,
 )
+from bot.conversation.outbox import named, progress_before, send_progress
 from bot.conversation.queue import ChatQueue, Handler
 from bot.conversation.timeline import summarize
 from bot.conversation.turn import check_draft, run_turn
@@ -58,8 +59,9 @@ async def setting_up(ctx: Ctx) -> int | None:
     topic = await svc.store.get_topic(chat.chat_id, chat.thread_id)
     has_token = svc.accounts.is_operator or bool(record and record.token)
     if has_token and topic and topic.session_id:
-        return None
-    message_id = await chat.send(messages.setting_up(ctx.t))
+        # Set up by an earlier run of this job: its "Setting up…" becomes the answer.
+        return progress_before(chat, "setup")
+    message_id = await send_progress(chat, "setup", messages.setting_up(ctx.t))
     try:
         await svc.accounts.call(chat.chat_id, chat.thread_id, ctx.language, _nothing)
     except BackendError:
@@ -234,7 +236,9 @@ async def media_job(ctx: Ctx, job: Job) -> None:
         ctx, items, result, uploader if isinstance(uploader, int) else None
     )
     buttons = presets.keyboard(ctx, source) if source and not caption else None
-    await ctx.chat.send(await acknowledge(ctx, items, result, bool(caption)), buttons=buttons)
+    text = await acknowledge(ctx, items, result, bool(caption))
+    with named("ack"):  # the text differs on a second run (the one-time quality hint)
+        await ctx.chat.send(text, buttons=buttons)
     if caption:
         await _instruct(ctx, job, caption)
 
@@ -258,7 +262,8 @@ async def link_job(ctx: Ctx, job: Job) -> None:
     if result is None:
         return
     await check_draft(ctx)
-    await ctx.chat.send(link_acknowledgement(ctx, urls, result, bool(rest)))
+    with named("ack"):
+        await ctx.chat.send(link_acknowledgement(ctx, urls, result, bool(rest)))
     if rest:
         await _instruct(ctx, job, rest)
 

@@ -215,6 +215,20 @@ def video_link(t: Translator, size: int | None, url: str) -> str:
     return t._("✅ Your video is ready. Download it here: {url}").format(url=url)
 
 
+def maybe_missing(t: Translator) -> str:
+    return t._(
+        "♻️ I was restarted just as I answered this, so my answer may be missing above. "
+        "/status shows where your project stands."
+    )
+
+
+def video_maybe_missing(t: Translator) -> str:
+    return t._(
+        "♻️ I was restarted just as I sent your video, so it may be missing above. If it is, "
+        "the button below downloads it."
+    )
+
+
 def video_link_uncertain(t: Translator, url: str) -> str:
     return t._(
         "✅ Your video is ready, but Telegram didn't confirm the upload in time. If it doesn't "

@@ -24,6 +24,7 @@ from bot.conversation import messages
 from bot.conversation.chat import Chat, ChatUnavailable
 from bot.conversation.context import Ctx, Services
 from bot.conversation.export import resume
+from bot.conversation.outbox import OutboxChat, delivery_before
 from bot.conversation.timeline import summarize
 from bot.conversation.turn import check_draft
 from bot.i18n import Translator, choose_locale, translator
@@ -190,12 +191,16 @@ class ChatQueue:
         logs.bind(chat_id=job.chat_id, job_id=job.id,
                   update_id=update_id if isinstance(update_id, int) else None)
         message_id = job.payload.get("message_id")
-        chat = self.chat_for(
-            job.chat_id, job.thread_id, message_id if isinstance(message_id, int) else None
-        )
         t = await self.translator_for(job.chat_id, job.payload.get("user_language"))
-        ctx = Ctx(chat=chat, t=t, svc=self.svc)
         resumed = job.state == "running"  # it was running when the bot stopped
+        # What the job sent before a restart is not sent again (bot/conversation/outbox.py).
+        owner = f"job:{job.id}"
+        chat = OutboxChat(
+            self.chat_for(job.chat_id, job.thread_id,
+                          message_id if isinstance(message_id, int) else None),
+            self.svc.store, owner, await self.svc.store.sends(owner) if resumed else {}, t,
+        )
+        ctx = Ctx(chat=chat, t=t, svc=self.svc)
         if not resumed and not await self.svc.store.start_job(job.id):
             return  # cancelled between the read and now
         try:
@@ -296,6 +301,8 @@ async def interrupted(ctx: Ctx, job: Job) -> bool:
     if topic and topic.render_id:
         await resume(ctx)
         return True
+    if delivery_before(ctx.chat) == "sent":
+        return True  # the turn's video was delivered: the job had only to be marked done
     if not job.turn_sent:
         return False
     instruction = str(job.payload.get("text") or job.payload.get("caption") or "")

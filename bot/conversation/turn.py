@@ -23,6 +23,7 @@ from bot.conversation.errors import report_error
 from bot.conversation.export import export, tip_if_long
 from bot.conversation.gui import asks_to_export, read_gui
 from bot.conversation.intent import holds_export
+from bot.conversation.outbox import unrecorded
 from bot.conversation.progress import progress
 from bot.conversation.text import split_text
 from bot.conversation.timeline import exportable, fingerprint, summarize
@@ -194,15 +195,18 @@ async def run_turn(
         chunks = [rich.escaped(c) for c in split_text(messages.done_with_summary(t, summary))]
     else:
         chunks = [rich.escaped(c) for c in split_text(messages.no_answer(t))]
-    for index, chunk in enumerate(chunks):
-        last = index == len(chunks) - 1
-        buttons = [[Button(messages.export_button(t), data=EXPORT_BUTTON)]] if (
-            last and offer
-        ) else None
-        if index == 0 and reuse is not None:
-            await chat.edit(reuse, chunk.plain, html=chunk.html, buttons=buttons)
-        else:
-            await chat.send(chunk.plain, html=chunk.html, buttons=buttons)
+    # A turn never runs twice (its job is marked turn_sent first), so its answer needs no
+    # records against a restart (bot/conversation/outbox.py).
+    with unrecorded():
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            buttons = [[Button(messages.export_button(t), data=EXPORT_BUTTON)]] if (
+                last and offer
+            ) else None
+            if index == 0 and reuse is not None:
+                await chat.edit(reuse, chunk.plain, html=chunk.html, buttons=buttons)
+            else:
+                await chat.send(chunk.plain, html=chunk.html, buttons=buttons)
     if gui.moves:
         await run_turn(
             ctx, " ".join(gui.moves),

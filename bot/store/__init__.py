@@ -3,8 +3,16 @@ Telegram or HTTP."""
 
 from bot.store.interface import ChatStore
 from bot.store.open import PollingTaken, StoreUnavailable, open_store
-from bot.store.records import ChatRecord, ExportRecord, Job, Source, TopicRecord, VideoInfo
+from bot.store.records import (
+    ChatRecord,
+    ExportRecord,
+    Job,
+    SendRecord,
+    Source,
+    TopicRecord,
+    VideoInfo,
+)
 from bot.store.store import Store
 
-__all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "PollingTaken", "Source", "Store",
-           "StoreUnavailable", "TopicRecord", "VideoInfo", "open_store"]
+__all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "PollingTaken", "SendRecord",
+           "Source", "Store", "StoreUnavailable", "TopicRecord", "VideoInfo", "open_store"]

@@ -21,6 +21,7 @@ from bot.store.records import (
     ChatRecord,
     ExportRecord,
     Job,
+    SendRecord,
     Source,
     TopicRecord,
     VideoInfo,
@@ -403,6 +404,35 @@ class ChatStore(ABC):
             cutoff,
         )
         await self._run("DELETE FROM inbox WHERE state = 'done' AND updated_at < $1", cutoff)
+        await self._run("DELETE FROM sends WHERE updated_at < $1", cutoff)
+
+    # -- sends: the messages a job set out to send, and which Telegram confirmed
+    # (bot.conversation.outbox)
+
+    async def sends(self, owner: str) -> dict[str, SendRecord]:
+        """What ``owner`` (``job:<id>``) set out to send before a restart, by step."""
+        rows = await self._rows(
+            "SELECT step, sent, message_id FROM sends WHERE owner = $1", owner
+        )
+        return {str(r["step"]): SendRecord(bool(r["sent"]), r["message_id"]) for r in rows}
+
+    async def begin_send(self, owner: str, step: str) -> None:
+        """A message is about to reach Telegram (kept as is if recorded before)."""
+        await self._run(
+            "INSERT INTO sends (owner, step, sent, updated_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (owner, step) DO NOTHING",
+            owner, step, False, time.time(),
+        )
+
+    async def end_send(self, owner: str, step: str, message_id: int | None) -> None:
+        """Telegram confirmed the message: a restart must not send it again."""
+        await self._run(
+            "INSERT INTO sends (owner, step, sent, message_id, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner, step) DO UPDATE"
+            " SET sent = excluded.sent, message_id = excluded.message_id,"
+            " updated_at = excluded.updated_at",
+            owner, step, True, message_id, time.time(),
+        )
 
     # -- the inbox of polled updates (bot.telegram.inbox): kept before Telegram considers them
     # delivered, claimed and marked handled around their handlers

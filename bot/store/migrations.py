@@ -93,4 +93,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX inbox_by_state ON inbox (state, update_id);
     """,
+    # 7: each message a job (or an update's handler) sends, recorded just before it goes to
+    # Telegram (sent = 0) and once Telegram confirmed it (sent = 1, with its message id), so a
+    # restart never sends it again, and knows when it cannot tell whether it arrived.
+    """
+    CREATE TABLE sends (
+        owner       TEXT NOT NULL,
+        step        TEXT NOT NULL,
+        sent        INTEGER NOT NULL DEFAULT 0,
+        message_id  INTEGER,
+        updated_at  REAL NOT NULL,
+        PRIMARY KEY (owner, step)
+    );
+    """,
 ]

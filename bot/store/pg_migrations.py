@@ -107,4 +107,15 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX inbox_by_state ON inbox (state, update_id);
     """,
+    # 7: the messages jobs send, before and after Telegram confirmed them (SQLite's 7).
+    """
+    CREATE TABLE sends (
+        owner       TEXT NOT NULL,
+        step        TEXT NOT NULL,
+        sent        BOOLEAN NOT NULL DEFAULT FALSE,
+        message_id  BIGINT,
+        updated_at  DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (owner, step)
+    );
+    """,
 ]

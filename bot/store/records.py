@@ -106,3 +106,12 @@ def export_from(row: Mapping[str, Any]) -> ExportRecord:
         video=video_from(row),
         created_at=float(row["created_at"]),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SendRecord:
+    """One message a job set out to send: ``sent`` once Telegram confirmed it (with its id);
+    not ``sent`` means the process stopped while Telegram had it, so it may have arrived."""
+
+    sent: bool
+    message_id: int | None = None

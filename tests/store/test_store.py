@@ -231,6 +231,28 @@ async def test_sources_and_exports_survive_a_restart(reopen: Opener) -> None:
     await store.close()
 
 
+async def test_a_jobs_sends_survive_a_restart_and_are_pruned(reopen: Opener) -> None:
+    from bot.store import SendRecord
+
+    store = await reopen()
+    await store.begin_send("job:1", "ack")
+    await store.begin_send("job:1", "delivery")
+    await store.end_send("job:1", "delivery", 77)
+    await store.begin_send("job:1", "delivery")  # a later attempt keeps the confirmation
+    await store.end_send("job:2", "setup", None)
+    await store.close()
+
+    store = await reopen()
+    assert await store.sends("job:1") == {
+        "ack": SendRecord(False, None), "delivery": SendRecord(True, 77)
+    }
+    assert await store.sends("job:2") == {"setup": SendRecord(True, None)}
+    assert await store.sends("job:3") == {}
+    await store.prune_jobs(older_than_seconds=0)
+    assert await store.sends("job:1") == {}
+    await store.close()
+
+
 async def test_one_poller_per_database(engine: str, reopen: Opener) -> None:
     """Two long-polling processes on one PostgreSQL would split Telegram's updates
     between them; the second is refused until the first is gone."""
