@@ -291,8 +291,9 @@ async def enqueue(
     chat_id, thread_id = ctx.chat.chat_id, ctx.chat.thread_id
     refused = await queue.refusal(chat_id, thread_id, kind, payload)
     if refused is not None:
-        await ctx.chat.send(messages.slow_down(ctx.t, refused.reason, refused.limit,
-                                               refused.retry_after))
+        if refused.tell:
+            await ctx.chat.send(messages.slow_down(ctx.t, refused.reason, refused.limit,
+                                                   refused.retry_after))
         return
     busy = queue.busy(chat_id, thread_id)
     accepted = await queue.submit(chat_id, thread_id, kind, payload, dedupe_key=dedupe_key)

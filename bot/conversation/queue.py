@@ -16,7 +16,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bot import logs
@@ -47,6 +47,9 @@ class Refusal:
     reason: Literal["rate", "pending"]
     limit: int
     retry_after: int  # seconds
+    tell: bool = True
+    """Whether to tell the person: once per run of refusals, not once per refused message
+    (a flood would otherwise get a flood of notices back)."""
 
 
 class ChatQueue:
@@ -66,6 +69,8 @@ class ChatQueue:
         self.turn_rate_limit = turn_rate_limit
         self.max_pending = max_pending
         self._turns: dict[Key, collections.deque[float]] = {}
+        self._told_until: dict[Key, float] = {}
+        """Per chat: until when (monotonic) the last refusal notice covers further refusals."""
         # Replicas (a shared store): a chat is worked only by the replica holding its lease,
         # renewed every third of ``lease_seconds``; a dead replica's chats are taken over
         # once its leases expire. procrastinate (a PostgreSQL task queue with per-key locks)
@@ -100,8 +105,21 @@ class ChatQueue:
         self, chat_id: int, thread_id: int, kind: str, payload: dict[str, Any]
     ) -> Refusal | None:
         """Why this chat may not queue more now (and for how long), or ``None``. Nothing
-        already queued is touched; a chat over its limits only slows itself down."""
+        already queued is touched; a chat over its limits only slows itself down. Only the
+        first refusal of a run is to be told (:attr:`Refusal.tell`); the run ends when its
+        notice's retry time has passed or a message is accepted again."""
         key = (chat_id, thread_id)
+        refused = await self._refusal(key, kind, payload)
+        if refused is None:
+            self._told_until.pop(key, None)
+            return None
+        now = time.monotonic()
+        if now < self._told_until.get(key, 0.0):
+            return replace(refused, tell=False)
+        self._told_until[key] = now + refused.retry_after
+        return refused
+
+    async def _refusal(self, key: Key, kind: str, payload: dict[str, Any]) -> Refusal | None:
         if self.max_pending and await self.svc.store.count_waiting(*key) >= self.max_pending:
             return Refusal("pending", self.max_pending, 60)
         if not self.turn_rate_limit or not starts_turn(kind, payload):
