@@ -52,6 +52,11 @@ class Refusal:
     (a flood would otherwise get a flood of notices back)."""
 
 
+class TakenOver(Exception):
+    """Another replica took this job over (this one's lease lapsed) and got to send its
+    instruction first: this worker stops without touching the job."""
+
+
 class ChatQueue:
     def __init__(
         self,
@@ -87,6 +92,7 @@ class ChatQueue:
         self.on_error = on_error
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._kicked: set[Key] = set()
+        self._leaving: dict[Key, asyncio.Event] = {}  # chats whose lease a worker releases
         self._closing = False
 
     async def translator_for(self, chat_id: int, user_language: str | None) -> Translator:
@@ -167,6 +173,11 @@ class ChatQueue:
         store = self.svc.store
         claimed = False
         try:
+            leaving = self._leaving.get(key)
+            if leaving is not None:
+                # This replica's previous worker of the chat is still deleting its lease
+                # row; claiming now would be undone by that delete.
+                await leaving.wait()
             if not await store.claim_chat(chat_id, thread_id, self.owner, self.lease_seconds):
                 return  # another replica works this chat; its worker (or a sweep) runs it
             claimed = True
@@ -197,12 +208,17 @@ class ChatQueue:
         job while this one still held the chat (its claim failed), and it would otherwise
         wait for the next sweep, a third of a lease later."""
         store = self.svc.store
+        leaving = self._leaving[key] = asyncio.Event()
         try:
             await store.release_chat(*key, self.owner)
             if store.shared and not self._closing and await store.count_waiting(*key):
                 self._kick(key)
         except Exception:  # the lease then simply expires, or the sweep finds the job
             log.warning("chat %s: lease not released", key[0], exc_info=True)
+        finally:
+            leaving.set()
+            if self._leaving.get(key) is leaving:
+                del self._leaving[key]
 
     async def _run(self, job: Job) -> None:
         update_id = job.payload.get("update_id")
@@ -228,6 +244,9 @@ class ChatQueue:
             raise  # /cancel marks the job itself; a shutdown leaves it to resume
         except ChatUnavailable as exc:
             log.info("job %s (%s) dropped: %s", job.id, job.kind, exc)
+        except TakenOver:
+            log.warning("chat %s: job %s was taken over by another replica", job.chat_id, job.id)
+            return  # its new owner finishes it
         except Exception as exc:
             log.exception("chat %s: job %s (%s) failed", job.chat_id, job.id, job.kind)
             if self.on_error:
@@ -266,11 +285,21 @@ class ChatQueue:
         cancelled by another replica (or whose lease was lost), and start workers for work
         nobody holds (a dead replica's chats, a job that arrived as its holder let go)."""
         store = self.svc.store
+        period = self.lease_seconds / 3
+        renewed = time.monotonic()
+        next_at = renewed + period
         while not self._closing:
-            await asyncio.sleep(self.lease_seconds / 3)
+            # From tick to tick: the upkeep's own queries do not push the next renewal back.
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at = time.monotonic() + period
             try:
                 running = dict(self._running)  # before renewing: each is claimed by now
                 held = await store.renew_claims(self.owner, self.lease_seconds)
+                gap, renewed = time.monotonic() - renewed, time.monotonic()
+                if gap > 2 * period:
+                    log.warning("leases renewed %.1f s apart (lease %.1f s): this replica or"
+                                " the database is overloaded; its chats may move to another",
+                                gap, self.lease_seconds)
                 cancelled = await store.cancelled_among(list(running.values()))
                 for key, job_id in running.items():
                     if job_id in cancelled or key not in held:
