@@ -204,7 +204,7 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
         turn_rate_limit=settings.turn_rate_limit,
         max_pending=settings.max_pending_jobs,
     )
-    app.bot_data.runtime = Runtime(settings=settings, svc=svc, queue=queue, files=files)
+    rt = app.bot_data.runtime = Runtime(settings=settings, svc=svc, queue=queue, files=files)
     if app.job_queue is not None:  # a long-running bot must not only prune when restarted
         app.job_queue.run_repeating(_prune, interval=settings.prune_interval_seconds,
                                     first=settings.prune_interval_seconds, name="prune-jobs")
@@ -220,7 +220,7 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
         kept = await store.unhandled_updates()
         for body in kept:
             update = Update.de_json(json.loads(body), app.bot)
-            app.bot_data["runtime"].replayed.add(update.update_id)
+            rt.replayed.add(update.update_id)
             await app.update_queue.put(update)
         if kept:
             log.info("%d updates received before the last stop are handled now", len(kept))
