@@ -56,7 +56,7 @@ async def export(ctx: Ctx, draft: dict[str, Any] | None = None) -> bool:
     topic = await svc.store.get_topic(chat.chat_id, chat.thread_id)
     if topic and topic.render_id:
         return await resume(ctx)
-    if delivery_before(chat) == "sent":
+    if await delivery_before(chat) == "sent":
         return True  # this job delivered before a restart: no second render
     try:
         if draft is None:
@@ -219,7 +219,7 @@ async def deliver(ctx: Ctx, url: str) -> bool:
     per job: after a restart, a delivery that may have arrived is not repeated (the person
     is told, with the link; see bot/conversation/outbox.py)."""
     svc, chat, t = ctx.svc, ctx.chat, ctx.t
-    before = delivery_before(chat)
+    before = await delivery_before(chat)
     if before == "sent":
         return True
     if before == "unsure":

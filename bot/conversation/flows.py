@@ -60,7 +60,7 @@ async def setting_up(ctx: Ctx) -> int | None:
     has_token = svc.accounts.is_operator or bool(record and record.token)
     if has_token and topic and topic.session_id:
         # Set up by an earlier run of this job: its "Setting up…" becomes the answer.
-        return progress_before(chat, "setup")
+        return await progress_before(chat, "setup")
     message_id = await send_progress(chat, "setup", messages.setting_up(ctx.t))
     try:
         await svc.accounts.call(chat.chat_id, chat.thread_id, ctx.language, _nothing)

@@ -101,12 +101,14 @@ class _Once:
 class OutboxChat:
     """A job's chat: its messages go through the job's records (see the module doc)."""
 
-    def __init__(self, chat: Chat, store: ChatStore, owner: str,
-                 records: dict[str, SendRecord], t: Translator) -> None:
+    def __init__(self, chat: Chat, store: ChatStore, owner: str, t: Translator, *,
+                 again: bool) -> None:
+        """``again``: this job (update) may have run before a restart, so its records are
+        read (once, at the first message: most updates only queue a job and send nothing)."""
         self._chat = chat
         self._store = store
         self._owner = owner
-        self._records = records
+        self._records: dict[str, SendRecord] | None = None if again else {}
         self._t = t
         self._texts: Counter[str] = Counter()
 
@@ -126,9 +128,14 @@ class OutboxChat:
         self._texts[digest] += 1
         return f"text:{digest}:{self._texts[digest]}"
 
-    def before(self, step: str) -> SendRecord | None:
+    async def records(self) -> dict[str, SendRecord]:
+        if self._records is None:
+            self._records = await self._store.sends(self._owner)
+        return self._records
+
+    async def before(self, step: str) -> SendRecord | None:
         """What the job's earlier run recorded for ``step``."""
-        return self._records.get(step)
+        return (await self.records()).get(step)
 
     @contextlib.asynccontextmanager
     async def recording(self, step: str) -> AsyncIterator[Callable[[int | None], None]]:
@@ -143,7 +150,7 @@ class OutboxChat:
             _hook.reset(token)
         message_id = confirmed[-1] if confirmed else None
         await self._store.end_send(self._owner, step, message_id)
-        self._records[step] = SendRecord(True, message_id)
+        (await self.records())[step] = SendRecord(True, message_id)
 
     async def _recorded(self, step: str, send: Callable[[], Awaitable[int]]) -> int:
         async with self.recording(step) as confirm:
@@ -157,7 +164,7 @@ class OutboxChat:
         if _unrecorded.get():
             return await self._chat.send(text, buttons=buttons, html=html)
         step = self._step(text)
-        before = self._records.get(step)
+        before = await self.before(step)
         if before is not None and before.sent and before.message_id is not None:
             return before.message_id
         if before is not None and not before.sent:
@@ -169,7 +176,7 @@ class OutboxChat:
     async def _maybe_missing(self, step: str) -> int:
         """The one notice in place of a message that may or may not have arrived."""
         notice = f"unsure:{step}"
-        before = self._records.get(notice)
+        before = await self.before(notice)
         if before is not None and before.sent and before.message_id is not None:
             return before.message_id
         return await self._recorded(
@@ -178,7 +185,7 @@ class OutboxChat:
 
     async def send_progress(self, step: str, text: str) -> int | None:
         """A progress message, at most once: ``None`` when an earlier run may have sent it."""
-        before = self._records.get(step)
+        before = await self.before(step)
         if before is not None:
             return before.message_id if before.sent else None
         return await self._recorded(step, lambda: self._chat.send(text))
@@ -220,16 +227,16 @@ async def send_progress(chat: Chat, step: str, text: str) -> int | None:
     return await chat.send(text)
 
 
-def progress_before(chat: Chat, step: str) -> int | None:
+async def progress_before(chat: Chat, step: str) -> int | None:
     """The progress message an earlier run of this job confirmed, if any."""
-    record = chat.before(step) if isinstance(chat, OutboxChat) else None
+    record = await chat.before(step) if isinstance(chat, OutboxChat) else None
     return record.message_id if record is not None and record.sent else None
 
 
-def delivery_before(chat: Chat) -> Delivery:
+async def delivery_before(chat: Chat) -> Delivery:
     """Whether an earlier run of this job delivered its video (``unsure``: a request went
     out and the stop came before Telegram's answer was recorded)."""
-    record = chat.before(DELIVERY) if isinstance(chat, OutboxChat) else None
+    record = await chat.before(DELIVERY) if isinstance(chat, OutboxChat) else None
     if record is None:
         return "new"
     return "sent" if record.sent else "unsure"

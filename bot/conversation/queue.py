@@ -232,7 +232,7 @@ class ChatQueue:
         chat = OutboxChat(
             self.chat_for(job.chat_id, job.thread_id,
                           message_id if isinstance(message_id, int) else None),
-            self.svc.store, owner, await self.svc.store.sends(owner) if resumed else {}, t,
+            self.svc.store, owner, t, again=resumed,
         )
         ctx = Ctx(chat=chat, t=t, svc=self.svc)
         if not resumed and not await self.svc.store.start_job(job.id):
@@ -348,7 +348,7 @@ async def interrupted(ctx: Ctx, job: Job) -> bool:
     if topic and topic.render_id:
         await resume(ctx)
         return True
-    if delivery_before(ctx.chat) == "sent":
+    if await delivery_before(ctx.chat) == "sent":
         return True  # the turn's video was delivered: the job had only to be marked done
     if not job.turn_sent:
         return False

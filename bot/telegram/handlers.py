@@ -52,7 +52,7 @@ async def ctx_for(update: Update, context: BotContext) -> Ctx:
     return Ctx(
         chat=OutboxChat(
             TelegramChat(context.bot, chat.id, thread_of(update), reply_to, files=rt.files),
-            rt.svc.store, owner, await rt.svc.store.sends(owner) if again else {}, t,
+            rt.svc.store, owner, t, again=again,
         ),
         t=t,
         svc=rt.svc,
