@@ -33,7 +33,7 @@ from bot.conversation.context import Limits, Services, Timing, TypingBudget
 from bot.conversation.outbox import about_to_send
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
-from bot.store import PollingTaken, Store, open_store
+from bot.store import PollingTaken, open_store
 from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.inbox import InboxRequest
@@ -218,10 +218,10 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     )
     resumed = await queue.resume()
     inbox = app.bot_data.get("inbox")
-    # Polling is one process on SQLite; PostgreSQL replicas take webhooks, whose updates are
-    # stored before Telegram's POST is answered.
-    if (isinstance(inbox, InboxRequest) and isinstance(app.update_processor, PerChatOrder)
-            and isinstance(store, Store)):
+    # Only when polling, on either engine: one process polls (a SQLite file's lock, or the
+    # PostgreSQL poller lock), so it alone owns the inbox. Webhook updates need none: the POST
+    # is answered only after the handlers stored the work (bot.telegram.web).
+    if isinstance(inbox, InboxRequest) and isinstance(app.update_processor, PerChatOrder):
         inbox.store = app.update_processor.inbox = store
         kept = await store.unhandled_updates()
         for body in kept:

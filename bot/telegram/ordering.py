@@ -36,6 +36,19 @@ class PerChatOrder(BaseUpdateProcessor):
         before it still leaves them to be handled again on the next start."""
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await self._handle(update, coroutine)
+            return
+        # The chat's lock is taken before anything awaits: updates enter it in arrival order.
+        # (Claiming first let an album's items overtake each other on PostgreSQL, where
+        # concurrent claims return in any order from a pool of connections.)
+        async with self._locks(chat.id):
+            await self._handle(update, coroutine)
+
+    async def _handle(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Claim the update in the inbox, run its handlers, mark it handled (unless its
+        answer goes on outside the lock: ``deferred``)."""
         update_id = update.update_id if isinstance(update, Update) else None
         inbox = self.inbox if update_id is not None else None
         if inbox is not None and update_id is not None and not await inbox.claim_update(
@@ -45,12 +58,7 @@ class PerChatOrder(BaseUpdateProcessor):
             if inspect.iscoroutine(coroutine):
                 coroutine.close()
             return
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-        else:
-            async with self._locks(chat.id):
-                await coroutine
+        await coroutine
         if update_id is not None and update_id in self.deferred:
             self.deferred.discard(update_id)
         elif inbox is not None and update_id is not None:

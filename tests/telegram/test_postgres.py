@@ -7,16 +7,21 @@ The tests themselves are the SQLite suite's, imported, so both engines answer to
 from __future__ import annotations
 
 import importlib.util
+import signal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from bot.sandbox.backend import FakeBackend
 from bot.sandbox.harness import Harness
+from bot.sandbox.process import BotProcess
+from bot.sandbox.telegram import FakeTelegram
 from bot.store.postgres import PostgresStore
 
 ALICE = 8101
+PG_TOKEN = "556:PGINBOX"
 
 
 def _load(name: str) -> ModuleType:
@@ -102,3 +107,47 @@ async def test_a_valid_token_is_used_without_waiting_for_the_chat_lock(
     finally:
         await other.close()
     assert len(h.backend.requests_to("anonymous_token")) == 1  # the token was reused
+
+
+async def test_a_burst_from_one_chat_reaches_the_agent_in_order(h: Harness) -> None:
+    """The polling inbox claims each update in the store; the claims must not let one chat's
+    updates overtake each other (on a pool of connections they return in any order)."""
+    words = [f"step {n}" for n in range(12)]
+    for word in words:
+        await h.tg.send_text(ALICE, word)
+    await h.tg.wait_for(lambda: sum(
+        len(s.messages) for s in h.backend.sessions.values()) == len(words), timeout=30)
+    await h.idle(timeout=30)
+    (session,) = h.backend.sessions.values()
+    assert session.messages == words
+
+
+async def test_confirmed_updates_survive_a_kill_on_postgresql(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The inbox is on for a polling bot on PostgreSQL too: updates Telegram no longer holds
+    (a /credits waiting on a hung backend) are answered after a SIGKILL, once."""
+    async with FakeTelegram(PG_TOKEN) as tg, FakeBackend() as backend:
+        bot = BotProcess(tmp_path, {"TELEGRAM_BOT_TOKEN": PG_TOKEN, "TELEGRAM_API_URL": tg.url,
+                                    "NEMO_API_URL": backend.url, "DATABASE_URL": pg_url})
+        await bot.start()
+        try:
+            await bot.wait_ready()
+            await tg.send_text(ALICE, "hello")
+            await tg.wait_for_message(ALICE, contains="hello", timeout=30)
+            backend.slow["credits"] = 60
+            await tg.send_text(ALICE, "/credits")
+            await tg.wait_for(lambda: backend.requests_to("credits") or None, timeout=30)
+            await tg.wait_for(lambda: not tg.pending_updates() or None, timeout=30)
+            assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+            backend.slow.clear()
+            await bot.start()
+            await tg.wait_for_message(ALICE, contains="Credits", timeout=30)
+            await tg.send_text(ALICE, "and the colours")
+            await tg.wait_for_message(ALICE, contains="colours", timeout=30)
+        finally:
+            await bot.stop()
+        answers = [m.text or "" for m in tg.messages(ALICE)]
+        assert sum("Credits" in a for a in answers) == 1, answers
+        assert "Traceback" not in bot.log_text()
+        assert not (tmp_path / "bot.db").exists()
