@@ -7,6 +7,7 @@ themselves are ``ChatStore``'s (bot/store/interface.py); this is how SQLite runs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import functools
@@ -49,11 +50,16 @@ class Store(ChatStore):
         self._chats: dict[int, ChatRecord] = {}
         self._topics: dict[tuple[int, int], TopicRecord] = {}
         self._writes = 0
+        # Held by each write and by a whole transaction, so no other coroutine's write lands
+        # inside a transaction (and is rolled back with it, or committed half-way).
+        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> Store:
         _create_private(path)
-        db = await aiosqlite.connect(path)
+        # Autocommit: a write is one trip to aiosqlite's thread, not two (execute, commit);
+        # statements that must land together get an explicit transaction (_atomic).
+        db = await aiosqlite.connect(path, isolation_level=None)
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
@@ -193,18 +199,29 @@ class Store(ChatStore):
         return rows[0][0] if rows else None
 
     async def _run(self, sql: str, *args: Any) -> int:
-        cur = await self._db.execute(_sql(sql), args)
-        await self._db.commit()
+        async with self._write_lock:
+            cur = await self._db.execute(_sql(sql), args)
         return cur.rowcount
 
     async def _run_many(self, sql: str, args: list[tuple[Any, ...]]) -> None:
-        await self._db.executemany(_sql(sql), args)
-        await self._db.commit()
+        async with self._transaction():
+            await self._db.executemany(_sql(sql), args)
 
     async def _insert_id(self, sql: str, *args: Any) -> int | None:
-        cur = await self._db.execute(_sql(sql), args)
-        await self._db.commit()
+        async with self._write_lock:
+            cur = await self._db.execute(_sql(sql), args)
         return cur.lastrowid if cur.rowcount else None
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        async with self._write_lock:
+            await self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
 
     @contextlib.asynccontextmanager
     async def _atomic(self) -> AsyncIterator[Run]:
@@ -212,8 +229,8 @@ class Store(ChatStore):
             cur = await self._db.execute(_sql(sql), args)
             return cur.rowcount
 
-        yield run
-        await self._db.commit()
+        async with self._transaction():
+            yield run
 
     def _json(self, value: dict[str, Any]) -> Any:
         return json.dumps(value)
