@@ -14,8 +14,9 @@ import fcntl
 import logging
 import os
 import shutil
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -221,9 +222,15 @@ class TempFiles:
 
     def _start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.run_dir.mkdir(mode=0o700)
-        self._lock = (self.run_dir / ".lock").open("wb")
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Another process starting at the same moment may sweep this directory before its
+        # lock is taken (it looks like a dead run's): then start over under a new name.
+        for _ in range(20):
+            self._lock = _claim(self.run_dir)
+            if self._lock is not None:
+                break
+            self.run_dir = self.root / f"run-{uuid.uuid4().hex[:12]}"
+        else:
+            raise RuntimeError(f"could not make a temporary directory under {self.root}")
         swept = self._sweep()
         if swept:
             log.info("removed %d temporary file(s) left by an earlier run", swept)
@@ -234,10 +241,12 @@ class TempFiles:
             if entry == self.run_dir:
                 continue
             if entry.is_dir() and not entry.is_symlink():
-                if _locked_by_someone(entry / ".lock"):
-                    continue
-                removed += sum(1 for p in entry.rglob("*") if p.is_file() and p.name != ".lock")
-                shutil.rmtree(entry, ignore_errors=True)
+                with _lock_if_free(entry / ".lock") as free:
+                    if not free:
+                        continue  # a live process's
+                    # Deleted while its lock is held, so no process can take it meanwhile.
+                    removed += _count_files(entry)
+                    shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
                 removed += 1
@@ -266,15 +275,54 @@ class TempFiles:
         await anyio.to_thread.run_sync(close)
 
 
-def _locked_by_someone(lock_path: Path) -> bool:
+ORPHAN_MIN_AGE_SECONDS = 60.0
+"""A run directory without a lock file is swept only once it is this old."""
+
+
+def _count_files(directory: Path) -> int:
+    try:
+        return sum(1 for p in directory.rglob("*") if p.is_file() and p.name != ".lock")
+    except OSError:  # removed meanwhile by another sweeper
+        return 0
+
+
+def _claim(run_dir: Path) -> IO[bytes] | None:
+    """Make ``run_dir`` and hold its lock; ``None`` when a sweeper got to it first."""
+    try:
+        run_dir.mkdir(mode=0o700)
+        lock = (run_dir / ".lock").open("wb")
+    except FileNotFoundError:
+        return None  # swept between the two steps
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Still the file at that path? A sweeper may have removed it before the lock.
+        if os.fstat(lock.fileno()).st_ino == os.stat(run_dir / ".lock").st_ino:
+            return lock
+    except OSError:  # held by a sweeper deleting it, or gone
+        pass
+    lock.close()
+    return None
+
+
+@contextlib.contextmanager
+def _lock_if_free(lock_path: Path) -> Iterator[bool]:
+    """Hold another run's lock while the block runs, if nobody holds it (that run is dead);
+    ``False`` when a live process does."""
     try:
         handle = lock_path.open("rb")
     except OSError:
-        return False  # no lock file: a run that died before taking it
+        # No lock file: a run that died before taking it, or one that is just starting
+        # (between making its directory and its lock). Only an old one is dead for sure.
+        try:
+            age = time.time() - lock_path.parent.stat().st_mtime
+        except OSError:
+            age = 0.0  # already gone
+        yield age > ORPHAN_MIN_AGE_SECONDS
+        return
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+            yield False
+            return
+        yield True

@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+MAX_UPLOAD_MB = 500
+"""The largest file the backend accepts (backend-api.md, uploads), in the MB people read."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)

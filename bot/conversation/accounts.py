@@ -86,11 +86,11 @@ class Accounts:
             client_id = str(uuid.uuid4())
             issued = await self.client.anonymous_token(client_id)
         except RateLimited:
-            if not record.token:
-                raise
-            if not renew and left > 0:
+            if record.token and not renew and left > 0:
                 return record.token  # still valid for a while; renewal is retried next time
-            # One token per client id per 7 days: a refused token needs a fresh client id.
+            # One token per client id per 7 days: a refused token needs a fresh client id,
+            # and so does a client id whose token was issued but never saved (the process
+            # died, or its replica lost the chat, between the two).
             client_id = str(uuid.uuid4())
             issued = await self.client.anonymous_token(client_id)
         expires = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.backend import NemoClient
+from bot.backend.models import MAX_UPLOAD_MB
 from bot.conversation import messages
 from bot.conversation.accounts import Accounts
 from bot.conversation.chat import Chat
@@ -51,11 +52,12 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Telegram's file limits: 20 MB down and 50 MB up, unless a local Bot API server runs."""
+    """Telegram's file limits: 20 MB down and 50 MB up, unless a local Bot API server runs;
+    and the backend's."""
 
     download: int = 20 * MB
     upload: int = 50 * MB
-    backend: int = 500 * MB
+    backend: int = MAX_UPLOAD_MB * MB
 
     @classmethod
     def for_mode(cls, local: bool) -> Limits:

@@ -29,6 +29,7 @@ from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, Sent, TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
+from bot.conversation.messages import Text
 from bot.conversation.outbox import (
     delivering,
     delivery_before,
@@ -160,11 +161,7 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int | None, started: float
             log.warning("chat %s: render %s poll failed (%s, %s in a row): %s",
                         chat.chat_id, render_id, type(exc).__name__, failures, exc)
             if elapsed > svc.timing.render_give_up:
-                metrics.RENDERS.labels("timeout").inc()
-                await _clear_status(ctx, status_id)
-                await chat.send(messages.render_too_slow(ctx.t))
-                await tip_if_long(ctx)
-                return False
+                return await _no_video(ctx, status_id, "timeout", messages.render_too_slow)
             continue
         except BackendError as exc:
             metrics.RENDERS.labels("error").inc()
@@ -179,20 +176,22 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int | None, started: float
             return await deliver(ctx, status.url)
         if status.status == "failed" or (status.status == "completed" and not status.url):
             log.warning("chat %s: render %s failed: %s", chat.chat_id, render_id, status.error)
-            metrics.RENDERS.labels("failed").inc()
-            await _clear_status(ctx, status_id)
-            await chat.send(messages.render_failed(ctx.t))
-            await tip_if_long(ctx)
-            return False
+            return await _no_video(ctx, status_id, "failed", messages.render_failed)
         if elapsed > svc.timing.render_give_up:
-            metrics.RENDERS.labels("timeout").inc()
-            await _clear_status(ctx, status_id)
-            await chat.send(messages.render_too_slow(ctx.t))
-            await tip_if_long(ctx)
-            return False
+            return await _no_video(ctx, status_id, "timeout", messages.render_too_slow)
         if status_id is not None:
             with contextlib.suppress(Exception):
                 await chat.edit(status_id, messages.rendering(ctx.t, elapsed, status.progress))
+
+
+async def _no_video(ctx: Ctx, status_id: int | None, outcome: str, text: Text) -> bool:
+    """The render ended without a video (it failed, or took too long): count it, take the
+    status message down, say so, and suggest shorter clips when the video was long."""
+    metrics.RENDERS.labels(outcome).inc()
+    await _clear_status(ctx, status_id)
+    await ctx.chat.send(text(ctx.t))
+    await tip_if_long(ctx)
+    return False
 
 
 async def tip_if_long(ctx: Ctx, draft: dict[str, Any] | None = None) -> None:

@@ -34,7 +34,7 @@ from bot.conversation.media import (
     upload_urls,
 )
 from bot.conversation.outbox import named, progress_before, send_progress
-from bot.conversation.queue import ChatQueue, Handler
+from bot.conversation.queue import ChatQueue, Handler, TakenOver
 from bot.conversation.timeline import summarize
 from bot.conversation.turn import check_draft, run_turn
 from bot.i18n import LANGUAGE_NAMES, SUPPORTED, translator
@@ -202,7 +202,8 @@ async def _instruct(
     export_when_done: bool = False,
 ) -> None:
     """Run the job's instruction as a turn, recorded first so a restart never re-sends it."""
-    await ctx.svc.store.mark_turn_sent(job.id)
+    if not await ctx.svc.store.mark_turn_sent(job.id):
+        raise TakenOver(job.id)
     await run_turn(ctx, instruction, reuse=reuse, export_when_done=export_when_done)
 
 
@@ -291,8 +292,9 @@ async def enqueue(
     chat_id, thread_id = ctx.chat.chat_id, ctx.chat.thread_id
     refused = await queue.refusal(chat_id, thread_id, kind, payload)
     if refused is not None:
-        await ctx.chat.send(messages.slow_down(ctx.t, refused.reason, refused.limit,
-                                               refused.retry_after))
+        if refused.tell:
+            await ctx.chat.send(messages.slow_down(ctx.t, refused.reason, refused.limit,
+                                                   refused.retry_after))
         return
     busy = queue.busy(chat_id, thread_id)
     accepted = await queue.submit(chat_id, thread_id, kind, payload, dedupe_key=dedupe_key)

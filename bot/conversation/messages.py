@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from babel.numbers import format_percent
 
 from bot.backend import errors as be
+from bot.backend.models import MAX_UPLOAD_MB
 from bot.i18n import Translator
 from bot.store import VideoInfo
 
@@ -15,18 +18,27 @@ REGISTER_URL = "https://nemovideo.com/register?bind={user_id}"
 MIN_PROGRESS_FOR_ESTIMATE = 0.05
 """Below this share done, a time-left estimate is mostly noise: show the percentage only."""
 
+Text = Callable[[Translator], str]
+"""A message without placeholders: ``messages.queued(t)`` reads like the functions below."""
+
+
+def _(message: str) -> Text:
+    """Mark ``message`` for extraction (pybabel's ``_`` keyword, as for ``t._``); it is
+    translated into the chat's language when called with the chat's translator."""
+    return lambda t: t._(message)
+
 
 def welcome(t: Translator) -> str:
     return t._(
         "Hi! I compress and edit videos with AI.\n\n"
-        "1. Send me a video (up to 500 MB; MP4, MOV, AVI or WebM work best).\n"
+        "1. Send me a video (up to {limit} MB; MP4, MOV, AVI or WebM work best).\n"
         "2. Tell me what you want in your own words, for example:\n"
         "• “compress this video to a smaller file size without losing quality”\n"
         "• “compress a 2-minute 1080p MP4 recording into a 1080p MP4”\n"
         "• “reduce the file size for sharing or uploading”\n\n"
         "I'll send the finished video back here, usually within 30–90 seconds. "
         "/help lists everything I can do."
-    )
+    ).format(limit=MAX_UPLOAD_MB)
 
 
 def help_text(t: Translator) -> str:
@@ -39,20 +51,15 @@ def help_text(t: Translator) -> str:
         "/cancel – stop what I'm doing\n"
         "/history – your latest videos, to get one again\n"
         "/language – choose the language\n\n"
-        "Supported formats: {formats}. Up to 500 MB."
-    ).format(formats=", ".join(SUPPORTED_FORMATS))
+        "Supported formats: {formats}. Up to {limit} MB."
+    ).format(formats=", ".join(SUPPORTED_FORMATS), limit=MAX_UPLOAD_MB)
 
 
-def setting_up(t: Translator) -> str:
-    return t._("⚙️ Setting up…")
+setting_up = _("⚙️ Setting up…")
 
+group_hint = _("In groups, mention me or reply to one of my messages so I know it's for me.")
 
-def group_hint(t: Translator) -> str:
-    return t._("In groups, mention me or reply to one of my messages so I know it's for me.")
-
-
-def something_went_wrong(t: Translator) -> str:
-    return t._("Sorry, something went wrong on my side. Please try again in a moment.")
+something_went_wrong = _("Sorry, something went wrong on my side. Please try again in a moment.")
 
 
 def still_working(t: Translator, elapsed: float | None = None) -> str:
@@ -61,11 +68,10 @@ def still_working(t: Translator, elapsed: float | None = None) -> str:
     return t._("⏳ Still working… ({elapsed})").format(elapsed=t.duration(elapsed))
 
 
-def no_answer(t: Translator) -> str:
-    return t._(
-        "The video service finished without a reply, and the project hasn't changed. "
-        "Try saying it another way, or send /status to see the project."
-    )
+no_answer = _(
+    "The video service finished without a reply, and the project hasn't changed. "
+    "Try saying it another way, or send /status to see the project."
+)
 
 
 def done_with_summary(t: Translator, summary: str) -> str:
@@ -77,15 +83,12 @@ def applied_anyway(t: Translator, summary: str) -> str:
         .format(summary=summary)
 
 
-def export_button(t: Translator) -> str:
-    return t._("🎬 Export")
+export_button = _("🎬 Export")
 
-
-def session_lost(t: Translator) -> str:
-    return t._(
-        "Your previous project expired on the server, so I started a new one. "
-        "Files you sent earlier are no longer in it: please send them again if you need them."
-    )
+session_lost = _(
+    "Your previous project expired on the server, so I started a new one. "
+    "Files you sent earlier are no longer in it: please send them again if you need them."
+)
 
 
 def error_message(t: Translator, exc: Exception, *, anon_user_id: str | None,
@@ -107,9 +110,9 @@ def error_message(t: Translator, exc: Exception, *, anon_user_id: str | None,
         )
     if isinstance(exc, be.FileTooLarge):
         return t._(
-            "That file is too large for the video service (500 MB at most). "
+            "That file is too large for the video service ({limit} MB at most). "
             "Please compress or trim it and send it again."
-        )
+        ).format(limit=MAX_UPLOAD_MB)
     if isinstance(exc, be.PlanRequired):
         return t._(
             "Export isn't available on the free plan. "
@@ -136,14 +139,11 @@ def interrupted(t: Translator, instruction: str) -> str:
     ).format(instruction=instruction if len(instruction) <= 200 else instruction[:199] + "…")
 
 
-def not_allowed(t: Translator) -> str:
-    return t._("Sorry, this bot is private and not available in this chat.")
+not_allowed = _("Sorry, this bot is private and not available in this chat.")
 
-
-def nothing_to_export(t: Translator) -> str:
-    return t._(
-        "There's nothing to export yet. Send me a video first, then tell me what to do with it."
-    )
+nothing_to_export = _(
+    "There's nothing to export yet. Send me a video first, then tell me what to do with it."
+)
 
 
 def rendering(
@@ -163,25 +163,20 @@ def rendering(
     return t._("🎬 Rendering… {elapsed}").format(elapsed=t.duration(elapsed))
 
 
-def shorter_clips_tip(t: Translator) -> str:
-    return t._(
-        "💡 Tip: shorter clips compress faster and more predictably. If this long video keeps "
-        "failing, try trimming it or sending it in parts."
-    )
+shorter_clips_tip = _(
+    "💡 Tip: shorter clips compress faster and more predictably. If this long video keeps "
+    "failing, try trimming it or sending it in parts."
+)
 
+render_failed = _(
+    "The render failed on the server. Send /export to try again, or change the project "
+    "first (/status shows what is in it)."
+)
 
-def render_failed(t: Translator) -> str:
-    return t._(
-        "The render failed on the server. Send /export to try again, or change the project "
-        "first (/status shows what is in it)."
-    )
-
-
-def render_too_slow(t: Translator) -> str:
-    return t._(
-        "The render is taking far longer than usual, so I stopped waiting. "
-        "Send /export to try again."
-    )
+render_too_slow = _(
+    "The render is taking far longer than usual, so I stopped waiting. "
+    "Send /export to try again."
+)
 
 
 def video_ready(
@@ -248,9 +243,9 @@ def unsupported_format(t: Translator, name: str) -> str:
 
 def too_large_for_backend(t: Translator, name: str, size: int) -> str:
     return t._(
-        "“{name}” is {size}, over the 500 MB limit. Please compress or trim it and send it "
-        "again."
-    ).format(name=name, size=t.size(size))
+        "“{name}” is {size}, over the {limit} MB limit. Please compress or trim it and send "
+        "it again."
+    ).format(name=name, size=t.size(size), limit=MAX_UPLOAD_MB)
 
 
 def too_large_for_telegram(t: Translator, name: str, size: int | None) -> str:
@@ -265,22 +260,17 @@ def too_large_for_telegram(t: Translator, name: str, size: int | None) -> str:
     ).format(name=name, size=t.size(size))
 
 
-def what_next(t: Translator) -> str:
-    return t._(
-        "Now tell me what to do, for example: “compress this video to a smaller file size "
-        "without losing quality”."
-    )
+what_next = _(
+    "Now tell me what to do, for example: “compress this video to a smaller file size "
+    "without losing quality”."
+)
 
+working_on_caption = _("Working on your instructions…")
 
-def working_on_caption(t: Translator) -> str:
-    return t._("Working on your instructions…")
-
-
-def unsupported_message(t: Translator) -> str:
-    return t._(
-        "I can only work with videos, photos, audio files and links to them. "
-        "Send one, then tell me what to do with it."
-    )
+unsupported_message = _(
+    "I can only work with videos, photos, audio files and links to them. "
+    "Send one, then tell me what to do with it."
+)
 
 
 def send_the_file(t: Translator) -> str:
@@ -290,8 +280,7 @@ def send_the_file(t: Translator) -> str:
     ).format(formats=", ".join(SUPPORTED_FORMATS))
 
 
-def queued(t: Translator) -> str:
-    return t._("Got it, I'll get to this as soon as I finish the current request.")
+queued = _("Got it, I'll get to this as soon as I finish the current request.")
 
 
 def slow_down(t: Translator, reason: str, limit: int, seconds: int) -> str:
@@ -334,27 +323,18 @@ def uploads_only(t: Translator, count: int) -> str:
     ).format(n=count)
 
 
-def empty_project(t: Translator) -> str:
-    return t._("Your project is empty. Send me a video to start.")
+empty_project = _("Your project is empty. Send me a video to start.")
 
+confirm_new = _(
+    "Start a fresh project? The current one, with its uploads and edits, will be left "
+    "behind."
+)
 
-def confirm_new(t: Translator) -> str:
-    return t._(
-        "Start a fresh project? The current one, with its uploads and edits, will be left "
-        "behind."
-    )
+new_started = _("🆕 Started a fresh project. Send me a video.")
 
+new_kept = _("OK, keeping the current project.")
 
-def new_started(t: Translator) -> str:
-    return t._("🆕 Started a fresh project. Send me a video.")
-
-
-def new_kept(t: Translator) -> str:
-    return t._("OK, keeping the current project.")
-
-
-def choose_language(t: Translator) -> str:
-    return t._("Choose the language I should use in this chat:")
+choose_language = _("Choose the language I should use in this chat:")
 
 
 def language_set(t: Translator, name: str) -> str:
@@ -369,8 +349,7 @@ def cancelled(t: Translator, count: int) -> str:
     ).format(n=count)
 
 
-def admins_only(t: Translator) -> str:
-    return t._("Only group admins can do that.")
+admins_only = _("Only group admins can do that.")
 
 
 # -- one-tap presets ---------------------------------------------------------------------------
@@ -417,12 +396,11 @@ def preset_instruction(t: Translator, key: str, before: VideoInfo | None) -> str
     ).format(subject=subject, target=key, platform=platform)
 
 
-def preset_not_yours(t: Translator) -> str:
-    return t._("Only the person who sent the video (or a group admin) can use these buttons.")
+preset_not_yours = _(
+    "Only the person who sent the video (or a group admin) can use these buttons."
+)
 
-
-def preset_no_video(t: Translator) -> str:
-    return t._("That video is no longer in the project. Send it again to use the buttons.")
+preset_no_video = _("That video is no longer in the project. Send it again to use the buttons.")
 
 
 # -- /history ----------------------------------------------------------------------------------
@@ -439,8 +417,7 @@ def history_line(t: Translator, index: int, size: str, when: str) -> str:
     return t._("{index}. {size}, {when}").format(index=index, size=size, when=when)
 
 
-def history_gone(t: Translator) -> str:
-    return t._("That video is no longer available. Send /export to render it again.")
+history_gone = _("That video is no longer available. Send /export to render it again.")
 
 
 def uploading(t: Translator, name: str, count: int, done: int, total: int | None) -> str:
@@ -468,11 +445,10 @@ def sending_video(t: Translator, done: int, total: int | None) -> str:
     return t._("📥 Fetching your video… {size}").format(size=t.size(done))
 
 
-def quality_hint(t: Translator) -> str:
-    return t._(
-        "💡 Telegram re-encodes videos sent the usual way, which lowers their quality. To "
-        "keep the original, send the video as a file (📎 → File) next time."
-    )
+quality_hint = _(
+    "💡 Telegram re-encodes videos sent the usual way, which lowers their quality. To "
+    "keep the original, send the video as a file (📎 → File) next time."
+)
 
 
 def file_unreadable(t: Translator, name: str) -> str:

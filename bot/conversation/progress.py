@@ -21,15 +21,35 @@ from bot.conversation.context import Ctx
 log = logging.getLogger(__name__)
 
 
-class Progress:
+class _Status:
+    """Background tasks that keep one status message up to date; ``stop`` ends them and
+    removes the message, however the work ended."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self._tasks: list[asyncio.Task[None]] = []
+        self.message_id: int | None = None
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.message_id is not None:
+            with contextlib.suppress(Exception):
+                await self.ctx.chat.delete(self.message_id)
+            self.message_id = None
+
+
+class Progress(_Status):
     def __init__(
         self, ctx: Ctx, text: Callable[[float | None], str] | None, action: str = "typing"
     ) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self._text = text
         self._action = action
-        self._tasks: list[asyncio.Task[None]] = []
-        self.message_id: int | None = None
         self.started = time.monotonic()
 
     async def _typing(self) -> None:
@@ -69,18 +89,6 @@ class Progress:
             asyncio.create_task(self._still_working()),
         ]
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-        if self.message_id is not None:
-            with contextlib.suppress(Exception):
-                await self.ctx.chat.delete(self.message_id)
-            self.message_id = None
-
 
 @contextlib.asynccontextmanager
 async def progress(
@@ -95,19 +103,17 @@ async def progress(
         await p.stop()
 
 
-class Transfer:
+class Transfer(_Status):
     """One status message for a transfer that takes a while: it appears only after
     ``transfer_progress`` seconds, is edited at most that often (only when its text changed),
     and is removed when the transfer ends, however it ends."""
 
     def __init__(self, ctx: Ctx, text: Callable[[int, int | None], str],
                  total: int | None = None) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self._text = text
         self.done = 0
         self.total = total
-        self.message_id: int | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def advance(self, done: int, total: int | None = None) -> None:
         """Bytes moved so far (called for every chunk: only stores the numbers)."""
@@ -132,17 +138,6 @@ class Transfer:
                     await self.ctx.chat.edit(self.message_id, text)
                 shown = text
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self.message_id is not None:
-            with contextlib.suppress(Exception):
-                await self.ctx.chat.delete(self.message_id)
-            self.message_id = None
-
 
 @contextlib.asynccontextmanager
 async def transfer(
@@ -150,7 +145,7 @@ async def transfer(
 ) -> AsyncIterator[Transfer]:
     """Percent-and-size status for a long transfer; feed it with ``advance``."""
     status = Transfer(ctx, text, total)
-    status._task = asyncio.create_task(status._run())
+    status._tasks = [asyncio.create_task(status._run())]
     try:
         yield status
     finally:

@@ -16,7 +16,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bot import logs
@@ -47,6 +47,14 @@ class Refusal:
     reason: Literal["rate", "pending"]
     limit: int
     retry_after: int  # seconds
+    tell: bool = True
+    """Whether to tell the person: once per run of refusals, not once per refused message
+    (a flood would otherwise get a flood of notices back)."""
+
+
+class TakenOver(Exception):
+    """Another replica took this job over (this one's lease lapsed) and got to send its
+    instruction first: this worker stops without touching the job."""
 
 
 class ChatQueue:
@@ -66,6 +74,8 @@ class ChatQueue:
         self.turn_rate_limit = turn_rate_limit
         self.max_pending = max_pending
         self._turns: dict[Key, collections.deque[float]] = {}
+        self._told_until: dict[Key, float] = {}
+        """Per chat: until when (monotonic) the last refusal notice covers further refusals."""
         # Replicas (a shared store): a chat is worked only by the replica holding its lease,
         # renewed every third of ``lease_seconds``; a dead replica's chats are taken over
         # once its leases expire. procrastinate (a PostgreSQL task queue with per-key locks)
@@ -82,6 +92,7 @@ class ChatQueue:
         self.on_error = on_error
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._kicked: set[Key] = set()
+        self._leaving: dict[Key, asyncio.Event] = {}  # chats whose lease a worker releases
         self._closing = False
 
     async def translator_for(self, chat_id: int, user_language: str | None) -> Translator:
@@ -100,8 +111,21 @@ class ChatQueue:
         self, chat_id: int, thread_id: int, kind: str, payload: dict[str, Any]
     ) -> Refusal | None:
         """Why this chat may not queue more now (and for how long), or ``None``. Nothing
-        already queued is touched; a chat over its limits only slows itself down."""
+        already queued is touched; a chat over its limits only slows itself down. Only the
+        first refusal of a run is to be told (:attr:`Refusal.tell`); the run ends when its
+        notice's retry time has passed or a message is accepted again."""
         key = (chat_id, thread_id)
+        refused = await self._refusal(key, kind, payload)
+        if refused is None:
+            self._told_until.pop(key, None)
+            return None
+        now = time.monotonic()
+        if now < self._told_until.get(key, 0.0):
+            return replace(refused, tell=False)
+        self._told_until[key] = now + refused.retry_after
+        return refused
+
+    async def _refusal(self, key: Key, kind: str, payload: dict[str, Any]) -> Refusal | None:
         if self.max_pending and await self.svc.store.count_waiting(*key) >= self.max_pending:
             return Refusal("pending", self.max_pending, 60)
         if not self.turn_rate_limit or not starts_turn(kind, payload):
@@ -149,6 +173,11 @@ class ChatQueue:
         store = self.svc.store
         claimed = False
         try:
+            leaving = self._leaving.get(key)
+            if leaving is not None:
+                # This replica's previous worker of the chat is still deleting its lease
+                # row; claiming now would be undone by that delete.
+                await leaving.wait()
             if not await store.claim_chat(chat_id, thread_id, self.owner, self.lease_seconds):
                 return  # another replica works this chat; its worker (or a sweep) runs it
             claimed = True
@@ -179,12 +208,17 @@ class ChatQueue:
         job while this one still held the chat (its claim failed), and it would otherwise
         wait for the next sweep, a third of a lease later."""
         store = self.svc.store
+        leaving = self._leaving[key] = asyncio.Event()
         try:
             await store.release_chat(*key, self.owner)
             if store.shared and not self._closing and await store.count_waiting(*key):
                 self._kick(key)
         except Exception:  # the lease then simply expires, or the sweep finds the job
             log.warning("chat %s: lease not released", key[0], exc_info=True)
+        finally:
+            leaving.set()
+            if self._leaving.get(key) is leaving:
+                del self._leaving[key]
 
     async def _run(self, job: Job) -> None:
         update_id = job.payload.get("update_id")
@@ -210,6 +244,9 @@ class ChatQueue:
             raise  # /cancel marks the job itself; a shutdown leaves it to resume
         except ChatUnavailable as exc:
             log.info("job %s (%s) dropped: %s", job.id, job.kind, exc)
+        except TakenOver:
+            log.warning("chat %s: job %s was taken over by another replica", job.chat_id, job.id)
+            return  # its new owner finishes it
         except Exception as exc:
             log.exception("chat %s: job %s (%s) failed", job.chat_id, job.id, job.kind)
             if self.on_error:
@@ -248,11 +285,21 @@ class ChatQueue:
         cancelled by another replica (or whose lease was lost), and start workers for work
         nobody holds (a dead replica's chats, a job that arrived as its holder let go)."""
         store = self.svc.store
+        period = self.lease_seconds / 3
+        renewed = time.monotonic()
+        next_at = renewed + period
         while not self._closing:
-            await asyncio.sleep(self.lease_seconds / 3)
+            # From tick to tick: the upkeep's own queries do not push the next renewal back.
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at = time.monotonic() + period
             try:
                 running = dict(self._running)  # before renewing: each is claimed by now
                 held = await store.renew_claims(self.owner, self.lease_seconds)
+                gap, renewed = time.monotonic() - renewed, time.monotonic()
+                if gap > 2 * period:
+                    log.warning("leases renewed %.1f s apart (lease %.1f s): this replica or"
+                                " the database is overloaded; its chats may move to another",
+                                gap, self.lease_seconds)
                 cancelled = await store.cancelled_among(list(running.values()))
                 for key, job_id in running.items():
                     if job_id in cancelled or key not in held:

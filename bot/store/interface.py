@@ -352,12 +352,15 @@ class ChatStore(ABC):
             self._json(result), time.time(), job_id,
         )
 
-    async def mark_turn_sent(self, job_id: int) -> None:
+    async def mark_turn_sent(self, job_id: int) -> bool:
         """The job's instruction is about to reach the agent: a restart must not send it
-        again (the edit could be applied twice)."""
-        await self._run(
-            "UPDATE jobs SET turn_sent = TRUE, updated_at = $1 WHERE id = $2", time.time(), job_id
+        again (the edit could be applied twice). ``False`` when it was marked already: with
+        replicas, another one took the job over and sends it (only one caller wins)."""
+        changed = await self._run(
+            "UPDATE jobs SET turn_sent = TRUE, updated_at = $1 WHERE id = $2 AND NOT turn_sent",
+            time.time(), job_id,
         )
+        return changed == 1
 
     async def cancel_jobs(self, chat_id: int, thread_id: int) -> int:
         """Cancel what runs and waits (album items too); returns how many requests ended."""

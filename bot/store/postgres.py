@@ -42,6 +42,9 @@ class PostgresStore(ChatStore):
         # reads and writes through the main pool, so sharing one pool would let as many
         # blocks as it has connections each hold one and wait for another, forever.
         self._locks = locks
+        # Renewing this replica's leases must not queue behind its work for the main pool:
+        # a renewal that waits longer than a lease lets other replicas take over its chats.
+        self._leases: asyncpg.Pool | None = None
         self._polling: asyncpg.Connection | None = None
 
     @classmethod
@@ -71,6 +74,9 @@ class PostgresStore(ChatStore):
             self._polling = None
         await self._pool.close()
         await self._locks.close()
+        if self._leases is not None:
+            await self._leases.close()
+            self._leases = None
 
     async def hold_polling(self) -> bool:
         """A session advisory lock on a connection of its own: held while this process
@@ -160,7 +166,9 @@ class PostgresStore(ChatStore):
         return row is not None
 
     async def renew_claims(self, owner: str, ttl: float) -> set[tuple[int, int]]:
-        rows = await self._pool.fetch(
+        if self._leases is None:
+            self._leases = await asyncpg.create_pool(self._url, min_size=1, max_size=1)
+        rows = await self._leases.fetch(
             f"UPDATE chat_leases SET expires_at = {_NOW} + $2 WHERE owner = $1"
             " RETURNING chat_id, thread_id",
             owner,

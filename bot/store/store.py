@@ -251,14 +251,24 @@ def _keep(kept: dict[Any, Any], key: Any, record: Any) -> None:
     kept[key] = record
 
 
+SIDE_FILES = ("-wal", "-shm", "-journal")
+"""SQLite's files beside the database: they hold recent writes (tokens too). SQLite creates
+them with the database's mode, but ones left by an earlier run keep the mode they had."""
+
+
 def _create_private(path: Path) -> None:
     """Create the file 0600 before SQLite writes a byte: it holds backend tokens. A file
-    that already exists (a restored backup, an older version) is tightened to 0600 too."""
+    that already exists (a restored backup, an older version) is tightened to 0600 too, and
+    so are its -wal, -shm and -journal files left from before."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        return
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        log.warning("database %s was readable by others (mode %o): set to 0600", path, mode)
-        path.chmod(0o600)
+    for file in (path, *(path.with_name(path.name + side) for side in SIDE_FILES)):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            log.warning("database file %s was readable by others (mode %o): set to 0600",
+                        file, mode)
+            file.chmod(0o600)

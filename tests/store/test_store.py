@@ -152,7 +152,8 @@ async def test_jobs_are_ordered_deduplicated_and_albums_claimed(reopen: Opener) 
     running = await store.next_job(1, 0)
     assert running is not None and running.id == first and running.state == "running"
     await store.mark_uploaded(first, {"files": [{"filename": "a.mp4"}]})
-    await store.mark_turn_sent(first)
+    assert await store.mark_turn_sent(first)
+    assert not await store.mark_turn_sent(first)  # one sender: a replica taking over loses
     running = await store.next_job(1, 0)
     assert running is not None and running.turn_sent
     assert running.uploaded == {"files": [{"filename": "a.mp4"}]}

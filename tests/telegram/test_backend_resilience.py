@@ -283,6 +283,20 @@ async def test_anonymous_token_429_waits_and_retries_the_same_client_id(h: Harne
     assert len(client_ids) == 2 and client_ids[0] == client_ids[1]
 
 
+async def test_a_token_issued_but_never_saved_does_not_lock_the_chat_out(h: Harness) -> None:
+    """A replica died after the backend issued this chat's token and before it was saved
+    (SIGKILL, or its lease lost mid-call). The backend then refuses that client id for 7
+    days (429, past the one retry): the chat gets a fresh client id instead of an error."""
+    record = await h.runtime.svc.store.ensure_chat(ALICE)
+    h.backend.issue_token(record.client_id)  # the token nobody kept
+    await h.tg.send_text(ALICE, "hello")
+    await h.tg.wait_for_message(ALICE, contains="hello")
+    client_ids = [r.headers["x-client-id"] for r in h.backend.requests_to("anonymous_token")]
+    assert client_ids[0] == record.client_id and client_ids[-1] != record.client_id
+    saved = await h.runtime.svc.store.get_chat(ALICE)
+    assert saved is not None and saved.client_id == client_ids[-1] and saved.token
+
+
 # -- 10. long videos that fail get the "shorter clips" tip -----------------------------------
 
 LONG = make_draft([("long.mp4", "", 300_000)])  # five minutes

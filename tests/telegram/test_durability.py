@@ -230,6 +230,30 @@ async def test_a_database_file_left_readable_is_tightened_with_a_warning(
     await h.tg.wait_for_message(ALICE, contains="hello")
 
 
+async def test_the_databases_wal_and_shm_files_are_tightened_too(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The -wal file holds the latest writes (backend tokens among them) until a checkpoint:
+    files left readable by an earlier run are tightened like the database itself."""
+    db = h.workdir / "bot.db"
+    await h.tg.send_text(ALICE, "hello")
+    await h.tg.wait_for_message(ALICE, contains="hello")
+    await h.stop_bot()
+    side = [db.with_name("bot.db-wal"), db.with_name("bot.db-shm")]
+    for file in side:  # as a crashed run under a lax umask leaves them
+        file.touch()
+        file.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        await h.start_bot()
+    for file in side:
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    assert sum("readable by others" in r.getMessage() for r in caplog.records) == 2
+    await h.tg.send_text(ALICE, "and again")
+    await h.tg.wait_for_message(ALICE, contains="and again")
+    for file in (db, *side):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+
+
 def agent_messages(h: Harness) -> list[str]:
     return [m for s in h.backend.sessions.values() for m in s.messages]
 
@@ -238,7 +262,7 @@ def agent_messages(h: Harness) -> list[str]:
 async def test_a_chat_over_its_turn_rate_is_told_when_to_retry_and_slows_no_one_else(
     h: Harness,
 ) -> None:
-    for index in range(5):
+    for index in range(10):
         await h.tg.send_text(ALICE, f"edit {index}")
     refusal = await h.tg.wait_for_message(ALICE, contains="please try again in", timeout=10)
     assert "still queued" in (refusal.text or "")
@@ -247,7 +271,8 @@ async def test_a_chat_over_its_turn_rate_is_told_when_to_retry_and_slows_no_one_
     await h.idle(timeout=30)
     assert sorted(m for m in agent_messages(h) if m.startswith("edit")) == [
         "edit 0", "edit 1", "edit 2"]  # nothing queued was dropped, nothing over it ran
-    assert sum("please try again in" in t for t in texts(h)) == 2
+    # Seven refused messages, one notice: it covers the rest until its retry time.
+    assert sum("please try again in" in t for t in texts(h)) == 1
 
 
 @pytest.mark.parametrize("harness_options", [{"max_pending_jobs": 2}])
@@ -255,11 +280,21 @@ async def test_a_chat_with_too_much_waiting_is_told_and_keeps_what_is_queued(h: 
     h.backend.queue_turn([adk_call("slow", {}), sleep_frame(2), adk_text("First done.")])
     await h.tg.send_text(ALICE, "first")
     await h.tg.wait_for(lambda: h.backend.requests_to("run_sse"), timeout=10)
-    for word in ("second", "third", "fourth"):
+    for word in ("second", "third", "fourth", "fifth"):
         await h.tg.send_text(ALICE, word)
     await h.tg.wait_for_message(ALICE, contains="already waiting", timeout=10)
     await h.idle(timeout=30)
     assert agent_messages(h) == ["first", "second"]
+    # Three refused messages, one notice.
+    assert sum("already waiting" in t for t in texts(h)) == 1
+    # Once a message is accepted again, the next overflow is a new run and is told again.
+    h.backend.queue_turn([adk_call("slow", {}), sleep_frame(2), adk_text("Sixth done.")])
+    await h.tg.send_text(ALICE, "sixth")
+    await h.tg.wait_for(lambda: len(h.backend.requests_to("run_sse")) == 3, timeout=10)
+    for word in ("seventh", "eighth", "ninth"):
+        await h.tg.send_text(ALICE, word)
+    await h.idle(timeout=30)
+    assert agent_messages(h) == ["first", "second", "sixth", "seventh"]
     assert sum("already waiting" in t for t in texts(h)) == 2
 
 

@@ -10,6 +10,7 @@ import hashlib
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -268,3 +269,27 @@ async def test_a_run_killed_mid_transfer_is_swept_at_the_next_start(tmp_path: Pa
         await h.tg.wait_for_message(ALICE)
         assert not left.parent.exists()
         assert temp_files(base) == []
+
+
+def test_runs_starting_at_the_same_moment_never_sweep_each_other(tmp_path: Path) -> None:
+    """A start sweeps the directories of dead runs. One that starts at the same moment as
+    another (two bots on one host, a restart overlapping a new replica) must not take the
+    other's fresh directory for a dead run's: its finished video would have nowhere to go."""
+    started: list[TempFiles] = []
+
+    def start_many() -> None:
+        for _ in range(25):
+            temp = TempFiles(tmp_path)
+            temp._start()
+            started.append(temp)
+
+    threads = [threading.Thread(target=start_many) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(started) == 200
+    lost = [t.run_dir for t in started if not (t.run_dir / ".lock").exists()]
+    for temp in started:
+        asyncio.run(temp.close())
+    assert lost == []

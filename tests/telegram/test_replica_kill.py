@@ -12,8 +12,8 @@ from bot.sandbox.replicas import run_replicas
 
 
 async def test_three_replicas_survive_a_sigkill(tmp_path: Path, pg_url: str) -> None:
-    out = await run_replicas(tmp_path, pg_url, replicas=3, chats=24, per_chat=5,
-                             kill=True, lease_seconds=1.5, timeout=120)
+    out = await run_replicas(tmp_path, pg_url, replicas=3, chats=200, per_chat=10,
+                             kill=True, lease_seconds=15, timeout=400)
     logs = "\n".join([*out.details, *(p.read_text()[-3000:] for p in out.logs)])
     assert out.killed_pid is not None
     assert out.unanswered == [], logs

@@ -128,3 +128,29 @@ async def test_a_job_stored_as_the_other_replica_lets_go_is_not_left_waiting(
         sent = time.monotonic()
         await a.tg.wait_for_message(ALICE, after=before, contains='"two"', timeout=15)
         assert time.monotonic() - sent < 4, "the job waited for a sweep"
+
+
+async def test_a_worker_letting_go_does_not_drop_the_lease_of_the_next_one(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"two" arrives while the worker that answered "one" is still letting go of the chat.
+    The next worker of the same replica must not start on a lease the first one is about to
+    delete: the chat would be left unclaimed mid-turn, stopped as "lease lost" and resumed
+    as interrupted ("restarted while working") instead of being answered."""
+    async with replicas(tmp_path, pg_url, lease=1.5) as (a, _b):
+        store = a.runtime.svc.store
+        release = store.release_chat
+
+        async def slow_release(chat_id: int, thread_id: int, owner: str) -> None:
+            await asyncio.sleep(0.5)  # a slow round trip to the database
+            await release(chat_id, thread_id, owner)
+
+        monkeypatch.setattr(store, "release_chat", slow_release)
+        await a.tg.send_text(ALICE, "one")
+        await a.tg.wait_for_message(ALICE, contains='"one"', timeout=10)
+        a.backend.queue_turn([adk_call("slow", {}), sleep_frame(2), adk_text("two is done")])
+        await a.tg.send_text(ALICE, "two")
+        await a.tg.wait_for_message(ALICE, contains="two is done", timeout=15)
+        await a.idle()
+        assert not any("restarted while working" in t for t in texts(a))
+        assert next(iter(a.backend.sessions.values())).messages == ["one", "two"]

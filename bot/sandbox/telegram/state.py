@@ -375,6 +375,7 @@ class TelegramState(FakeServer):
     def _webhook_init(self) -> None:
         self.webhook_secret: str | None = None
         self.webhook_allowed_updates: list[str] = []
+        self.webhook_max_connections = 40
         # (update_id, HTTP status or 0 when unreachable) of every delivery attempt.
         self.webhook_deliveries: list[tuple[int, int]] = []
         self._webhook_last_error: str | None = None

@@ -57,14 +57,18 @@ class UpdateMethods(TelegramState):
             "url": self.webhook_url,
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
+            "max_connections": self.webhook_max_connections,
         }
         return self._webhook_info(info)
 
-    # ---- webhook delivery (like Telegram: POST each update, in order, until answered 2xx)
+    # ---- webhook delivery (like Telegram: POST each update until answered 2xx; chats at
+    # once, each chat's updates in order)
 
     def _webhook_configure(self, params: JSONDict) -> None:
         secret = params.get("secret_token")
         self.webhook_secret = str(secret) if secret else None
+        connections = _int_param(params, "max_connections")  # 1-100, Telegram's default 40
+        self.webhook_max_connections = max(1, min(100, connections)) if connections else 40
         allowed = params.get("allowed_updates")
         if isinstance(allowed, str):
             allowed = json.loads(allowed)
@@ -91,34 +95,74 @@ class UpdateMethods(TelegramState):
         return info
 
     async def _webhook_push(self) -> None:
-        """Deliver queued updates one by one; a refused one is retried (as Telegram does)."""
+        """Deliver queued updates like Telegram's Bot API server: up to ``max_connections``
+        POSTs at once (setWebhook's parameter, 40 by default), but one chat's updates one at
+        a time, in order: the next waits until the previous one was answered 2xx. A refused
+        update is retried a little later and holds back only its own chat."""
+        in_flight: set[int | str] = set()  # chats (queues) with a POST under way
+        retry_at: dict[int | str, float] = {}
+        tasks: set[asyncio.Task[None]] = set()
         async with ClientSession(timeout=ClientTimeout(total=60)) as session:
-            while self.webhook_url and not self._stopping:
-                self._updates = [u for u in self._updates if self._update_allowed(u)]
-                if not self._updates:
+            try:
+                while self.webhook_url and not self._stopping:
+                    self._updates = [u for u in self._updates if self._update_allowed(u)]
+                    now = time.monotonic()
+                    heads: set[int | str] = set()
+                    for update in list(self._updates):
+                        if len(in_flight) >= self.webhook_max_connections:
+                            break
+                        queue = _queue_of(update)
+                        if queue in heads:
+                            continue  # not this chat's oldest update
+                        heads.add(queue)
+                        if queue in in_flight or retry_at.get(queue, 0) > now:
+                            continue
+                        in_flight.add(queue)
+                        task = asyncio.create_task(
+                            self._webhook_post(session, update, queue, in_flight, retry_at)
+                        )
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                    due = [t - now for t in retry_at.values() if t > now]
                     wakeup = self._wakeup
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wakeup.wait(), 1.0)
-                    continue
-                update = self._updates[0]
-                headers = {"Content-Type": "application/json"}
-                if self.webhook_secret:
-                    headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret
-                try:
-                    async with session.post(self.webhook_url, data=json.dumps(update),
-                                            headers=headers) as response:
-                        status = response.status
-                except (ClientError, TimeoutError) as exc:
-                    status, self._webhook_last_error = 0, f"Connection failed: {exc}"
-                self.webhook_deliveries.append((int(update["update_id"]), status))
-                if 200 <= status < 300:
-                    if self._updates and self._updates[0] is update:
-                        self._updates.pop(0)
-                    self._webhook_last_error = None
-                else:
-                    if status:
-                        self._webhook_last_error = f"Wrong response from the webhook: {status}"
-                    await asyncio.sleep(0.1)
+                        await asyncio.wait_for(wakeup.wait(), min([1.0, *due]))
+            finally:
+                for task in list(tasks):
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _webhook_post(
+        self,
+        session: ClientSession,
+        update: JSONDict,
+        queue: int | str,
+        in_flight: set[int | str],
+        retry_at: dict[int | str, float],
+    ) -> None:
+        headers = {"Content-Type": "application/json"}
+        if self.webhook_secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret
+        try:
+            try:
+                async with session.post(self.webhook_url, data=json.dumps(update),
+                                        headers=headers) as response:
+                    status = response.status
+            except (ClientError, TimeoutError) as exc:
+                status, self._webhook_last_error = 0, f"Connection failed: {exc}"
+            self.webhook_deliveries.append((int(update["update_id"]), status))
+            if 200 <= status < 300:
+                with contextlib.suppress(ValueError):
+                    self._updates.remove(update)
+                retry_at.pop(queue, None)
+                self._webhook_last_error = None
+            else:
+                if status:
+                    self._webhook_last_error = f"Wrong response from the webhook: {status}"
+                retry_at[queue] = time.monotonic() + 0.1
+        finally:
+            in_flight.discard(queue)
+            self._notify()
 
     def _update_allowed(self, update: JSONDict) -> bool:
         kinds = [k for k in update if k != "update_id"]
@@ -173,3 +217,16 @@ class UpdateMethods(TelegramState):
             if generation != self._poll_generation and not self._stopping:
                 raise _ApiError(409, ERR_CONFLICT)
 
+
+
+def _queue_of(update: JSONDict) -> int | str:
+    """Telegram's delivery queue of an update: its chat (a button press counts for the chat
+    of its message), else the update alone."""
+    for kind, body in update.items():
+        if not isinstance(body, dict):
+            continue
+        message = body.get("message") if kind == "callback_query" else body
+        chat = message.get("chat") if isinstance(message, dict) else None
+        if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+            return int(chat["id"])
+    return f"update-{update.get('update_id')}"
