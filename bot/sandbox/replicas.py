@@ -123,6 +123,9 @@ async def run_replicas(
             "STILL_WORKING_SECONDS": "600",
             "RATE_LIMIT_RETRY_SECONDS": "0.05",
             "LOG_LEVEL": "INFO",
+            # Ten texts a chat at once: the per-chat turn limit (per process) would refuse
+            # some with one replica and none with three; the run measures replicas, not it.
+            "TURN_RATE_LIMIT": "0",
         }
         for i in range(replicas):
             (workdir / f"r{i}").mkdir(parents=True, exist_ok=True)
