@@ -30,6 +30,8 @@ def _line(label: str, out: Outcome) -> str:
             f"answered {out.answered}, unanswered {len(out.unanswered)}, "
             f"answered twice {len(out.answered_twice)}, sent twice {len(out.sent_twice)}, "
             f"out of order {len(out.out_of_order)}")
+    if out.timed_out:
+        text += "; TIMED OUT (see unanswered)"
     if out.killed_pid is not None:
         recovery = f"{out.recovery_seconds:.2f} s" if out.recovery_seconds is not None else "-"
         text += (f"; killed a replica holding {out.killed_chats} chats, recovery {recovery}, "
@@ -55,7 +57,7 @@ async def main(chats: int, messages: int, lease: float, counts: list[int]) -> in
                                      replicas=3, chats=chats, per_chat=messages,
                                      kill=True, lease_seconds=lease, timeout=1800)
             print(_line("3 replicas, one SIGKILLed", out), flush=True)
-            ok = not (out.unanswered or out.answered_twice or out.sent_twice
+            ok = not (out.timed_out or out.unanswered or out.answered_twice or out.sent_twice
                       or out.out_of_order) and out.render_delivered == 1
     finally:
         server.stop()

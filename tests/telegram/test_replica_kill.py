@@ -20,6 +20,7 @@ async def test_three_replicas_survive_a_sigkill(tmp_path: Path, pg_url: str) -> 
                              kill=True, lease_seconds=15, timeout=400)
     logs = "\n".join([*out.details, *(p.read_text()[-3000:] for p in out.logs)])
     assert out.killed_pid is not None
+    assert not out.timed_out, logs
     assert out.unanswered == [], logs
     assert out.answered_twice == [], logs
     assert len(out.answer_then_notice) <= out.killed_chats  # only turns the killed one ran
