@@ -14,9 +14,13 @@ import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot import __version__, logs
 from bot.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.store import ChatStore
 
 TIMEOUT_SECONDS = 20
 
@@ -81,8 +85,26 @@ async def check_backend(settings: Settings) -> Result:
 
 
 async def check_store(settings: Settings) -> Result:
-    if settings.uses_postgres:
-        return await check_postgres(settings)
+    """Open (and so migrate) the database and read it, as the bot will on start."""
+    opened = await (_open_postgres(settings) if settings.uses_postgres else _open_sqlite(settings))
+    if isinstance(opened, Result):
+        return opened
+    store, where, described = opened
+    try:
+        version = await store.schema_version()
+        pending = await store.count_unfinished()
+    except Exception as exc:
+        # A PostgreSQL error may quote the connection string: only its type is shown.
+        reason = type(exc).__name__ if settings.uses_postgres else str(exc)
+        return Result(False, "database", f"{where} is unreadable ({reason})")
+    finally:
+        await store.close()
+    return Result(True, "database", f"{described}, schema version {version}, "
+                                    f"{pending} unfinished jobs")
+
+
+async def _open_sqlite(settings: Settings) -> Result | tuple[ChatStore, str, str]:
+    """The SQLite file, or why it cannot be opened; its name, twice (as it reads in a line)."""
     from bot.store import Store
 
     path = settings.database_path
@@ -94,18 +116,11 @@ async def check_store(settings: Settings) -> Result:
     except Exception as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         return Result(False, "database", f"cannot open {path} ({reason})")
-    try:
-        version = await store.schema_version()
-        pending = await store.count_unfinished()
-    except Exception as exc:
-        return Result(False, "database", f"{path} is unreadable ({exc})")
-    finally:
-        await store.close()
-    return Result(True, "database", f"{path} open, schema version {version}, "
-                                    f"{pending} unfinished jobs")
+    return store, str(path), f"{path} open"
 
 
-async def check_postgres(settings: Settings) -> Result:
+async def _open_postgres(settings: Settings) -> Result | tuple[ChatStore, str, str]:
+    """The PostgreSQL database, or why it cannot be reached; named without its password."""
     from bot.store import StoreUnavailable, open_store
     from bot.store.open import redact_url
 
@@ -114,15 +129,7 @@ async def check_postgres(settings: Settings) -> Result:
         store = await open_store(settings.database_url)
     except StoreUnavailable as exc:
         return Result(False, "database", str(exc))
-    try:
-        version = await store.schema_version()
-        pending = await store.count_unfinished()
-    except Exception as exc:
-        return Result(False, "database", f"{where} is unreadable ({type(exc).__name__})")
-    finally:
-        await store.close()
-    return Result(True, "database", f"PostgreSQL at {where}, schema version {version}, "
-                                    f"{pending} unfinished jobs")
+    return store, where, f"PostgreSQL at {where}"
 
 
 async def check_tempdir(settings: Settings) -> Result:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from httpx_sse import EventSource
 from pydantic import BaseModel, ValidationError
 
 from bot.backend.errors import (
@@ -37,7 +36,6 @@ from bot.backend.errors import (
     code_of,
     error_for,
 )
-from bot.backend.events import End, Event, parse_error_event, parse_frame
 from bot.backend.models import (
     AnonymousToken,
     Credits,
@@ -47,6 +45,7 @@ from bot.backend.models import (
     UploadResult,
 )
 from bot.backend.multipart import FileUpload, ProgressFn, multipart_body, part_head
+from bot.backend.stream import TurnStream
 from bot.transfer import FileWriter
 
 log = logging.getLogger(__name__)
@@ -485,44 +484,6 @@ class NemoClient:
         finally:
             self._open[pool] -= 1
             await response.aclose()
-
-
-class TurnStream:
-    """Events of one turn, with the overall deadline and transport failures made explicit."""
-
-    def __init__(self, response: httpx.Response, deadline: float, timeout: float) -> None:
-        self._source = EventSource(response)
-        self._deadline = deadline
-        self._timeout = timeout
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._events()
-
-    async def _events(self) -> AsyncIterator[Event]:
-        iterator = self._source.aiter_sse().__aiter__()
-        while True:
-            remaining = self._deadline - time.monotonic()
-            if remaining <= 0:
-                raise StreamBroken(f"no answer within {self._timeout:.0f}s")
-            try:
-                async with asyncio.timeout(remaining):
-                    sse = await iterator.__anext__()
-            except StopAsyncIteration:
-                yield End()
-                return
-            except TimeoutError:
-                raise StreamBroken(f"no answer within {self._timeout:.0f}s") from None
-            except (httpx.TransportError, httpx.StreamError) as exc:
-                raise StreamBroken(f"stream broke: {type(exc).__name__}") from exc
-            if sse.event not in ("", "message"):
-                # Named events are not part of the ADK stream; treat errors, ignore the rest.
-                if sse.event == "error":
-                    yield parse_error_event(sse.data)
-                continue
-            for event in parse_frame(sse.data):
-                yield event
-                if isinstance(event, End):
-                    return
 
 
 def _discard(path: Path) -> None:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+_BY_CODE: dict[int, type[BackendError]] = {}
+"""The backend's error codes (and the HTTP statuses used as codes), each to its exception;
+filled by the classes that name a ``code``."""
+
 
 class BackendError(Exception):
     """Any failure talking to the video backend."""
 
     code: int | None = None
+
+    def __init_subclass__(cls, *, code: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+            _BY_CODE[code] = cls
 
     def __init__(
         self,
@@ -24,52 +36,36 @@ class BackendError(Exception):
         self.path = path  # the request path, so a log line says which call failed
 
 
-class TokenInvalid(BackendError):
-    """1001: the token is bad or expired; a new anonymous token fixes it."""
-
-    code = 1001
+class TokenInvalid(BackendError, code=1001):
+    """The token is bad or expired; a new anonymous token fixes it."""
 
 
-class SessionNotFound(BackendError):
-    """1002: the session is gone; a new session fixes it, uploads are lost."""
-
-    code = 1002
+class SessionNotFound(BackendError, code=1002):
+    """The session is gone; a new session fixes it, uploads are lost."""
 
 
-class NoCredits(BackendError):
-    """2001: the account has no credits left."""
-
-    code = 2001
+class NoCredits(BackendError, code=2001):
+    """The account has no credits left."""
 
 
-class UnsupportedFile(BackendError):
-    """4001: the backend refuses this file type."""
-
-    code = 4001
+class UnsupportedFile(BackendError, code=4001):
+    """The backend refuses this file type."""
 
 
-class FileTooLarge(BackendError):
-    """4002: the file is over the backend's size limit."""
-
-    code = 4002
+class FileTooLarge(BackendError, code=4002):
+    """The file is over the backend's size limit."""
 
 
-class MissingClientId(BackendError):
-    """400: usually a missing or refused X-Client-Id (not python-telegram-bot's BadRequest)."""
-
-    code = 400
+class MissingClientId(BackendError, code=400):
+    """Usually a missing or refused X-Client-Id (not python-telegram-bot's BadRequest)."""
 
 
-class PlanRequired(BackendError):
-    """402: export is blocked on the free plan (not a credits problem)."""
-
-    code = 402
+class PlanRequired(BackendError, code=402):
+    """Export is blocked on the free plan (not a credits problem)."""
 
 
-class RateLimited(BackendError):
-    """429: too many requests; retry once after a pause."""
-
-    code = 429
+class RateLimited(BackendError, code=429):
+    """Too many requests; retry once after a pause."""
 
 
 class DuplicateRenderId(BackendError):
@@ -98,23 +94,6 @@ class UnsafeUrl(BackendError):
 
 TRANSIENT: tuple[type[BackendError], ...] = (Unavailable, RateLimited, MalformedAnswer)
 """Failures worth retrying later: the same call may well succeed in a moment."""
-
-
-_BY_CODE: dict[int, type[BackendError]] = {
-    cls.code: cls
-    for cls in (
-        TokenInvalid,
-        SessionNotFound,
-        NoCredits,
-        UnsupportedFile,
-        FileTooLarge,
-        MissingClientId,
-        PlanRequired,
-        RateLimited,
-    )
-    if cls.code is not None
-}
-
 
 def error_for(
     code: int | None, message: str, status: int | None, path: str | None = None

@@ -71,13 +71,10 @@ class Chat(Protocol):
         ...
 
     async def edit(
-        self,
-        message_id: int,
-        text: str,
-        *,
-        buttons: Keyboard | None = None,
+        self, message_id: int, text: str, *, buttons: Keyboard | None = None,
         html: str | None = None,
     ) -> None:
+        """Replace a message's text (and buttons); ``html`` as in :meth:`send`."""
         ...
 
     async def delete(self, message_id: int) -> None: ...
@@ -85,13 +82,8 @@ class Chat(Protocol):
     async def action(self, action: str = "typing") -> None: ...
 
     async def send_video(
-        self,
-        source: Path | str,
-        *,
-        caption: str | None = None,
-        filename: str = "video.mp4",
-        as_document: bool = False,
-        buttons: Keyboard | None = None,
+        self, source: Path | str, *, caption: str | None = None, filename: str = "video.mp4",
+        as_document: bool = False, buttons: Keyboard | None = None,
     ) -> Sent:
         """Send a video file (``Path``), a URL or a Telegram file_id; raises ``TooLarge`` or
         ``DeliveryFailed``."""

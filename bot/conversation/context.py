@@ -25,7 +25,6 @@ class Timing:
     typing_delay: float = 0.5  # no "typing…" for work done sooner
     album_wait: float = 1.0  # an album's items arrive as separate updates within ~1 s
     transfer_progress: float = 3.0  # a transfer's status appears, then updates, this often
-    auto_export: bool = True
 
 
 class TypingBudget:
@@ -73,6 +72,8 @@ class Services:
     temp: TempFiles
     limits: Limits = Limits()
     typing: TypingBudget = field(default_factory=TypingBudget)
+    auto_export: bool = True
+    """Render and send the video after a turn that changed the project (AUTO_EXPORT)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,7 +179,7 @@ async def run_turn(
     asked = asks_to_export(text)
     # AUTO_EXPORT=0 is the operator's word: the agent's "click Export" only offers the button.
     wants_export = can_export and (
-        export_when_done or (svc.timing.auto_export and (asked or changed))
+        export_when_done or (svc.auto_export and (asked or changed))
     )
     offer = exportable(draft) and not wants_export and (changed or asked)
     gui = read_gui(text, t, exporting=wants_export, button=offer, act=follow_up)

@@ -101,8 +101,8 @@ class Harness:
     @property
     def runtime(self) -> Runtime:
         assert self.app is not None
-        rt = self.app.bot_data["runtime"]
-        assert isinstance(rt, Runtime)
+        rt: Runtime | None = self.app.bot_data.runtime
+        assert rt is not None, "the bot is not running"
         return rt
 
     async def idle(self, timeout: float = 10.0) -> None:

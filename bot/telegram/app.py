@@ -10,15 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from telegram import BotCommand, Update
+from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
-    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
+    Defaults,
     MessageHandler,
     TypeHandler,
     filters,
@@ -38,7 +37,7 @@ from bot.telegram import handlers
 from bot.telegram.chat import TelegramChat, transient
 from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
-from bot.telegram.runtime import Runtime
+from bot.telegram.runtime import CONTEXT_TYPES, BotApp, BotContext, Runtime
 from bot.transfer import TempFiles
 
 log = logging.getLogger(__name__)
@@ -150,8 +149,7 @@ def command_menu(locale: str) -> list[BotCommand]:
 MENU_LANGUAGES = {"en": "en", "zh": "zh_Hans"}
 
 
-async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    settings: Settings = app.bot_data["settings"]
+async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None) -> None:
     store = await open_store(settings.database_url)
     sole = not store.shared  # a SQLite file serves one process, polling or webhook
     if (sole or settings.webhook_url is None) and not await store.hold_polling():
@@ -188,12 +186,12 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             still_working=settings.still_working_seconds,
             render_poll=settings.render_poll_seconds,
             render_give_up=settings.render_timeout_seconds,
-            auto_export=settings.auto_export,
             transfer_progress=settings.transfer_progress_seconds,
         ),
         temp=temp,
         limits=Limits.for_mode(settings.telegram_local_mode),
         typing=TypingBudget(settings.typing_per_second),
+        auto_export=settings.auto_export,
     )
     queue = ChatQueue(
         svc,
@@ -206,7 +204,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         turn_rate_limit=settings.turn_rate_limit,
         max_pending=settings.max_pending_jobs,
     )
-    app.bot_data["runtime"] = Runtime(settings=settings, svc=svc, queue=queue, files=files)
+    app.bot_data.runtime = Runtime(settings=settings, svc=svc, queue=queue, files=files)
     if app.job_queue is not None:  # a long-running bot must not only prune when restarted
         app.job_queue.run_repeating(_prune, interval=settings.prune_interval_seconds,
                                     first=settings.prune_interval_seconds, name="prune-jobs")
@@ -214,11 +212,10 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     for code, locale in MENU_LANGUAGES.items():
         await app.bot.set_my_commands(command_menu(locale), language_code=code)
     resumed = await queue.resume()
-    inbox = app.bot_data.get("inbox")
     # Only when polling, on either engine: one process polls (a SQLite file's lock, or the
     # PostgreSQL poller lock), so it alone owns the inbox. Webhook updates need none: the POST
     # is answered only after the handlers stored the work (bot.telegram.web).
-    if isinstance(inbox, InboxRequest) and isinstance(app.update_processor, PerChatOrder):
+    if inbox is not None and isinstance(app.update_processor, PerChatOrder):
         inbox.store = app.update_processor.inbox = store
         kept = await store.unhandled_updates()
         for body in kept:
@@ -228,16 +225,14 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     log.info("bot @%s ready (%d chats resumed)", app.bot.username, resumed)
 
 
-async def _prune(context: CallbackContext[Any, Any, Any, Any]) -> None:
+async def _prune(context: BotContext) -> None:
     """Finished job rows only recognise repeated updates; drop the old ones periodically."""
-    rt = context.application.bot_data.get("runtime")
-    if isinstance(rt, Runtime):
-        await rt.svc.store.prune_jobs()
+    await context.runtime.svc.store.prune_jobs()
 
 
-async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    rt = app.bot_data.get("runtime")
-    if not isinstance(rt, Runtime):
+async def _post_shutdown(app: BotApp) -> None:
+    rt = app.bot_data.runtime
+    if rt is None:  # post_init failed before opening it
         return
     await rt.cancel_background()
     await rt.queue.shutdown()
@@ -247,11 +242,12 @@ async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None
     await rt.svc.store.close()
 
 
-def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
+def build_application(settings: Settings) -> BotApp:
     api = settings.telegram_api_url
-    inbox = InboxRequest()
-    builder = ApplicationBuilder()
-    if not settings.webhook_url:
+    # Polling fetches updates through the inbox, which keeps each batch in the store first.
+    inbox = None if settings.webhook_url else InboxRequest()
+    builder = ApplicationBuilder().context_types(CONTEXT_TYPES)
+    if inbox is not None:
         builder = builder.get_updates_request(inbox)
     app = (
         builder
@@ -264,13 +260,12 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .concurrent_updates(PerChatOrder(settings.max_concurrent_updates))
         .connection_pool_size(512)
         .rate_limiter(RateLimiter(max_retries=3))
-        .post_init(_post_init)
+        # No message the bot sends or edits unfurls a link into a preview card.
+        .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .post_init(lambda app: _post_init(app, settings, inbox))
         .post_shutdown(_post_shutdown)
         .build()
     )
-    app.bot_data["settings"] = settings
-    if not settings.webhook_url:
-        app.bot_data["inbox"] = inbox
     app.add_handler(TypeHandler(Update, handlers.observe), group=-2)
     app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     for name, callback in {

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from telegram import (
     Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    LinkPreviewOptions,
     ReplyParameters,
 )
 from telegram.constants import ChatMemberStatus, ParseMode
@@ -35,7 +35,8 @@ from bot.transfer import ByteSource, PathSource, UrlSource
 
 log = logging.getLogger(__name__)
 
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+T = TypeVar("T")
+
 DOWNLOAD_RETRIES = (0.5, 1.0, 2.0)
 """Pauses before downloading a person's file again after a transient failure."""
 
@@ -89,7 +90,8 @@ def _entities_refused(exc: BadRequest) -> bool:
 
 
 class TelegramChat:
-    """One chat or forum topic. Every message goes to the same topic it came from."""
+    """One chat or forum topic. Every message goes to the same topic it came from. Link
+    previews are off for every message through the Application's ``Defaults`` (app.py)."""
 
     def __init__(
         self,
@@ -126,58 +128,46 @@ class TelegramChat:
     async def send(
         self, text: str, *, buttons: Keyboard | None = None, html: str | None = None
     ) -> int:
-        common: dict[str, Any] = {
-            "message_thread_id": self._thread,
-            "reply_markup": markup(buttons),
-            "link_preview_options": NO_PREVIEW,
-            "reply_parameters": self._reply,
-        }
+        send = functools.partial(
+            self._bot.send_message,
+            self._chat_id,
+            message_thread_id=self._thread,
+            reply_markup=markup(buttons),
+            reply_parameters=self._reply,
+        )
         with _reachable(self._chat_id):
-            if html is not None:
-                try:
-                    sent = await self._bot.send_message(
-                        self._chat_id, html, parse_mode=ParseMode.HTML, **common
-                    )
-                    return sent.message_id
-                except BadRequest as exc:
-                    if not _entities_refused(exc):
-                        raise
-                    log.warning("chat %s: Telegram refused the formatting (%s); plain text",
-                                self._chat_id, exc.message)
-            message = await self._bot.send_message(self._chat_id, text, **common)
+            message = await self._formatted(send, text, html)
         return message.message_id
 
     async def edit(
-        self,
-        message_id: int,
-        text: str,
-        *,
-        buttons: Keyboard | None = None,
+        self, message_id: int, text: str, *, buttons: Keyboard | None = None,
         html: str | None = None,
     ) -> None:
-        common: dict[str, Any] = {
-            "chat_id": self._chat_id,
-            "message_id": message_id,
-            "reply_markup": markup(buttons),
-            "link_preview_options": NO_PREVIEW,
-        }
+        edit = functools.partial(
+            self._bot.edit_message_text,
+            chat_id=self._chat_id,
+            message_id=message_id,
+            reply_markup=markup(buttons),
+        )
         try:
             with _reachable(self._chat_id):
-                if html is not None:
-                    try:
-                        await self._bot.edit_message_text(
-                            html, parse_mode=ParseMode.HTML, **common
-                        )
-                        return
-                    except BadRequest as exc:
-                        if not _entities_refused(exc):
-                            raise
-                        log.warning("chat %s: Telegram refused the formatting (%s); plain text",
-                                    self._chat_id, exc.message)
-                await self._bot.edit_message_text(text, **common)
+                await self._formatted(edit, text, html)
         except BadRequest as exc:
             if "not modified" not in exc.message:
                 raise
+
+    async def _formatted(self, call: Callable[..., Awaitable[T]], text: str, html: str | None) -> T:
+        """``call`` with ``html`` when given, and with the plain ``text`` when there is none or
+        Telegram refuses its formatting."""
+        if html is not None:
+            try:
+                return await call(html, parse_mode=ParseMode.HTML)
+            except BadRequest as exc:
+                if not _entities_refused(exc):
+                    raise
+                log.warning("chat %s: Telegram refused the formatting (%s); plain text",
+                            self._chat_id, exc.message)
+        return await call(text)
 
     async def delete(self, message_id: int) -> None:
         try:
@@ -193,13 +183,8 @@ class TelegramChat:
             )
 
     async def send_video(
-        self,
-        source: Path | str,
-        *,
-        caption: str | None = None,
-        filename: str = "video.mp4",
-        as_document: bool = False,
-        buttons: Keyboard | None = None,
+        self, source: Path | str, *, caption: str | None = None, filename: str = "video.mp4",
+        as_document: bool = False, buttons: Keyboard | None = None,
     ) -> Sent:
         # A Path lets python-telegram-bot hand a local Bot API server a file:// URI (no copy of
         # a 2 GB export through memory). With the public API the file (50 MB at most) is read

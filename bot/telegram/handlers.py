@@ -12,7 +12,7 @@ from typing import Any
 from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
 from bot import logs, metrics
 from bot.conversation import flows, messages, presets
@@ -22,7 +22,7 @@ from bot.conversation.turn import EXPORT_BUTTON
 from bot.i18n import SUPPORTED
 from bot.telegram.chat import TelegramChat
 from bot.telegram.ordering import PerChatOrder
-from bot.telegram.runtime import runtime
+from bot.telegram.runtime import BotContext
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ def thread_of(update: Update) -> int:
     return 0
 
 
-async def ctx_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
-    rt = runtime(context)
+async def ctx_for(update: Update, context: BotContext) -> Ctx:
+    rt = context.runtime
     chat = update.effective_chat
     assert chat is not None
     user = update.effective_user
@@ -69,7 +69,7 @@ def _replies_to_bot(message: Message, bot_id: int) -> bool:
     return bool(reply and reply.from_user and reply.from_user.id == bot_id)
 
 
-def addressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+def addressed(update: Update, context: BotContext) -> bool:
     """In groups the bot only answers what is meant for it: a mention or a reply to it."""
     message = update.effective_message
     if message is None:
@@ -115,7 +115,7 @@ def _key(update: Update) -> str:
 # -- every update ------------------------------------------------------------------------
 
 
-async def observe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def observe(update: Update, context: BotContext) -> None:
     """Runs before everything: count the update and tie the log lines it causes to it."""
     kinds = [k for k in ("message", "edited_message", "callback_query") if getattr(update, k)]
     metrics.UPDATES.labels(kinds[0] if kinds else "other").inc()
@@ -127,9 +127,9 @@ async def observe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # -- access --------------------------------------------------------------------------------
 
 
-async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def guard(update: Update, context: BotContext) -> None:
     """Runs first: refuse chats outside ALLOWED_CHAT_IDS before any other handler sees them."""
-    allowed = runtime(context).settings.allowed_chat_ids
+    allowed = context.runtime.settings.allowed_chat_ids
     chat = update.effective_chat
     if allowed is None or chat is None or chat.id in allowed:
         return
@@ -143,22 +143,22 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # -- commands ------------------------------------------------------------------------------
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: BotContext) -> None:
     await flows.start(await ctx_for(update, context))
 
 
-async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def show_help(update: Update, context: BotContext) -> None:
     await flows.show_help(await ctx_for(update, context))
 
 
 def _answer_outside_lock(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, flow: Callable[[Ctx], Awaitable[None]]
+    update: Update, context: BotContext, flow: Callable[[Ctx], Awaitable[None]]
 ) -> None:
     """Run ``flow`` after the handler returns: it asks the backend, which may be slow, and
     meanwhile the chat's lock (ordering.py) must let ``/cancel`` and new messages through.
     The update stays unhandled in the inbox until answered: a crash or a shutdown before
     that leaves it to the next start."""
-    rt = runtime(context)
+    rt = context.runtime
     order = context.application.update_processor
     kept = order if isinstance(order, PerChatOrder) and order.inbox is not None else None
     if kept is not None:
@@ -179,33 +179,33 @@ def _answer_outside_lock(
     task.add_done_callback(rt.background.discard)
 
 
-async def credits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def credits(update: Update, context: BotContext) -> None:
     _answer_outside_lock(update, context, flows.credits)
 
 
-async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def status(update: Update, context: BotContext) -> None:
     _answer_outside_lock(update, context, flows.status)
 
 
-async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def export(update: Update, context: BotContext) -> None:
     ctx = await ctx_for(update, context)
-    await flows.enqueue(ctx, runtime(context).queue, "export", _payload(update),
+    await flows.enqueue(ctx, context.runtime.queue, "export", _payload(update),
                         dedupe_key=_key(update))
 
 
-async def new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def new(update: Update, context: BotContext) -> None:
     ctx = await ctx_for(update, context)
     if await _admin_or_refuse(update, ctx):
         await flows.ask_new(ctx)
 
 
-async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def cancel(update: Update, context: BotContext) -> None:
     ctx = await ctx_for(update, context)
     if await _admin_or_refuse(update, ctx):
-        await flows.cancel(ctx, runtime(context).queue)
+        await flows.cancel(ctx, context.runtime.queue)
 
 
-async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def language(update: Update, context: BotContext) -> None:
     ctx = await ctx_for(update, context)
     if await _admin_or_refuse(update, ctx):
         await flows.ask_language(ctx)
@@ -214,7 +214,7 @@ async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # -- buttons -------------------------------------------------------------------------------
 
 
-async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None:
         return
@@ -232,7 +232,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.info("callback query not answered: %s", exc)
 
 
-async def _press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _press(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     data = query.data or ""
@@ -240,7 +240,7 @@ async def _press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _preset(update, context, *preset)
         return
     ctx = await ctx_for(update, context)
-    queue = runtime(context).queue
+    queue = context.runtime.queue
     if data.startswith(flows.HISTORY_PREFIX):
         export_id = data.removeprefix(flows.HISTORY_PREFIX)
         if export_id.isdigit():
@@ -266,7 +266,7 @@ async def _press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _preset(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, uploader: int
+    update: Update, context: BotContext, key: str, uploader: int
 ) -> None:
     """A one-tap preset: only the uploader (or a group admin) may spend a turn on it."""
     query = update.callback_query
@@ -283,18 +283,18 @@ async def _preset(
     if instruction is None:
         await ctx.chat.send(messages.preset_no_video(ctx.t))
         return
-    await flows.enqueue(ctx, runtime(context).queue, "turn",
+    await flows.enqueue(ctx, context.runtime.queue, "turn",
                         _payload(update, text=instruction, export=True), dedupe_key=_key(update))
 
 
-async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def history(update: Update, context: BotContext) -> None:
     await flows.show_history(await ctx_for(update, context))
 
 
 # -- messages ------------------------------------------------------------------------------
 
 
-async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def text(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None or not message.text or not addressed(update, context):
         return
@@ -305,38 +305,36 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     kind = await flows.route_text(ctx, words)
     if kind is not None:
-        await flows.enqueue(ctx, runtime(context).queue, kind, _payload(update, text=words),
+        await flows.enqueue(ctx, context.runtime.queue, kind, _payload(update, text=words),
                             dedupe_key=_key(update))
 
 
+_MEDIA: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
+    # (the Message attribute, what its job keeps of it, the MIME type Telegram implies)
+    ("video", ("file_name", "mime_type", "file_size", "duration", "width", "height"), None),
+    ("video_note", ("file_size", "duration"), "video/mp4"),
+    ("animation", ("file_name", "mime_type", "file_size", "duration"), None),
+    ("photo", ("file_size", "width", "height"), "image/jpeg"),
+    ("audio", ("file_name", "mime_type", "file_size", "duration"), None),
+    ("document", ("file_name", "mime_type", "file_size"), None),
+)
+"""In this order: an animation also comes with a document, which is the same file."""
+
+
 def _media_item(message: Message) -> dict[str, Any] | None:
-    if message.video:
-        v = message.video
-        return {"kind": "video", "file_id": v.file_id, "file_name": v.file_name,
-                "mime_type": v.mime_type, "file_size": v.file_size,
-                "duration": _seconds(v.duration), "width": v.width, "height": v.height}
-    if message.video_note:
-        n = message.video_note
-        return {"kind": "video_note", "file_id": n.file_id, "file_size": n.file_size,
-                "duration": _seconds(n.duration), "mime_type": "video/mp4"}
-    if message.animation:
-        a = message.animation
-        return {"kind": "animation", "file_id": a.file_id, "file_name": a.file_name,
-                "mime_type": a.mime_type, "file_size": a.file_size,
-                "duration": _seconds(a.duration)}
-    if message.photo:
-        p = message.photo[-1]
-        return {"kind": "photo", "file_id": p.file_id, "file_size": p.file_size,
-                "mime_type": "image/jpeg", "width": p.width, "height": p.height}
-    if message.audio:
-        a2 = message.audio
-        return {"kind": "audio", "file_id": a2.file_id, "file_name": a2.file_name,
-                "mime_type": a2.mime_type, "file_size": a2.file_size,
-                "duration": _seconds(a2.duration)}
-    if message.document:
-        d = message.document
-        return {"kind": "document", "file_id": d.file_id, "file_name": d.file_name,
-                "mime_type": d.mime_type, "file_size": d.file_size}
+    for kind, fields, mime_type in _MEDIA:
+        media = getattr(message, kind)
+        if not media:
+            continue
+        if kind == "photo":
+            media = media[-1]  # the largest of the sizes Telegram made
+        item: dict[str, Any] = {"kind": kind, "file_id": media.file_id}
+        for name in fields:
+            value = getattr(media, name)
+            item[name] = _seconds(value) if name == "duration" else value
+        if mime_type is not None:
+            item["mime_type"] = mime_type
+        return item
     return None
 
 
@@ -347,7 +345,7 @@ def _seconds(value: object) -> float | None:
     return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
 
 
-def _album_addressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+def _album_addressed(update: Update, context: BotContext) -> bool:
     """In groups only an album's first item carries the caption that mentions the bot; the
     rest of that album belongs to the same request."""
     message = update.effective_message
@@ -365,7 +363,7 @@ def _album_addressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool
     return bool(message.media_group_id and message.media_group_id in albums)
 
 
-async def media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def media(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None:
         return
@@ -378,7 +376,7 @@ async def media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     caption = _strip_mention(message.caption or "", context.bot.username)
     await flows.enqueue(
         ctx,
-        runtime(context).queue,
+        context.runtime.queue,
         "media",
         _payload(update, item=item, caption=caption, media_group_id=message.media_group_id),
         dedupe_key=_key(update),
@@ -386,14 +384,14 @@ async def media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
-async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unsupported(update: Update, context: BotContext) -> None:
     if _in_group(update) and not addressed(update, context):
         return
     ctx = await ctx_for(update, context)
     await ctx.chat.send(messages.unsupported_message(ctx.t))
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: BotContext) -> None:
     """Log the failure for the operator; tell the person in plain words."""
     if isinstance(context.error, ChatUnavailable):
         log.info("update dropped: %s", context.error)

@@ -1,4 +1,5 @@
-"""The objects that live for the whole process, opened in post_init and closed in post_shutdown."""
+"""The objects that live for the whole process, opened in post_init and closed in post_shutdown,
+and the typed context (python-telegram-bot's ``ContextTypes``) that hands them to handlers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from telegram.ext import CallbackContext
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.config import Settings
 from bot.conversation.context import Services
@@ -30,7 +31,27 @@ class Runtime:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def runtime(context: CallbackContext[Any, Any, Any, Any]) -> Runtime:
-    rt = context.application.bot_data["runtime"]
-    assert isinstance(rt, Runtime)
-    return rt
+class BotData:
+    """``application.bot_data``: typed attributes instead of a dict of strings."""
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        """Open from post_init until post_shutdown."""
+
+
+class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotData]):
+    """The ``context`` of every handler and job: python-telegram-bot's, plus the runtime."""
+
+    @property
+    def runtime(self) -> Runtime:
+        rt = self.bot_data.runtime
+        if rt is None:  # handlers and jobs run only between post_init and post_shutdown
+            raise RuntimeError("the bot's runtime is not open")
+        return rt
+
+
+CONTEXT_TYPES = ContextTypes(context=BotContext, bot_data=BotData)
+
+BotApp = Application[
+    ExtBot[Any], BotContext, dict[Any, Any], dict[Any, Any], BotData, JobQueue[Any]
+]

@@ -120,8 +120,8 @@ class Serving:
             self.web = None
         if app.running:
             await app.stop()  # the updates already fetched are stored and queued first
-            rt = app.bot_data.get("runtime")
-            if grace > 0 and isinstance(rt, Runtime):
+            rt: Runtime | None = app.bot_data.runtime
+            if grace > 0 and rt is not None:
                 await rt.queue.shutdown(grace)
             if app.post_stop:
                 await app.post_stop(app)

@@ -95,8 +95,8 @@ class WebServer:
     # -- health and metrics ----------------------------------------------------------------
 
     def _runtime(self) -> Runtime | None:
-        rt = self.app.bot_data.get("runtime")
-        return rt if isinstance(rt, Runtime) else None
+        rt: Runtime | None = self.app.bot_data.runtime
+        return rt
 
     async def _healthz(self, request: web.Request) -> web.Response:
         rt = self._runtime()

@@ -320,6 +320,20 @@ async def test_rendering_status_is_edited_in_place(tmp_path: Any) -> None:
         assert len(status) == 1 and status[0].edits and status[0].deleted
 
 
+async def test_no_message_or_edit_unfurls_a_link_preview(tmp_path: Any) -> None:
+    """Download links and the agent's links stay links: the bot's Defaults ask Telegram for
+    no preview on every message it sends and every text it edits."""
+    async with Harness(tmp_path, render_poll_seconds=0.3) as h:
+        h.backend.render_polls = 3
+        h.backend.render_size = 51 * 1024 * 1024
+        await send_clip(h, caption=COMPRESS)
+        await h.tg.wait_for_message(ALICE, contains="Download it here", timeout=20)
+        sent, edits = h.tg.calls_of("sendMessage"), h.tg.calls_of("editMessageText")
+    assert sent and edits
+    assert all(c.params.get("link_preview_options") == {"is_disabled": True}
+               for c in sent + edits)
+
+
 async def test_video_refused_as_video_is_sent_as_document(h: Harness) -> None:
     h.tg.fail_next("sendVideo", 400, "Bad Request: wrong type of the web page content")
     await send_clip(h, caption=COMPRESS)
