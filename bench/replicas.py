@@ -6,11 +6,11 @@ recovery time after one of three is SIGKILLed.
 Each run starts a fresh database on a throwaway PostgreSQL (bot/sandbox/pgserver.py), the
 fake Telegram and fake backend, a round-robin proxy and N ``python -m bot`` processes
 (bot/sandbox/replicas.py). The fake Telegram delivers the webhook as Telegram does: up to 40
-updates at once, each chat's one at a time and in order. *msg/s* is chats × messages divided by the time from the first
-text sent to the last one answered. *Recovery* is the time from SIGKILL to the first answer
-in a chat the killed replica held (at most about one lease, REPLICA_LEASE_SECONDS). The kill
-run also checks the promises: every message answered once, per-chat order, the killed
-replica's render delivered by another.
+updates at once, each chat's one at a time and in order. *msg/s* is chats × messages divided
+by the time from the first text sent to the last one answered. *Recovery* is the time from
+SIGKILL to the first answer in a chat the killed replica held (at most about one lease,
+REPLICA_LEASE_SECONDS). The kill run also checks the promises: every message answered once,
+per-chat order, the killed replica's render delivered by another.
 """
 
 from __future__ import annotations
