@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from suite import PROBE_CHATS, Run, pct
+from suite import PROBE_CHATS, Run, compiled, pct
 
 
 async def one(tree: str, args: argparse.Namespace) -> tuple[float, float, float, float]:
@@ -47,6 +47,8 @@ async def one(tree: str, args: argparse.Namespace) -> tuple[float, float, float,
 
 async def amain(args: argparse.Namespace) -> None:
     results: dict[str, list[tuple[float, float, float, float]]] = {t: [] for t in args.trees}
+    for tree in args.trees:
+        compiled(Path(tree))
     for r in range(args.rounds):
         for tree in args.trees:
             res = await one(tree, args)

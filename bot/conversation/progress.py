@@ -53,10 +53,10 @@ class Progress(_Status):
         self.started = time.monotonic()
 
     async def _typing(self) -> None:
-        await asyncio.sleep(self.ctx.svc.timing.typing_delay)
         budget = self.ctx.svc.typing
-        budget.active += 1
+        budget.active += 1  # open from its start: turns begun together share the budget
         try:
+            await asyncio.sleep(self.ctx.svc.timing.typing_delay)
             while True:
                 with contextlib.suppress(Exception):
                     await self.ctx.chat.action(self._action)

@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from html import escape
-
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+from typing import TYPE_CHECKING
 
 from bot.conversation.text import MESSAGE_LIMIT, split_text
+
+if TYPE_CHECKING:  # markdown-it is imported by the first answer, not before polling starts
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 _INLINE_TAGS = {
     "strong_open": "<b>", "strong_close": "</b>",
@@ -36,6 +38,8 @@ class Rich:
 
 @cache
 def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("strikethrough")
 
 

@@ -7,6 +7,7 @@ themselves are ``ChatStore``'s (bot/store/interface.py); this is how SQLite runs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import functools
@@ -24,6 +25,7 @@ import aiosqlite
 
 from bot.store.interface import ChatStore, Row, Run
 from bot.store.migrations import MIGRATIONS
+from bot.store.records import ChatRecord, TopicRecord
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,23 @@ class Store(ChatStore):
         self._db = db
         self._path = path
         self._lock_fd: int | None = None
+        # Chat and topic records are read several times per job (language, token, session)
+        # and rarely change. One process works a SQLite file (hold_polling), so every write
+        # passes through the methods below, which drop the record they change; a read that
+        # overlapped any such write is not kept.
+        self._chats: dict[int, ChatRecord] = {}
+        self._topics: dict[tuple[int, int], TopicRecord] = {}
+        self._writes = 0
+        # Held by each write and by a whole transaction, so no other coroutine's write lands
+        # inside a transaction (and is rolled back with it, or committed half-way).
+        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> Store:
         _create_private(path)
-        db = await aiosqlite.connect(path)
+        # Autocommit: a write is one trip to aiosqlite's thread, not two (execute, commit);
+        # statements that must land together get an explicit transaction (_atomic).
+        db = await aiosqlite.connect(path, isolation_level=None)
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
@@ -106,34 +120,108 @@ class Store(ChatStore):
         self._lock_fd = fd
         return True
 
+    # -- chat and topic records, kept in memory ---------------------------------------------------
+
+    async def get_chat(self, chat_id: int) -> ChatRecord | None:
+        if (kept := self._chats.get(chat_id)) is not None:
+            return kept
+        writes = self._writes
+        record = await super().get_chat(chat_id)
+        if record is not None and writes == self._writes:
+            _keep(self._chats, chat_id, record)
+        return record
+
+    async def get_topic(self, chat_id: int, thread_id: int = 0) -> TopicRecord | None:
+        if (kept := self._topics.get((chat_id, thread_id))) is not None:
+            return kept
+        writes = self._writes
+        record = await super().get_topic(chat_id, thread_id)
+        if record is not None and writes == self._writes:
+            _keep(self._topics, (chat_id, thread_id), record)
+        return record
+
+    def _changed(self, chat_id: int, thread_id: int | None = None) -> None:
+        self._writes += 1
+        if thread_id is None:
+            self._chats.pop(chat_id, None)
+        else:
+            self._topics.pop((chat_id, thread_id), None)
+
+    async def ensure_chat(self, chat_id: int) -> ChatRecord:
+        if (existing := await self.get_chat(chat_id)) is not None:
+            return existing
+        try:  # created now
+            return await super().ensure_chat(chat_id)
+        finally:
+            self._changed(chat_id)
+
+    async def save_token(
+        self, chat_id: int, *, client_id: str, token: str, expires_at: float | None,
+        anon_user_id: str | None,
+    ) -> None:
+        try:
+            await super().save_token(chat_id, client_id=client_id, token=token,
+                                     expires_at=expires_at, anon_user_id=anon_user_id)
+        finally:
+            self._changed(chat_id)
+
+    async def set_language(self, chat_id: int, language: str | None) -> None:
+        try:
+            await super().set_language(chat_id, language)
+        finally:
+            self._changed(chat_id)
+
+    async def claim_quality_hint(self, chat_id: int) -> bool:
+        try:
+            return await super().claim_quality_hint(chat_id)
+        finally:
+            self._changed(chat_id)
+
+    async def _upsert_topic(self, chat_id: int, thread_id: int, **fields: Any) -> None:
+        try:
+            await super()._upsert_topic(chat_id, thread_id, **fields)
+        finally:
+            self._changed(chat_id, thread_id)
+
     # -- how SQLite runs a statement ------------------------------------------------------------
+    # A read is one trip to aiosqlite's thread (execute_fetchall), not three (execute,
+    # fetch, close): each trip is a thread hop and an event-loop wake-up.
 
     async def _rows(self, sql: str, *args: Any) -> list[Row]:
-        async with self._db.execute(_sql(sql), args) as cur:
-            return cast(list[Row], await cur.fetchall())
+        return cast(list[Row], list(await self._db.execute_fetchall(_sql(sql), args)))
 
     async def _row(self, sql: str, *args: Any) -> Row | None:
-        async with self._db.execute(_sql(sql), args) as cur:
-            return cast(Row | None, await cur.fetchone())
+        rows = await self._db.execute_fetchall(_sql(sql), args)
+        return cast(Row, next(iter(rows))) if rows else None
 
     async def _value(self, sql: str, *args: Any) -> Any:
-        async with self._db.execute(_sql(sql), args) as cur:
-            row = await cur.fetchone()
-        return row[0] if row else None
+        rows = list(await self._db.execute_fetchall(_sql(sql), args))
+        return rows[0][0] if rows else None
 
     async def _run(self, sql: str, *args: Any) -> int:
-        cur = await self._db.execute(_sql(sql), args)
-        await self._db.commit()
+        async with self._write_lock:
+            cur = await self._db.execute(_sql(sql), args)
         return cur.rowcount
 
     async def _run_many(self, sql: str, args: list[tuple[Any, ...]]) -> None:
-        await self._db.executemany(_sql(sql), args)
-        await self._db.commit()
+        async with self._transaction():
+            await self._db.executemany(_sql(sql), args)
 
     async def _insert_id(self, sql: str, *args: Any) -> int | None:
-        cur = await self._db.execute(_sql(sql), args)
-        await self._db.commit()
+        async with self._write_lock:
+            cur = await self._db.execute(_sql(sql), args)
         return cur.lastrowid if cur.rowcount else None
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        async with self._write_lock:
+            await self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
 
     @contextlib.asynccontextmanager
     async def _atomic(self) -> AsyncIterator[Run]:
@@ -141,8 +229,8 @@ class Store(ChatStore):
             cur = await self._db.execute(_sql(sql), args)
             return cur.rowcount
 
-        yield run
-        await self._db.commit()
+        async with self._transaction():
+            yield run
 
     def _json(self, value: dict[str, Any]) -> Any:
         return json.dumps(value)
@@ -150,6 +238,17 @@ class Store(ChatStore):
     def identity_lock(self, chat_id: int) -> AbstractAsyncContextManager[None]:
         """One process per SQLite file: the caller's in-process lock is enough."""
         return contextlib.nullcontext()
+
+
+_KEPT = 50_000
+"""Records kept per kind at most; past it the oldest half is dropped."""
+
+
+def _keep(kept: dict[Any, Any], key: Any, record: Any) -> None:
+    if len(kept) >= _KEPT:
+        for old in list(kept)[: _KEPT // 2]:
+            del kept[old]
+    kept[key] = record
 
 
 SIDE_FILES = ("-wal", "-shm", "-journal")

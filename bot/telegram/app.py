@@ -208,9 +208,12 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
     if app.job_queue is not None:  # a long-running bot must not only prune when restarted
         app.job_queue.run_repeating(_prune, interval=settings.prune_interval_seconds,
                                     first=settings.prune_interval_seconds, name="prune-jobs")
-    await app.bot.set_my_commands(command_menu("en"))
-    for code, locale in MENU_LANGUAGES.items():
-        await app.bot.set_my_commands(command_menu(locale), language_code=code)
+    # One round trip for the three menus, not three in a row before polling starts.
+    await asyncio.gather(
+        app.bot.set_my_commands(command_menu("en")),
+        *(app.bot.set_my_commands(command_menu(locale), language_code=code)
+          for code, locale in MENU_LANGUAGES.items()),
+    )
     resumed = await queue.resume()
     # Only when polling, on either engine: one process polls (a SQLite file's lock, or the
     # PostgreSQL poller lock), so it alone owns the inbox. Webhook updates need none: the POST

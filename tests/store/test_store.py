@@ -340,3 +340,42 @@ async def test_a_chat_identity_is_renewed_by_one_replica_at_a_time(replica: Open
         pass
     await a.close()
     await b.close()
+
+
+async def test_sqlite_keeps_chat_and_topic_records_and_drops_what_changes(
+    tmp_path: Path,
+) -> None:
+    """Records read once are served from memory (a job reads them several times); every
+    write drops the one it changes, also when a read was in flight meanwhile."""
+    store = await Store.open(tmp_path / "bot.db")
+    statements: list[str] = []
+    await store._db.set_trace_callback(statements.append)
+    first = await store.ensure_chat(1)
+    await store.save_session(1, 0, "s0", "en")
+    assert await store.get_chat(1) == first and await store.get_topic(1, 0) is not None
+    statements.clear()
+    assert await store.get_chat(1) == first
+    assert (await store.ensure_chat(1)) == first
+    assert (topic := await store.get_topic(1, 0)) is not None and topic.session_id == "s0"
+    assert statements == []  # nothing read again
+    await store.save_token(1, client_id="c", token="t1", expires_at=9.0, anon_user_id="a")
+    assert (chat := await store.get_chat(1)) is not None and chat.token == "t1"
+    await store.set_language(1, "zh_Hant")
+    assert (chat := await store.get_chat(1)) is not None and chat.language == "zh_Hant"
+    assert await store.claim_quality_hint(1)
+    assert (chat := await store.get_chat(1)) is not None and chat.quality_hint_at is not None
+    for change, field, value in [
+        (store.set_session_language(1, 0, "zh"), "session_language", "zh"),
+        (store.set_draft_hash(1, 0, "h"), "draft_hash", "h"),
+        (store.set_render(1, 0, "r1", 5), "render_id", "r1"),
+        (store.save_session(1, 0, "s1", "en"), "session_id", "s1"),
+    ]:
+        await change
+        assert getattr(await store.get_topic(1, 0), field) == value
+    # A read that overlaps a write may see the old row: it must not be kept.
+    store._chats.clear()
+    read = asyncio.create_task(store.get_chat(1))
+    await store.save_token(1, client_id="c", token="t2", expires_at=9.0, anon_user_id="a")
+    await read
+    assert (chat := await store.get_chat(1)) is not None and chat.token == "t2"
+    await store.close()

@@ -531,6 +531,23 @@ async def test_a_draft_made_by_the_upload_alone_is_not_exported(h: Harness) -> N
     assert h.backend.requests_to("render") == []
 
 
+async def test_a_turn_in_a_known_chat_reads_no_chat_or_topic_row(h: Harness) -> None:
+    """A job reads its chat (language, token) and topic (session) several times; once seen
+    they come from memory, so the turn's database work is its job's own rows (issue 16)."""
+    await h.tg.send_text(ALICE, "hello")
+    await h.tg.wait_for_message(ALICE, contains="hello")
+    await h.idle()
+    statements: list[str] = []
+    await h.runtime.svc.store._db.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    await h.tg.send_text(ALICE, "and the colours")
+    await h.tg.wait_for_message(ALICE, contains="colours")
+    await h.idle()
+    assert any("INSERT INTO jobs" in s for s in statements)
+    assert not [s for s in statements if re.search(r"FROM (chats|topics)\b", s)]
+    answers = [m for m in h.tg.messages(ALICE) if "colours" in (m.text or "")]
+    assert len(answers) == 1
+
+
 async def test_an_answer_in_words_only_skips_the_state_read(h: Harness) -> None:
     """No tool ran, so the draft cannot have changed: no state read after the turn (issue 16).
     A turn that ran a tool, or ended without text, still reads it."""
