@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
@@ -34,26 +43,26 @@ class Settings(BaseSettings):
     nemo_token: SecretStr | None = None
     skill_platform: str = "telegram"
     database_url: str = "sqlite:///data/bot.db"
-    still_working_seconds: float = Field(default=120, gt=0)
-    typing_per_second: float = Field(default=20, gt=0)
-    render_poll_seconds: float = Field(default=30, gt=0)
-    render_timeout_seconds: float = Field(default=1800, gt=0)
-    rate_limit_retry_seconds: float = Field(default=30, ge=0)
-    sse_timeout_seconds: float = Field(default=900, gt=0)
-    backend_timeout_seconds: float = Field(default=30, gt=0)
+    still_working_seconds: PositiveFloat = 120
+    typing_per_second: PositiveFloat = 20
+    render_poll_seconds: PositiveFloat = 30
+    render_timeout_seconds: PositiveFloat = 1800
+    rate_limit_retry_seconds: NonNegativeFloat = 30
+    sse_timeout_seconds: PositiveFloat = 900
+    backend_timeout_seconds: PositiveFloat = 30
     allow_private_urls: bool = False
     allowed_chat_ids: Annotated[frozenset[int] | None, NoDecode] = None
     auto_export: bool = True
     log_level: str = "INFO"
-    max_concurrent_updates: int = Field(default=1024, gt=0)
-    max_backend_connections: int = Field(default=1000, gt=0)
-    replica_lease_seconds: float = Field(default=30, gt=0)
-    shutdown_grace_seconds: float = Field(default=8, ge=0)
-    turn_rate_limit: int = Field(default=6, ge=0)
-    max_pending_jobs: int = Field(default=20, ge=0)
-    prune_interval_seconds: float = Field(default=3600, gt=0)
+    max_concurrent_updates: PositiveInt = 1024
+    max_backend_connections: PositiveInt = 1000
+    replica_lease_seconds: PositiveFloat = 30
+    shutdown_grace_seconds: NonNegativeFloat = 8
+    turn_rate_limit: NonNegativeInt = 6
+    max_pending_jobs: NonNegativeInt = 20
+    prune_interval_seconds: PositiveFloat = 3600
     temp_dir: Path | None = None
-    transfer_progress_seconds: float = Field(default=3, gt=0)
+    transfer_progress_seconds: PositiveFloat = 3
     log_format: Literal["text", "json"] = "text"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
@@ -85,9 +94,9 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("health_port", mode="before")
+    @field_validator("health_port", "nemo_token", mode="before")
     @classmethod
-    def _empty_port_is_unset(cls, value: object) -> object:
+    def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_format", mode="before")
@@ -101,11 +110,6 @@ class Settings(BaseSettings):
         if not value.get_secret_value().strip():
             raise ValueError("must not be empty")
         return value
-
-    @field_validator("nemo_token", mode="before")
-    @classmethod
-    def _empty_token_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("allowed_chat_ids", mode="before")
     @classmethod

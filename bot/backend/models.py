@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 MAX_UPLOAD_MB = 500
 """The largest file the backend accepts (backend-api.md, uploads), in the MB people read."""
@@ -16,16 +16,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
+def _id_text(value: Any) -> Any:
+    """Some backend versions send ids as numbers: they are text either way."""
+    return str(value) if isinstance(value, int) else value
+
+
+IdText = Annotated[str, BeforeValidator(_id_text)]
+
+
 class AnonymousToken(_Model):
     token: str
-    user_id: str | None = None
+    user_id: IdText | None = None
     expires_at: datetime | None = None
     credits: float | None = None
-
-    @field_validator("user_id", mode="before")
-    @classmethod
-    def _user_str(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
 
     @field_validator("expires_at", mode="before")
     @classmethod
@@ -37,14 +40,9 @@ class AnonymousToken(_Model):
 
 
 class Session(_Model):
-    session_id: str
-    task_id: str | None = None
-    user_id: str | None = None
-
-    @field_validator("session_id", "task_id", "user_id", mode="before")
-    @classmethod
-    def _str(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+    session_id: IdText
+    task_id: IdText | None = None
+    user_id: IdText | None = None
 
 
 class UploadedFile(_Model):
@@ -98,19 +96,14 @@ class SessionState(_Model):
 
 class StateResult(_Model):
     state: SessionState = Field(default_factory=SessionState)
-    session_id: str | None = None
-    task_id: str | None = None
-    user_id: str | None = None
+    session_id: IdText | None = None
+    task_id: IdText | None = None
+    user_id: IdText | None = None
 
     @field_validator("state", mode="before")
     @classmethod
     def _state(cls, value: Any) -> Any:
         return value if isinstance(value, dict | SessionState) else {}
-
-    @field_validator("session_id", "task_id", "user_id", mode="before")
-    @classmethod
-    def _str(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
 
 
 class RenderStatus(_Model):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -21,16 +21,13 @@ from bot.store.records import (
     ChatRecord,
     ExportRecord,
     Job,
+    Row,
     SendRecord,
     Source,
     TopicRecord,
     VideoInfo,
-    export_from,
-    job_from,
-    video_from,
 )
 
-Row = Mapping[str, Any]
 Run = Callable[..., Awaitable[int]]
 """Runs one statement inside :meth:`ChatStore._atomic`; returns the rows it changed."""
 
@@ -246,7 +243,7 @@ class ChatStore(ABC):
             " WHERE chat_id = $1 AND thread_id = $2",
             chat_id, thread_id,
         )
-        return Source(row["user_id"], row["name"], video_from(row)) if row else None
+        return Source(row["user_id"], row["name"], VideoInfo.from_row(row)) if row else None
 
     async def add_export(
         self, chat_id: int, thread_id: int, file_id: str, as_document: bool, video: VideoInfo
@@ -267,14 +264,14 @@ class ChatStore(ABC):
             " ORDER BY id DESC LIMIT $3",
             chat_id, thread_id, limit,
         )
-        return [export_from(row) for row in rows]
+        return [ExportRecord.from_row(row) for row in rows]
 
     async def get_export(self, chat_id: int, export_id: int) -> ExportRecord | None:
         row = await self._row(
             f"SELECT {_EXPORT_COLUMNS} FROM exports WHERE chat_id = $1 AND id = $2",
             chat_id, export_id,
         )
-        return export_from(row) if row else None
+        return ExportRecord.from_row(row) if row else None
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -295,7 +292,7 @@ class ChatStore(ABC):
             f" AND {_UNFINISHED} ORDER BY id LIMIT 1",
             chat_id, thread_id,
         )
-        return job_from(row) if row else None
+        return Job.from_row(row) if row else None
 
     async def take_album(
         self, chat_id: int, thread_id: int, media_group_id: str, first_id: int
@@ -315,7 +312,7 @@ class ChatStore(ABC):
             " ORDER BY id",
             first_id,
         )
-        return [job_from(row) for row in rows]
+        return [Job.from_row(row) for row in rows]
 
     async def count_waiting(self, chat_id: int, thread_id: int) -> int:
         return int(await self._value(

@@ -14,8 +14,9 @@ from typing import Any, cast
 
 import asyncpg
 
-from bot.store.interface import ChatStore, Row, Run
+from bot.store.interface import ChatStore, Run
 from bot.store.pg_migrations import PG_MIGRATIONS
+from bot.store.records import Row
 
 # Advisory lock keys: constants no other code uses.
 _MIGRATION_LOCK = 0x7274_6B00

@@ -7,6 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+Row = Mapping[str, Any]
+"""A database row (aiosqlite.Row or asyncpg.Record: both read by column name)."""
+
+
+def _json(value: Any) -> Any:
+    """SQLite keeps JSON as text; asyncpg's codec has already decoded JSONB."""
+    return json.loads(value) if isinstance(value, str) else value
+
 
 @dataclass(frozen=True, slots=True)
 class ChatRecord:
@@ -42,6 +50,10 @@ class VideoInfo:
     height: int | None = None
     duration: float | None = None
 
+    @classmethod
+    def from_row(cls, row: Row) -> VideoInfo:
+        return cls(row["size"], row["width"], row["height"], row["duration"])
+
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -60,6 +72,16 @@ class ExportRecord:
     video: VideoInfo
     created_at: float
 
+    @classmethod
+    def from_row(cls, row: Row) -> ExportRecord:
+        return cls(
+            id=int(row["id"]),
+            file_id=str(row["file_id"]),
+            as_document=bool(row["as_document"]),
+            video=VideoInfo.from_row(row),
+            created_at=float(row["created_at"]),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -72,40 +94,18 @@ class Job:
     uploaded: dict[str, Any] | None = None
     turn_sent: bool = False
 
-
-# -- from a row (aiosqlite.Row or asyncpg.Record: both read by column name) ------------------
-
-
-def _json(value: Any) -> Any:
-    """SQLite keeps JSON as text; asyncpg's codec has already decoded JSONB."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def job_from(row: Mapping[str, Any]) -> Job:
-    return Job(
-        id=int(row["id"]),
-        chat_id=int(row["chat_id"]),
-        thread_id=int(row["thread_id"]),
-        kind=str(row["kind"]),
-        payload=dict(_json(row["payload"])),
-        state=str(row["state"]),
-        uploaded=dict(_json(row["uploaded"])) if row["uploaded"] is not None else None,
-        turn_sent=bool(row["turn_sent"]),
-    )
-
-
-def video_from(row: Mapping[str, Any]) -> VideoInfo:
-    return VideoInfo(row["size"], row["width"], row["height"], row["duration"])
-
-
-def export_from(row: Mapping[str, Any]) -> ExportRecord:
-    return ExportRecord(
-        id=int(row["id"]),
-        file_id=str(row["file_id"]),
-        as_document=bool(row["as_document"]),
-        video=video_from(row),
-        created_at=float(row["created_at"]),
-    )
+    @classmethod
+    def from_row(cls, row: Row) -> Job:
+        return cls(
+            id=int(row["id"]),
+            chat_id=int(row["chat_id"]),
+            thread_id=int(row["thread_id"]),
+            kind=str(row["kind"]),
+            payload=dict(_json(row["payload"])),
+            state=str(row["state"]),
+            uploaded=dict(_json(row["uploaded"])) if row["uploaded"] is not None else None,
+            turn_sent=bool(row["turn_sent"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,9 @@ from typing import Any, cast
 
 import aiosqlite
 
-from bot.store.interface import ChatStore, Row, Run
+from bot.store.interface import ChatStore, Run
 from bot.store.migrations import MIGRATIONS
-from bot.store.records import ChatRecord, TopicRecord
+from bot.store.records import ChatRecord, Row, TopicRecord
 
 log = logging.getLogger(__name__)
 

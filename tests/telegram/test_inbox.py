@@ -8,6 +8,7 @@ killed with SIGKILL; the restarted bot must give the answer it still owed, once.
 from __future__ import annotations
 
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,10 @@ async def test_confirmed_updates_are_answered_after_a_kill(
             # Telegram no longer holds either update: the bot asked for the next batch.
             await tg.wait_for(lambda: not tg.pending_updates() or None, timeout=30)
             assert not any(answer in (m.text or "") for m in tg.messages(ALICE))
+            # /cancel's answer is sent a moment before its update is marked handled; a kill in
+            # that moment answers it again after the restart (a direct answer is at least once,
+            # see docs/architecture.md). This test is about the slow command, so wait it out.
+            await tg.wait_for(lambda: _unhandled(tmp_path) == 1 or None, timeout=30)
             assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
             backend.slow.clear()
             await bot.start()
@@ -56,3 +61,9 @@ async def test_confirmed_updates_are_answered_after_a_kill(
         assert sum("Nothing is running" in a for a in answers) == 1, answers
         assert sum(answer in a for a in answers) == 1, answers
         assert "Traceback" not in bot.log_text()
+
+
+def _unhandled(workdir: Path) -> int:
+    """Updates in the bot's inbox not yet marked handled (read-only, beside the running bot)."""
+    with sqlite3.connect(f"file:{workdir / 'bot.db'}?mode=ro", uri=True) as db:
+        return int(db.execute("SELECT count(*) FROM inbox WHERE state != 'done'").fetchone()[0])
