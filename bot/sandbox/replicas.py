@@ -60,6 +60,7 @@ class Outcome:
     exit_codes: list[int] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
+    timed_out: bool = False
 
     @property
     def rate(self) -> float:
@@ -123,6 +124,9 @@ async def run_replicas(
             "STILL_WORKING_SECONDS": "600",
             "RATE_LIMIT_RETRY_SECONDS": "0.05",
             "LOG_LEVEL": "INFO",
+            # Ten texts a chat at once: the per-chat turn limit (per process) would refuse
+            # some with one replica and none with three; the run measures replicas, not it.
+            "TURN_RATE_LIMIT": "0",
         }
         for i in range(replicas):
             (workdir / f"r{i}").mkdir(parents=True, exist_ok=True)
@@ -155,34 +159,37 @@ async def run_replicas(
                         seen.update(f"c{a}m{b}" for a, b in MARKER.findall(m.text))
             return seen
 
-        async with asyncio.timeout(timeout):
-            if kill:
-                await tg.wait_for(lambda: len(answers()) >= out.messages // 3, timeout)
-                leases = await _leases(pg_url)
-                render_owner = next((o for c, o in leases if c == RENDER_CHAT), None)
-                pids = {p.pid: p for p in procs}
-                victim = procs[0]
-                if render_owner is not None and _owner_pid(render_owner) in pids:
-                    victim = pids[_owner_pid(render_owner)]
-                    out.render_owner_killed = True
-                held = {c for c, o in leases if _owner_pid(o) == victim.pid}
-                before = {c: len(tg.messages(c)) for c in held}
-                out.killed_pid = victim.pid
-                out.killed_chats = len(held)
-                killed_at = time.monotonic()
-                await victim.stop(signal.SIGKILL)
-                backend.render_polls = 1  # the next poll (by another replica) finishes it
-                while out.recovery_seconds is None and held:
-                    if any(len(tg.messages(c)) > before[c] for c in held):
-                        out.recovery_seconds = time.monotonic() - killed_at
-                    await asyncio.sleep(0.01)
-            await tg.wait_for(lambda: len(answers()) >= out.messages, timeout)
-            out.seconds = time.monotonic() - started
-            if kill:
-                await tg.wait_for(
-                    lambda: [m for m in tg.messages(RENDER_CHAT) if m.kind == "video"],
-                    timeout=max(5.0, lease_seconds * 5),
-                )
+        try:
+            async with asyncio.timeout(timeout):
+                if kill:
+                    await tg.wait_for(lambda: len(answers()) >= out.messages // 3, timeout)
+                    leases = await _leases(pg_url)
+                    render_owner = next((o for c, o in leases if c == RENDER_CHAT), None)
+                    pids = {p.pid: p for p in procs}
+                    victim = procs[0]
+                    if render_owner is not None and _owner_pid(render_owner) in pids:
+                        victim = pids[_owner_pid(render_owner)]
+                        out.render_owner_killed = True
+                    held = {c for c, o in leases if _owner_pid(o) == victim.pid}
+                    before = {c: len(tg.messages(c)) for c in held}
+                    out.killed_pid = victim.pid
+                    out.killed_chats = len(held)
+                    killed_at = time.monotonic()
+                    await victim.stop(signal.SIGKILL)
+                    backend.render_polls = 1  # the next poll (by another replica) finishes it
+                    while out.recovery_seconds is None and held:
+                        if any(len(tg.messages(c)) > before[c] for c in held):
+                            out.recovery_seconds = time.monotonic() - killed_at
+                        await asyncio.sleep(0.01)
+                await tg.wait_for(lambda: len(answers()) >= out.messages, timeout)
+                out.seconds = time.monotonic() - started
+                if kill:
+                    await tg.wait_for(
+                        lambda: [m for m in tg.messages(RENDER_CHAT) if m.kind == "video"],
+                        timeout=max(5.0, lease_seconds * 5),
+                    )
+        except (TimeoutError, AssertionError):  # asyncio's timeout, or the fake's wait_for
+            out.timed_out = True  # what is missing is reported below, not hidden
         await asyncio.sleep(min(2.0, lease_seconds))  # anything late or doubled shows up
 
         seen, agent = answers(), answers("Upload a video")

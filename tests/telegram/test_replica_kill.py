@@ -2,20 +2,28 @@
 proxy; one is SIGKILLed mid-run. Per-chat order holds (the backend received each chat's
 instructions in order, none twice), every message is answered exactly once, and the render
 the killed replica was polling is delivered by another one once its lease expires.
-(The full 200 chats × 10 messages runs in ``bench/replicas.py``.)"""
+
+The issue's size, 200 chats × 10 messages; the fake Telegram delivers up to 40 updates at
+once (each chat's in order), like Telegram. The lease is 15 s, not shorter: on the shared
+2-core machine the replicas' event loops run seconds late under this load, and a lease that
+lapses while its replica still works the chat hands a live job to another replica."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.sandbox.replicas import run_replicas
 
 
+@pytest.mark.timeout(420)  # about two minutes; up to five with the machine's cores shared
 async def test_three_replicas_survive_a_sigkill(tmp_path: Path, pg_url: str) -> None:
     out = await run_replicas(tmp_path, pg_url, replicas=3, chats=200, per_chat=10,
-                             kill=True, lease_seconds=15, timeout=400)
+                             kill=True, lease_seconds=15, timeout=300)
     logs = "\n".join([*out.details, *(p.read_text()[-3000:] for p in out.logs)])
     assert out.killed_pid is not None
+    assert not out.timed_out, logs
     assert out.unanswered == [], logs
     assert out.answered_twice == [], logs
     assert len(out.answer_then_notice) <= out.killed_chats  # only turns the killed one ran
