@@ -215,8 +215,13 @@ class Store(ChatStore):
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
         async with self._write_lock:
-            await self._db.execute("BEGIN")
+            # BEGIN inside the try: a cancel that lands on it (stopping the bot cancels the
+            # polling task mid-``keep_updates``) must still end the transaction, or every
+            # later autocommit write joins it and is rolled back at close. aiosqlite runs
+            # statements in order on its thread (a cancelled await still runs), so the
+            # rollback follows the BEGIN.
             try:
+                await self._db.execute("BEGIN")
                 yield
             except BaseException:
                 await self._db.rollback()

@@ -379,3 +379,26 @@ async def test_sqlite_keeps_chat_and_topic_records_and_drops_what_changes(
     await read
     assert (chat := await store.get_chat(1)) is not None and chat.token == "t2"
     await store.close()
+
+
+async def test_a_write_cancelled_midway_leaves_later_writes_durable(reopen: Opener) -> None:
+    """Stopping the bot cancels its polling task, which may be inside ``keep_updates``'s
+    transaction. A cancel that fell on the transaction's BEGIN left it open on SQLite: every
+    later write (a job's sends during the SIGTERM grace) joined it and was rolled back at
+    close, so the restart delivered those videos again (found by the in-suite soak)."""
+    store = await reopen()
+    for _ in range(20):  # the cancel lands at a different await of the transaction each time
+        task = asyncio.create_task(store.keep_updates([(1, "{}"), (2, "{}")]))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await store.end_send("job:1", "delivery", 99)
+    await store.close()
+
+    store = await reopen()
+    try:
+        sends = await store.sends("job:1")
+        assert "delivery" in sends and sends["delivery"].message_id == 99
+    finally:
+        await store.close()
