@@ -20,7 +20,6 @@ def run() -> int:
     from bot import logs
     from bot.store.open import StoreUnavailable
     from bot.telegram.app import build_application
-    from bot.telegram.serve import ListenError
     from bot.telegram.serve import run as serve
 
     secrets = settings.secrets()
@@ -28,9 +27,6 @@ def run() -> int:
     app = build_application(settings)
     try:
         asyncio.run(serve(app, settings))
-    except ListenError as exc:
-        print(f"startup error: {exc}", file=sys.stderr)
-        return 1
     except InvalidToken:
         print("startup error: TELEGRAM_BOT_TOKEN was rejected by the Bot API "
               "(copy it again from @BotFather)", file=sys.stderr)
@@ -42,6 +38,14 @@ def run() -> int:
         return 1
     except StoreUnavailable as exc:
         print(f"startup error: {logs.redact(str(exc), secrets)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # Only the web server raises ListenError, so its module is loaded by then; importing
+        # it up front would load aiohttp before polling starts.
+        web = sys.modules.get("bot.telegram.web")
+        if web is None or not isinstance(exc, web.ListenError):
+            raise
+        print(f"startup error: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -69,3 +69,21 @@ async def test_unreachable_bot_api_is_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "cannot reach the Bot API at http://127.0.0.1:9" in text
     assert "SECRET" not in text and "Traceback" not in text
+
+
+async def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    """The health port is taken: one line naming it, exit code 1, no traceback."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with FakeTelegram(TOKEN) as tg:
+            proc = await launch(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                                HEALTH_PORT=str(port))
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = (out + err).decode()
+    assert proc.returncode == 1, text
+    assert "cannot listen on" in text and str(port) in text.strip().splitlines()[-1]
+    assert "Traceback" not in text

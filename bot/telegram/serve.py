@@ -26,10 +26,6 @@ if TYPE_CHECKING:  # aiohttp's server is imported only when it runs: polling sta
 log = logging.getLogger(__name__)
 
 
-class ListenError(Exception):
-    """The port cannot be bound (in use, or a privileged port): one line for the operator."""
-
-
 def _polling_failed(exc: TelegramError) -> None:
     """A failed getUpdates (a 5xx, an HTML page, a 429): python-telegram-bot polls again with
     a backoff by itself, so one line is enough (its default logs a traceback at ERROR)."""

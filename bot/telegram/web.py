@@ -21,9 +21,12 @@ from telegram.ext import Application
 
 from bot import __version__, metrics
 from bot.telegram.runtime import Runtime
-from bot.telegram.serve import ListenError
 
 log = logging.getLogger(__name__)
+
+
+class ListenError(Exception):
+    """The port cannot be bound (in use, or a privileged port): one line for the operator."""
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 AnyApp = Application[Any, Any, Any, Any, Any, Any]
