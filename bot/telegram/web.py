@@ -78,8 +78,10 @@ class WebServer:
     # -- webhook ---------------------------------------------------------------------------
 
     async def _webhook(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "")
-        if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
+        # aiohttp keeps header bytes that are not UTF-8 as surrogates: compare the raw bytes,
+        # so a forged header is one refusal, not a 500 with a traceback.
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape")
+        if not self.secret or not hmac.compare_digest(given, self.secret.encode()):
             log.warning("webhook POST without the right secret token refused")
             return web.Response(status=403)
         try:

@@ -110,3 +110,29 @@ async def test_the_job_is_stored_before_the_post_is_answered(wh: Harness) -> Non
         keys = [row[0] for row in db.execute("SELECT dedupe_key FROM jobs")]
     assert f"update:{update_id}" in keys
     await wh.tg.wait_for_message(ALICE)
+
+
+async def test_a_secret_header_that_is_not_utf8_is_refused_in_one_line(
+    wh: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bytes that are not UTF-8 in the secret header: 403 and one log line, no traceback
+    (it answered 500 with a traceback per POST)."""
+    caplog.set_level(logging.INFO)
+    url = httpx.URL(wh.webhook_url)
+    host, port = url.host, url.port or 80
+    body = b'{"update_id": 5}'
+    request = (
+        f"POST {url.raw_path.decode()} HTTP/1.1\r\nHost: {host}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    ).encode() + b"X-Telegram-Bot-Api-Secret-Token: \xff\xfe" + SECRET.encode()[2:] + (
+        b"\r\nConnection: close\r\n\r\n" + body
+    )
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(request)
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+    writer.close()
+    assert status_line.split()[1] == b"403", status_line
+    assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text
+    refused = [r for r in caplog.records if "secret" in r.getMessage()]
+    assert len(refused) == 1
