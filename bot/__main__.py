@@ -21,6 +21,7 @@ def run() -> int:
     from bot.store.open import StoreUnavailable
     from bot.telegram.app import build_application
     from bot.telegram.serve import run as serve
+    from bot.transfer import UnsafeTempDir
 
     secrets = settings.secrets()
     logs.setup(settings.log_level, secrets, settings.log_format)
@@ -38,6 +39,9 @@ def run() -> int:
         return 1
     except StoreUnavailable as exc:
         print(f"startup error: {logs.redact(str(exc), secrets)}", file=sys.stderr)
+        return 1
+    except UnsafeTempDir as exc:
+        print(f"startup error: temporary directory: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
         # Only the web server raises ListenError, so its module is loaded by then; importing

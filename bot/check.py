@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot import __version__, logs
 from bot.config import ConfigError, Settings, load_settings
+from bot.transfer import TempFiles, UnsafeTempDir, secure_dir
 
 if TYPE_CHECKING:
     from bot.store import ChatStore
@@ -133,11 +134,16 @@ async def _open_postgres(settings: Settings) -> Result | tuple[ChatStore, str, s
 
 
 async def check_tempdir(settings: Settings) -> Result:
-    directory = tempfile.gettempdir()
+    """TEMP_DIR (or the system's), as the bot will use it: its own private directory there."""
+    directory = settings.temp_base
+    root = directory / TempFiles.ROOT_NAME
     try:
-        with tempfile.NamedTemporaryFile(prefix="rtk-check-") as handle:
+        secure_dir(root)
+        with tempfile.NamedTemporaryFile(prefix="rtk-check-", dir=root) as handle:
             handle.write(b"x")
             handle.flush()
+    except UnsafeTempDir as exc:
+        return Result(False, "temp directory", str(exc))
     except OSError as exc:
         return Result(False, "temp directory", f"{directory} is not writable "
                                                f"({exc.strerror or exc})")

@@ -14,6 +14,7 @@ import fcntl
 import logging
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -149,7 +150,9 @@ class FileWriter:
         self._writing: asyncio.Future[None] | None = None
 
     async def __aenter__(self) -> FileWriter:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        # A fresh file, never through a planted symlink or onto an existing file.
+        flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                 | getattr(os, "O_CLOEXEC", 0))
         self._fd = await asyncio.to_thread(os.open, self.path, flags, 0o600)
         return self
 
@@ -197,6 +200,29 @@ def _write_all(fd: int, pieces: list[bytes]) -> None:
 # -- temporary files ---------------------------------------------------------------------------
 
 
+class UnsafeTempDir(Exception):
+    """The temporary directory is not the bot's own: a symlink, not a directory, or another
+    user's. Another local user could read the exports or swap files under the bot."""
+
+
+def secure_dir(path: Path) -> None:
+    """Make ``path`` (0700) or accept it only if it is this user's real directory; tighten it
+    to 0700. Raises ``UnsafeTempDir`` otherwise, ``OSError`` when it cannot be made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeTempDir(f"{path} is a symbolic link; remove it or set TEMP_DIR elsewhere")
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeTempDir(f"{path} is not a directory")
+    if info.st_uid != os.geteuid():
+        raise UnsafeTempDir(f"{path} belongs to another user (uid {info.st_uid}); remove it "
+                            "or set TEMP_DIR to a directory of this user's")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+
+
 class TempFiles:
     """The bot's temporary files: one directory per running process under
     ``<TEMP_DIR>/rtk-compressor-bot/``, locked for the life of the process.
@@ -221,7 +247,7 @@ class TempFiles:
         return temp
 
     def _start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secure_dir(self.root)
         # Another process starting at the same moment may sweep this directory before its
         # lock is taken (it looks like a dead run's): then start over under a new name.
         for _ in range(20):

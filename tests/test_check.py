@@ -100,3 +100,38 @@ async def test_bad_configuration_is_one_line(tmp_path: Path) -> None:
         "✗ configuration: WEBHOOK_SECRET: must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
     ]
     assert "Traceback" not in err
+
+
+async def test_the_temp_directory_checked_is_temp_dir(tmp_path: Path) -> None:
+    """TEMP_DIR is what the bot writes exports to, so that is what check tests (it tested
+    the system's temp directory, which was fine while TEMP_DIR was not)."""
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        code, out, _ = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                                   NEMO_API_URL=backend.url, TEMP_DIR=str(not_a_dir / "sub"))
+    assert code == 1, out
+    line = _lines(out)["temp directory"]
+    assert line.startswith("✗ ") and str(not_a_dir / "sub") in line
+
+
+async def test_a_planted_temp_directory_is_refused(tmp_path: Path) -> None:
+    """Someone else's directory (or a symlink) at TEMP_DIR/rtk-compressor-bot is never used."""
+    base = tmp_path / "shared-tmp"
+    base.mkdir()
+    elsewhere = tmp_path / "attacker"
+    elsewhere.mkdir()
+    (base / "rtk-compressor-bot").symlink_to(elsewhere)
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        code, out, _ = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                                   NEMO_API_URL=backend.url, TEMP_DIR=str(base))
+        assert code == 1, out
+        assert "symbolic link" in _lines(out)["temp directory"]
+        (base / "rtk-compressor-bot").unlink()
+        (base / "rtk-compressor-bot").mkdir()
+        os.chown(base / "rtk-compressor-bot", 54321, 54321)
+        code, out, _ = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                                   NEMO_API_URL=backend.url, TEMP_DIR=str(base))
+    assert code == 1, out
+    assert "another user" in _lines(out)["temp directory"]
+    assert list(elsewhere.iterdir()) == []
