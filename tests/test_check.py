@@ -102,14 +102,20 @@ async def test_bad_configuration_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
+async def _check_temp_dir(cwd: Path, temp_dir: Path) -> tuple[int, str]:
+    """`check` against both fakes with this TEMP_DIR: its exit code and output."""
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        code, out, _ = await check(cwd, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                                   NEMO_API_URL=backend.url, TEMP_DIR=str(temp_dir))
+    return code, out
+
+
 async def test_the_temp_directory_checked_is_temp_dir(tmp_path: Path) -> None:
     """TEMP_DIR is what the bot writes exports to, so that is what check tests (it tested
     the system's temp directory, which was fine while TEMP_DIR was not)."""
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
-    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
-        code, out, _ = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
-                                   NEMO_API_URL=backend.url, TEMP_DIR=str(not_a_dir / "sub"))
+    code, out = await _check_temp_dir(tmp_path, not_a_dir / "sub")
     assert code == 1, out
     line = _lines(out)["temp directory"]
     assert line.startswith("✗ ") and str(not_a_dir / "sub") in line
@@ -122,16 +128,13 @@ async def test_a_planted_temp_directory_is_refused(tmp_path: Path) -> None:
     elsewhere = tmp_path / "attacker"
     elsewhere.mkdir()
     (base / "rtk-compressor-bot").symlink_to(elsewhere)
-    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
-        code, out, _ = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
-                                   NEMO_API_URL=backend.url, TEMP_DIR=str(base))
-        assert code == 1, out
-        assert "symbolic link" in _lines(out)["temp directory"]
-        (base / "rtk-compressor-bot").unlink()
-        (base / "rtk-compressor-bot").mkdir()
-        os.chown(base / "rtk-compressor-bot", 54321, 54321)
-        code, out, _ = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
-                                   NEMO_API_URL=backend.url, TEMP_DIR=str(base))
+    code, out = await _check_temp_dir(tmp_path, base)
+    assert code == 1, out
+    assert "symbolic link" in _lines(out)["temp directory"]
+    (base / "rtk-compressor-bot").unlink()
+    (base / "rtk-compressor-bot").mkdir()
+    os.chown(base / "rtk-compressor-bot", 54321, 54321)
+    code, out = await _check_temp_dir(tmp_path, base)
     assert code == 1, out
     assert "another user" in _lines(out)["temp directory"]
     assert list(elsewhere.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import stat
 import sys
 from pathlib import Path
@@ -73,8 +74,6 @@ async def test_unreachable_bot_api_is_one_clear_line(tmp_path: Path) -> None:
 
 async def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     """The health port is taken: one line naming it, exit code 1, no traceback."""
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -24,12 +24,12 @@ from bot.telegram.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+AnyApp = Application[Any, Any, Any, Any, Any, Any]
+
 
 class ListenError(Exception):
     """The port cannot be bound (in use, or a privileged port): one line for the operator."""
-
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-AnyApp = Application[Any, Any, Any, Any, Any, Any]
 
 
 class WebServer:
