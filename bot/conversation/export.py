@@ -13,6 +13,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bot import logs, metrics
@@ -234,61 +235,87 @@ async def deliver(ctx: Ctx, url: str) -> bool:
     with contextlib.suppress(Exception):
         await chat.action("upload_video")
     # Streamed to a file in the bot's temporary directory (removed however this ends), with
-    # a percent status if it takes a while, then handed to Telegram by path.
-    async with svc.temp.directory("export-") as tmp:
-        path = tmp / "video.mp4"
-        try:
-            async with transfer(ctx, lambda done, total: messages.sending_video(t, done, total),
-                                size) as shown:
-                size = await svc.client.download(
-                    url, path, max_bytes=svc.limits.upload, on_progress=shown.advance
+    # a percent status if it takes a while, then handed to Telegram by path. Any local failure
+    # before the file is whole (a full disk, a quota, a permission) still gives the link.
+    fetched = False
+    try:
+        async with svc.temp.directory("export-") as tmp:
+            path = tmp / "video.mp4"
+            size = await _download(ctx, url, path, size)
+            fetched = True
+            if size is None:
+                return True  # the link went instead
+            return await _send_file(ctx, url, path, size)
+    except OSError as exc:
+        if fetched:
+            raise
+        log.warning("chat %s: could not store the export on this machine (%s); sending the "
+                    "link", chat.chat_id, exc.strerror or type(exc).__name__)
+        await _send_link(ctx, url, size)
+        return True
+
+
+async def _download(ctx: Ctx, url: str, path: Path, size: int | None) -> int | None:
+    """The export on disk at ``path`` and its size, or ``None`` when the link was sent
+    instead (too big, an unsafe link, a backend failure)."""
+    svc, chat, t = ctx.svc, ctx.chat, ctx.t
+    try:
+        async with transfer(ctx, lambda done, total: messages.sending_video(t, done, total),
+                            size) as shown:
+            return await svc.client.download(
+                url, path, max_bytes=svc.limits.upload, on_progress=shown.advance
+            )
+    except FileTooLarge:
+        await _send_link(ctx, url, size)
+        return None
+    except UnsafeUrl as exc:
+        log.warning("chat %s: refused to fetch the render link (%s); sent the link instead "
+                    "(ALLOW_PRIVATE_URLS=1 allows private addresses)", chat.chat_id, exc)
+        await _send_link(ctx, url, None)
+        return None
+    except BackendError:
+        log.warning("chat %s: could not download the export; sending the link",
+                    chat.chat_id, exc_info=True)
+        await _send_link(ctx, url, size)
+        return None
+
+
+async def _send_file(ctx: Ctx, url: str, path: Path, size: int) -> bool:
+    """The downloaded export to Telegram: a video, else a document, else the link."""
+    svc, chat, t = ctx.svc, ctx.chat, ctx.t
+    source = await svc.store.get_source(chat.chat_id, chat.thread_id)
+    result = await gains.after(ctx, size, source)
+    caption = messages.video_ready(t, size, source.video if source else None, result)
+    sent: Sent | None = None
+    async with delivering(chat) as confirm:
+        for as_document in (False, True):
+            try:
+                sent = await chat.send_video(
+                    path, caption=caption, filename="video.mp4", as_document=as_document
                 )
-        except FileTooLarge:
-            await _send_link(ctx, url, size)
-            return True
-        except UnsafeUrl as exc:
-            log.warning("chat %s: refused to fetch the render link (%s); sent the link instead "
-                        "(ALLOW_PRIVATE_URLS=1 allows private addresses)", chat.chat_id, exc)
-            await _send_link(ctx, url, None)
-            return True
-        except BackendError:
-            log.warning("chat %s: could not download the export; sending the link",
-                        chat.chat_id, exc_info=True)
-            await _send_link(ctx, url, size)
-            return True
-        source = await svc.store.get_source(chat.chat_id, chat.thread_id)
-        result = await gains.after(ctx, size, source)
-        caption = messages.video_ready(t, size, source.video if source else None, result)
-        sent: Sent | None = None
-        async with delivering(chat) as confirm:
-            for as_document in (False, True):
-                try:
-                    sent = await chat.send_video(
-                        path, caption=caption, filename="video.mp4", as_document=as_document
-                    )
-                    confirm(sent.message_id)
-                    break
-                except TooLarge:
-                    break
-                except DeliveryFailed:
-                    log.info("chat %s: Telegram refused the video as %s", chat.chat_id,
-                             "document" if as_document else "video")
-                except DeliveryUncertain as exc:
-                    # Sending again could time out again (and double the video): the link
-                    # is sure.
-                    log.warning("chat %s: no answer from Telegram sending the video (%s); "
-                                "sending the link too", chat.chat_id, exc)
-                    metrics.DELIVERIES.labels("link").inc()
-                    confirm(await chat.send(
-                        messages.video_link_uncertain(t, url),
-                        buttons=[[Button(t._("⬇️ Download the video"), url=url)]],
-                    ))
-                    return True
-            if sent is None:
-                await _send_link(ctx, url, size, confirm)
+                confirm(sent.message_id)
+                break
+            except TooLarge:
+                break
+            except DeliveryFailed:
+                log.info("chat %s: Telegram refused the video as %s", chat.chat_id,
+                         "document" if as_document else "video")
+            except DeliveryUncertain as exc:
+                # Sending again could time out again (and double the video): the link
+                # is sure.
+                log.warning("chat %s: no answer from Telegram sending the video (%s); "
+                            "sending the link too", chat.chat_id, exc)
+                metrics.DELIVERIES.labels("link").inc()
+                confirm(await chat.send(
+                    messages.video_link_uncertain(t, url),
+                    buttons=[[Button(t._("⬇️ Download the video"), url=url)]],
+                ))
                 return True
-        metrics.DELIVERIES.labels("document" if as_document else "video").inc()
-        await gains.record(ctx, sent, as_document, result)
+        if sent is None:
+            await _send_link(ctx, url, size, confirm)
+            return True
+    metrics.DELIVERIES.labels("document" if as_document else "video").inc()
+    await gains.record(ctx, sent, as_document, result)
     return True
 
 

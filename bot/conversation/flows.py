@@ -227,7 +227,16 @@ async def media_job(ctx: Ctx, job: Job) -> None:
         jobs += await ctx.svc.store.take_album(job.chat_id, job.thread_id, str(group), job.id)
     items = [MediaItem.from_payload(j.payload["item"]) for j in jobs]
     caption = next((str(j.payload["caption"]) for j in jobs if j.payload.get("caption")), "")
-    result = await _upload_once(ctx, job, lambda: upload_items(ctx, items))
+    setup: int | None = None
+
+    async def set_up() -> None:
+        # First contact (a forwarded clip, a new group): the setup line, then the upload.
+        nonlocal setup
+        setup = await setting_up(ctx)
+
+    result = await _upload_once(ctx, job, lambda: upload_items(ctx, items, set_up))
+    if result is not None and job.uploaded is not None:
+        setup = await progress_before(ctx.chat, "setup")  # a second run: reuse that line
     if result is None:
         return
     # Baseline the draft: if the backend drafts uploads itself, that is not an edit to export.
@@ -238,8 +247,11 @@ async def media_job(ctx: Ctx, job: Job) -> None:
     )
     buttons = presets.keyboard(ctx, source) if source and not caption else None
     text = await acknowledge(ctx, items, result, bool(caption))
-    with named("ack"):  # the text differs on a second run (the one-time quality hint)
-        await ctx.chat.send(text, buttons=buttons)
+    if setup is not None:
+        await ctx.chat.edit(setup, text, buttons=buttons)
+    else:
+        with named("ack"):  # the text differs on a second run (the one-time quality hint)
+            await ctx.chat.send(text, buttons=buttons)
     if caption:
         await _instruct(ctx, job, caption)
 

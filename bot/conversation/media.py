@@ -11,6 +11,7 @@ import asyncio
 import logging
 import mimetypes
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,13 @@ def split_urls(text: str) -> tuple[list[str], str]:
     return urls, re.sub(r"\s+", " ", rest).strip()
 
 
-async def upload_items(ctx: Ctx, items: list[MediaItem]) -> UploadResult | None:
+async def upload_items(
+    ctx: Ctx, items: list[MediaItem],
+    before_upload: Callable[[], Awaitable[None]] | None = None,
+) -> UploadResult | None:
     """Check, download and upload; tells the person about anything refused. ``None`` if
-    nothing was uploaded."""
+    nothing was uploaded. ``before_upload`` runs once the files passed the checks (the
+    first contact's setup line: not shown for a file that is refused anyway)."""
     t, chat, svc = ctx.t, ctx.chat, ctx.svc
     accepted: list[MediaItem] = []
     for item in items:
@@ -124,6 +129,8 @@ async def upload_items(ctx: Ctx, items: list[MediaItem]) -> UploadResult | None:
         total = total + item.file_size if total is not None and item.file_size else None
     if not files:
         return None
+    if before_upload is not None:
+        await before_upload()
 
     def status(done: int, size: int | None) -> str:
         return messages.uploading(t, files[0].filename, len(files), done, size)
