@@ -106,4 +106,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (owner, step)
     );
     """,
+    # 8: what fetches a project's original video from Telegram again (its file_id, name, MIME
+    # type and kind), so local compression can download it, after a restart too.
+    """
+    ALTER TABLE sources ADD COLUMN file_id TEXT;
+    ALTER TABLE sources ADD COLUMN file_name TEXT;
+    ALTER TABLE sources ADD COLUMN mime_type TEXT;
+    ALTER TABLE sources ADD COLUMN kind TEXT;
+    """,
 ]

@@ -118,4 +118,11 @@ PG_MIGRATIONS: list[str] = [
         PRIMARY KEY (owner, step)
     );
     """,
+    # 8: what fetches the original again (SQLite's 8).
+    """
+    ALTER TABLE sources ADD COLUMN file_id TEXT;
+    ALTER TABLE sources ADD COLUMN file_name TEXT;
+    ALTER TABLE sources ADD COLUMN mime_type TEXT;
+    ALTER TABLE sources ADD COLUMN kind TEXT;
+    """,
 ]
