@@ -9,8 +9,9 @@ from bot.backend.models import MAX_UPLOAD_MB
 from bot.conversation import messages
 from bot.conversation.accounts import Accounts
 from bot.conversation.chat import Chat
+from bot.conversation.encoder import Local
 from bot.i18n import Translator, backend_language
-from bot.store import ChatStore
+from bot.store import ChatStore, Job
 from bot.transfer import TempFiles
 
 
@@ -74,6 +75,13 @@ class Services:
     typing: TypingBudget = field(default_factory=TypingBudget)
     auto_export: bool = True
     """Render and send the video after a turn that changed the project (AUTO_EXPORT)."""
+    local: Local | None = None
+    """Compression on this machine (LOCAL_COMPRESSION), when an ffmpeg was found."""
+
+    @property
+    def backend_enabled(self) -> bool:
+        """LOCAL_COMPRESSION=always: the backend is never contacted (no token, no session)."""
+        return self.local is None or not self.local.always
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,9 @@ class Ctx:
     chat: Chat
     t: Translator
     svc: Services
+    job: Job | None = None
+    """The queued job this runs for (``None`` for direct answers): what a fallback to local
+    compression repeats."""
 
     @property
     def language(self) -> str:

@@ -30,6 +30,7 @@ from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, Sent, TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
+from bot.conversation.local import take_over
 from bot.conversation.messages import Text
 from bot.conversation.outbox import (
     delivering,
@@ -190,6 +191,8 @@ async def _no_video(ctx: Ctx, status_id: int | None, outcome: str, text: Text) -
     status message down, say so, and suggest shorter clips when the video was long."""
     metrics.RENDERS.labels(outcome).inc()
     await _clear_status(ctx, status_id)
+    if await take_over(ctx, outcome):
+        return False
     await ctx.chat.send(text(ctx.t))
     await tip_if_long(ctx)
     return False

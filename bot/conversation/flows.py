@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.backend.errors import BackendError
 from bot.backend.models import UploadResult
-from bot.conversation import gains, messages, presets
+from bot.conversation import gains, local, local_messages, messages, presets
 from bot.conversation.chat import (
     Button,
     DeliveryFailed,
@@ -55,6 +55,8 @@ async def setting_up(ctx: Ctx) -> int | None:
     """First contact: "Setting up…" while the chat's token and session are created. Returns
     that message, for the caller to edit into its answer (``None``: nothing to set up)."""
     svc, chat = ctx.svc, ctx.chat
+    if not svc.backend_enabled:
+        return None  # LOCAL_COMPRESSION=always: nothing to set up
     record = await svc.store.get_chat(chat.chat_id)
     topic = await svc.store.get_topic(chat.chat_id, chat.thread_id)
     has_token = svc.accounts.is_operator or bool(record and record.token)
@@ -94,6 +96,9 @@ async def show_help(ctx: Ctx) -> None:
 
 async def credits(ctx: Ctx) -> None:
     svc, chat = ctx.svc, ctx.chat
+    if not svc.backend_enabled:
+        await chat.send(local_messages.no_credits_needed(ctx.t))
+        return
     try:
         balance = await svc.accounts.call(
             chat.chat_id, chat.thread_id, ctx.language,
@@ -107,6 +112,9 @@ async def credits(ctx: Ctx) -> None:
 
 async def status(ctx: Ctx) -> None:
     svc, chat, t = ctx.svc, ctx.chat, ctx.t
+    if not svc.backend_enabled:
+        await local.status(ctx)
+        return
     try:
         state = await svc.accounts.state(chat.chat_id, chat.thread_id, ctx.language)
     except BackendError as exc:
@@ -336,4 +344,15 @@ HANDLERS: dict[str, Handler] = {
     "media": media_job,
     "link": link_job,
     "new_session": new_session_job,
+    "compress": local.compress_job,
 }
+
+LOCAL_HANDLERS: dict[str, Handler] = {
+    "turn": local.turn_job,
+    "export": local.export_job,
+    "media": local.media_job,
+    "link": local.link_job,
+    "new_session": local.new_job,
+    "compress": local.compress_job,
+}
+"""LOCAL_COMPRESSION=always: the same job kinds, done on this machine only."""

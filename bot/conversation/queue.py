@@ -234,7 +234,7 @@ class ChatQueue:
                           message_id if isinstance(message_id, int) else None),
             self.svc.store, owner, t, again=resumed,
         )
-        ctx = Ctx(chat=chat, t=t, svc=self.svc)
+        ctx = Ctx(chat=chat, t=t, svc=self.svc, job=job)
         if not resumed and not await self.svc.store.start_job(job.id):
             return  # cancelled between the read and now
         try:

@@ -254,6 +254,11 @@ class ChatStore(ABC):
                            row["kind"] or "video") if row["file_id"] else None)
         return Source(row["user_id"], row["name"], VideoInfo.from_row(row), file)
 
+    async def forget_source(self, chat_id: int, thread_id: int) -> None:
+        """No original any more (a fresh start): its buttons and requests have nothing to use."""
+        await self._run("DELETE FROM sources WHERE chat_id = $1 AND thread_id = $2",
+                        chat_id, thread_id)
+
     async def add_export(
         self, chat_id: int, thread_id: int, file_id: str, as_document: bool, video: VideoInfo
     ) -> int:

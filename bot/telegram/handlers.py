@@ -292,7 +292,8 @@ async def _preset(
         await ctx.chat.send(messages.preset_no_video(ctx.t))
         return
     await flows.enqueue(ctx, context.runtime.queue, "turn",
-                        _payload(update, text=instruction, export=True), dedupe_key=_key(update))
+                        _payload(update, text=instruction, export=True, preset=key),
+                        dedupe_key=_key(update))
 
 
 async def history(update: Update, context: BotContext) -> None:
