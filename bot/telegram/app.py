@@ -183,7 +183,8 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
     local = None
     if ffmpeg is not None and settings.local_compression != "off":
         local = Local(ffmpeg, "always" if settings.local_compression == "always" else "fallback",
-                      EncodeSlots(settings.local_encode_concurrency))
+                      EncodeSlots(settings.local_encode_concurrency),
+                      progress_every=settings.transfer_progress_seconds)
         log.info("local compression: %s with %s %s", settings.local_compression, ffmpeg.path,
                  ffmpeg.version)
     svc = Services(
