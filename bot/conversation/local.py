@@ -275,7 +275,8 @@ async def _fetch_and_encode(
         keyboard = [row for row in presets.keyboard(ctx, source)
                     if all(b.data and not b.data.startswith(f"{presets.PREFIX}small:")
                            for b in row)]
-        await chat.send(lm.already_small(t, result.input_size), buttons=keyboard or None)
+        await chat.send(lm.already_small(t, result.input_size, bool(keyboard)),
+                        buttons=keyboard or None)
         return
     status.show(lm.sending(t))
     await _deliver(ctx, result, source, note)

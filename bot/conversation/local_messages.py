@@ -75,12 +75,14 @@ encode_failed = _(
 )
 
 
-def already_small(t: Translator, size: int) -> str:
-    return t._(
+def already_small(t: Translator, size: int, suggest: bool) -> str:
+    text = t._(
         "👍 Your video ({size}) is already well compressed: compressing it again would not make "
-        "it smaller, so I'm not sending a copy. A lower resolution or a size target can still "
-        "help:"
+        "it smaller, so I'm not sending a copy."
     ).format(size=t.size(size))
+    if suggest:
+        text += " " + t._("A lower resolution or a size target can still help:")
+    return text
 
 
 def unreachable(t: Translator, target: int, smallest: int | None) -> str:
