@@ -247,3 +247,41 @@ async def test_off_keeps_the_backend_answer(tmp_path: Path, clips: Clips) -> Non
         await h.tg.wait_for_message(ALICE, contains="register?bind=", timeout=30)
         await h.idle()
         assert not [m for m in h.tg.messages(ALICE) if m.kind in {"video", "document"}]
+
+
+async def test_a_restart_mid_encode_compresses_again_and_delivers_once(
+    tmp_path: Path, clips: Clips
+) -> None:
+    async with Harness(tmp_path, **_local()) as h:
+        await h.tg.send_video(ALICE, clips.long, file_name="long.mp4", duration=20, width=1280,
+                              height=720, caption="smaller")
+        await h.tg.wait_for(lambda: _ffmpegs() or None, 60)
+        await h.restart()
+        assert not _ffmpegs(), "the stopped run's encoder is gone"
+        await h.tg.wait_for_message(ALICE, kind="video", timeout=120)
+        await h.idle()
+        assert len([m for m in h.tg.messages(ALICE) if m.kind in {"video", "document"}]) == 1
+        live = [m.text or "" for m in h.tg.messages(ALICE) if not m.deleted]
+        assert sum("Received" in t for t in live) == 1, live
+
+
+async def test_a_local_bot_api_file_is_read_in_place(tmp_path: Path, clips: Clips) -> None:
+    source = tmp_path / "phone.mp4"
+    source.write_bytes(clips.landscape)
+    async with Harness(tmp_path, telegram_local_mode=True, tg_options={"local_mode": True},
+                       **_local()) as h:
+        await h.tg.send_video(ALICE, b"", file_name="phone.mp4", source_path=source,
+                              caption="smaller")
+        await h.tg.wait_for_message(ALICE, kind="video", timeout=60)
+        assert h.tg.file_downloads == 0, "read from the path, not fetched over HTTP"
+        assert not any("Getting your video" in t for t in _texts(h, ALICE))
+
+
+async def test_fallback_when_the_render_fails(tmp_path: Path, clips: Clips) -> None:
+    async with Harness(tmp_path, local_compression="fallback") as h:
+        h.backend.render_fail = True
+        await h.tg.send_video(ALICE, clips.landscape, file_name="clip.mp4", duration=3,
+                              width=960, height=540, caption="make it smaller")
+        await h.tg.wait_for_message(ALICE, kind="video", timeout=90)
+        reason = await h.tg.wait_for_message(ALICE, contains="render failed")
+        assert "on this machine instead" in (reason.text or "")
