@@ -135,7 +135,8 @@ how_to_ask = _(
 def received(t: Translator, name: str, details: list[str], asked: bool) -> str:
     suffix = f" ({', '.join(details)})" if details else ""
     head = t._("📥 Received: {name}{details}").format(name=name, details=suffix)
-    return f"{head}\n\n{t._('Compressing it as you asked…') if asked else how_to_ask(t)}"
+    tail = t._("Compressing it as you asked…") if asked else how_to_ask(t)
+    return f"{head}\n\n{tail}"
 
 
 def status(t: Translator, name: str | None, details: list[str]) -> str:
