@@ -246,6 +246,8 @@ async def media_job(ctx: Ctx, job: Job) -> None:
     if result is not None and job.uploaded is not None:
         setup = await progress_before(ctx.chat, "setup")  # a second run: reuse that line
     if result is None:
+        if setup is not None:  # the failure was told; no "Setting up…" left hanging over it
+            await ctx.chat.delete(setup)
         return
     # Baseline the draft: if the backend drafts uploads itself, that is not an edit to export.
     await check_draft(ctx)
