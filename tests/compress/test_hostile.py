@@ -131,3 +131,16 @@ async def test_a_hostile_file_name_is_just_a_file(
     result = await engine.compress(src, Request(max_short_side=240))
     assert result.path.is_file()
     assert name not in result.path.name
+
+
+async def test_an_ffmpeg_that_vanished_is_encode_failed(
+    ffmpeg: object, clips: Clips, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from bot.compress import Ffmpeg
+
+    assert isinstance(ffmpeg, Ffmpeg)
+    engine = Engine(replace(ffmpeg, path=str(tmp_path / "gone")), tmp_path / "work")
+    with pytest.raises(EncodeFailed):
+        await engine.compress(clips.silent, Request())
