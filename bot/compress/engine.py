@@ -187,6 +187,8 @@ class Engine:
             return out
         except process.Timeout:
             raise EncodeFailed("The encode took too long and was stopped.") from None
+        except process.SpawnFailed:
+            raise EncodeFailed("ffmpeg could not be started.") from None
         finally:
             if not ok:
                 _unlink(out)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.compress import process
-from bot.compress.errors import NotAVideo
+from bot.compress.errors import EncodeFailed, NotAVideo
 from bot.compress.types import Probe
 
 # Real audio/video containers (names as `ffmpeg -demuxers` spells them). Not here, on purpose:
@@ -154,6 +154,8 @@ async def _ffmpeg(
                                  stderr_limit=PROBE_STDERR)
     except process.Timeout:
         raise NotAVideo(NOT_A_VIDEO) from None
+    except process.SpawnFailed:
+        raise EncodeFailed("ffmpeg could not be started.") from None
 
 
 async def _decodes(binary: str, src: Path, index: int) -> bool:

@@ -35,6 +35,10 @@ class Timeout(Exception):
     """The process ran longer than its budget and was killed."""
 
 
+class SpawnFailed(Exception):
+    """The binary could not be started (gone, not executable, out of processes)."""
+
+
 @dataclass(frozen=True)
 class Finished:
     """How a process ended; ``stderr`` is the last bytes only (for logs, never for users)."""
@@ -106,13 +110,17 @@ async def run(
     and the CancelledError goes on. The caller deletes its own partial output.
     """
     prefix = _nice_prefix(niceness)
-    proc = await asyncio.create_subprocess_exec(
-        *prefix, *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *prefix, *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        log.warning("could not start %s: %s", argv[0], exc)
+        raise SpawnFailed(str(exc)) from None
     if niceness > 0 and not prefix:
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
