@@ -46,9 +46,11 @@ from bot.compress import (
 from bot.conversation import gains, messages, presets
 from bot.conversation import local_messages as lm
 from bot.conversation.chat import (
+    Button,
     Chat,
     DeliveryFailed,
     DeliveryUncertain,
+    Keyboard,
     Sent,
     TooLarge,
     is_group,
@@ -150,10 +152,12 @@ class LiveStatus:
     and never a backlog (the latest text wins), so a slow or rate-limited edit holds nothing
     up and a group's 20 messages a minute are not spent on percentages."""
 
-    def __init__(self, chat: Chat, message_id: int | None, every: float) -> None:
+    def __init__(self, chat: Chat, message_id: int | None, every: float,
+                 buttons: Keyboard | None = None) -> None:
         self.chat = chat
         self.message_id = message_id
         self.every = every
+        self.buttons = buttons
         self._latest: str | None = None
         self._shown: str | None = None
         self._last = -math.inf
@@ -173,21 +177,49 @@ class LiveStatus:
             text = self._latest
             self._last = time.monotonic()
             try:
-                await self.chat.edit(self.message_id, text)
+                await self.chat.edit(self.message_id, text, buttons=self.buttons)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the next edit may go through; the work goes on regardless
                 log.info("chat %s: status not edited", self.chat.chat_id, exc_info=True)
             self._shown = text
 
-    async def close(self) -> None:
-        """Stop editing and take the status down (the result or the reason replaces it)."""
+    async def stop_editing(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def close(self, final: str | None = None) -> None:
+        """Stop editing; then take the status down (the result or the reason replaces it),
+        or leave ``final`` in it, without buttons."""
+        await self.stop_editing()
         if self.message_id is not None:
             with contextlib.suppress(Exception):
-                await self.chat.delete(self.message_id)
+                if final is None:
+                    await self.chat.delete(self.message_id)
+                else:
+                    await self.chat.edit(self.message_id, final)
+
+
+STOP_PREFIX = "stop:"
+
+
+def stop_buttons(ctx: Ctx) -> Keyboard | None:
+    """A live status's ❌ Cancel: ``stop:<job id>:<who asked>`` (who may press it)."""
+    job = ctx.job
+    if job is None:
+        return None
+    uid = job.payload.get("user_id")
+    return [[Button(lm.cancel_button(ctx.t),
+                    data=f"{STOP_PREFIX}{job.id}:{uid if isinstance(uid, int) else 0}")]]
+
+
+def parse_stop(data: str) -> tuple[int, int] | None:
+    """``(job id, who asked)`` from a ❌ button's data; ``None`` for anything else."""
+    job, _, uid = data.removeprefix(STOP_PREFIX).partition(":")
+    if not data.startswith(STOP_PREFIX) or not job.isdigit() or not uid.lstrip("-").isdigit():
+        return None
+    return int(job), int(uid)
 
 
 # -- the compress job -----------------------------------------------------------------------------
@@ -215,7 +247,9 @@ async def compress(ctx: Ctx, request: Request) -> None:
         await chat.send(lm.send_a_video(t))
         return
     every = local.progress_every * (2 if is_group(chat.chat_id) else 1)
-    status = LiveStatus(chat, await send_progress(chat, "compress", lm.starting(t)), every)
+    status = LiveStatus(chat, await send_progress(chat, "compress", lm.starting(t)), every,
+                        stop_buttons(ctx))
+    status.show(lm.starting(t))  # with its ❌ button
 
     async def in_line(place: int) -> None:
         status.show(lm.waiting(t, place))
@@ -228,10 +262,20 @@ async def compress(ctx: Ctx, request: Request) -> None:
             waiting = False
             async with svc.temp.directory("compress-") as work:
                 await _fetch_and_encode(ctx, source, request, work, status)
+    except asyncio.CancelledError:
+        # A shutdown leaves the status for the next start to reuse; a ❌ or /cancel says so.
+        job = ctx.job
+        stopped = job is not None and await svc.store.cancelled_among([job.id])
+        if stopped:
+            await status.close(lm.stopped(t))
+        else:
+            await status.stop_editing()
+        raise
+    else:
+        await status.close()
     finally:
         if waiting:
             metrics.LOCAL_WAITING.dec()
-        await status.close()
 
 
 async def _fetch_and_encode(

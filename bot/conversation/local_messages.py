@@ -38,6 +38,10 @@ def compressing(t: Translator, fraction: float | None, eta: float | None, again:
 
 sending = _("📤 Sending the video…")
 
+cancel_button = _("❌ Cancel")
+
+stopped = _("⏹ Stopped: nothing of it will be sent.")
+
 # -- why the backend was not used -----------------------------------------------------------------
 
 

@@ -270,6 +270,18 @@ class ChatQueue:
                 log.exception("worker failed while being cancelled")
         return count
 
+    async def cancel_job(self, chat_id: int, thread_id: int, job_id: int) -> bool:
+        """Stop one job (its status's ❌ button): the chat's other work goes on. ``False``
+        when it had already ended. On another replica, its lease upkeep stops the job."""
+        if not await self.svc.store.cancel_job(chat_id, thread_id, job_id):
+            return False
+        key = (chat_id, thread_id)
+        if self._running.get(key) == job_id and (task := self._workers.pop(key, None)):
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self._kick(key)  # the rest of the chat's line
+        return True
+
     async def resume(self) -> int:
         """Start the workers of chats that had unfinished work when the bot stopped (with
         replicas: that no live replica holds), and, with replicas, the lease keeper."""

@@ -389,6 +389,16 @@ class ChatStore(ABC):
             )
         return count
 
+    async def cancel_job(self, chat_id: int, thread_id: int, job_id: int) -> bool:
+        """Cancel one unfinished job of this chat (a status's ❌ button); ``False`` when it
+        had ended, or is not this chat's."""
+        changed = await self._run(
+            f"UPDATE jobs SET state = 'cancelled', updated_at = $1 WHERE id = $2"
+            f" AND chat_id = $3 AND thread_id = $4 AND {_UNFINISHED}",
+            time.time(), job_id, chat_id, thread_id,
+        )
+        return changed == 1
+
     async def cancelled_among(self, job_ids: list[int]) -> set[int]:
         """Which of these jobs were cancelled (a /cancel another replica received shows
         here; the replica running the job checks)."""

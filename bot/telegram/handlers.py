@@ -15,7 +15,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot import logs, metrics
-from bot.conversation import flows, messages, presets
+from bot.conversation import flows, local, messages, presets
 from bot.conversation.chat import ChatUnavailable, is_group
 from bot.conversation.context import Ctx
 from bot.conversation.outbox import OutboxChat
@@ -247,6 +247,9 @@ async def _press(update: Update, context: BotContext) -> None:
     if (preset := presets.parse(data)) is not None:
         await _preset(update, context, *preset)
         return
+    if (stop := local.parse_stop(data)) is not None:
+        await _stop(update, context, *stop)
+        return
     ctx = await ctx_for(update, context)
     queue = context.runtime.queue
     if data.startswith(flows.HISTORY_PREFIX):
@@ -294,6 +297,22 @@ async def _preset(
     await flows.enqueue(ctx, context.runtime.queue, "turn",
                         _payload(update, text=instruction, export=True, preset=key),
                         dedupe_key=_key(update))
+
+
+async def _stop(update: Update, context: BotContext, job_id: int, asker: int) -> None:
+    """A live status's ❌: only who asked (or a group admin) stops that one job."""
+    query = update.callback_query
+    assert query is not None
+    ctx = await ctx_for(update, context)
+    user = update.effective_user
+    allowed = user is not None and (
+        user.id == asker or (_in_group(update) and await ctx.chat.is_admin(user.id))
+    )
+    if not allowed:
+        await query.answer(messages.preset_not_yours(ctx.t), show_alert=True)
+        return
+    if not await context.runtime.queue.cancel_job(ctx.chat.chat_id, ctx.chat.thread_id, job_id):
+        await query.answer(messages.cancelled(ctx.t, 0))
 
 
 async def history(update: Update, context: BotContext) -> None:

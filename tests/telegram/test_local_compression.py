@@ -186,7 +186,7 @@ async def test_progress_moves_and_cancel_stops_the_encoder(
         (now,) = [m for m in h.tg.messages(ALICE) if m.message_id == status.message_id]
         shown = [*now.edits, now.text or ""]
         assert any("Compressing" in t and "%" in t for t in shown), shown
-        assert now.deleted, "the status goes once the work is stopped"
+        assert "Stopped" in (now.text or "") and not now.buttons, "the status says it stopped"
         temp = h.runtime.svc.temp.run_dir
         assert not list(temp.glob("compress-*")), "the partial output is removed"
 
@@ -285,3 +285,31 @@ async def test_fallback_when_the_render_fails(tmp_path: Path, clips: Clips) -> N
         await h.tg.wait_for_message(ALICE, kind="video", timeout=90)
         reason = await h.tg.wait_for_message(ALICE, contains="render failed")
         assert "on this machine instead" in (reason.text or "")
+
+
+async def test_the_status_cancel_button_stops_that_job_only_for_who_asked(
+    tmp_path: Path, clips: Clips
+) -> None:
+    group = -100510
+    async with Harness(tmp_path, **_local()) as h:
+        await h.tg.send_video(group, clips.long, file_name="long.mp4", duration=20, width=1280,
+                              height=720, caption="@rtk_compressor_bot smaller, H.265",
+                              user=h.tg.user(ALICE), chat_type="supergroup")
+        status = await h.tg.wait_for_message(group, contains="🗜 Compressing", timeout=60)
+        await h.tg.wait_for(lambda: _ffmpegs() or None, 30)
+        (stop,) = [b for b in status.buttons if str(b["callback_data"]).startswith("stop:")]
+        assert stop["text"] == "❌ Cancel"
+        data = str(stop["callback_data"])
+        await h.tg.press_button(group, status.message_id, data, user=BOB)  # not his video
+        await asyncio.sleep(1)
+        assert _ffmpegs(), "a bystander's press stops nothing"
+        await h.tg.press_button(group, status.message_id, data, user=ALICE)
+        await h.tg.wait_for(lambda: not _ffmpegs() or None, 10)
+        await h.tg.wait_for_message(group, contains="Stopped", timeout=10)
+        await h.idle()
+        (now,) = [m for m in h.tg.messages(group) if m.message_id == status.message_id]
+        assert not now.deleted and "Stopped" in (now.text or "") and not now.buttons
+        assert not [m for m in h.tg.messages(group) if m.kind in {"video", "document"}]
+        alerts = [c for c in h.tg.calls if c.method == "answerCallbackQuery"
+                  and c.params.get("show_alert")]
+        assert alerts and "Only the person who sent the video" in str(alerts[0].params["text"])
