@@ -229,13 +229,19 @@ async def test_fallback_on_a_plan_that_blocks_export(tmp_path: Path, clips: Clip
         assert "on this machine instead" in (reason.text or "")
 
 
-async def test_fallback_when_the_backend_is_down(tmp_path: Path, clips: Clips) -> None:
+@pytest.mark.parametrize(("code", "status", "why"), [
+    (500, 503, "unavailable right now"),  # down, after the retry policy gave up
+    (4002, 200, "too large for the video service"),
+])
+async def test_fallback_when_the_backend_cannot_take_the_upload(
+    tmp_path: Path, clips: Clips, code: int, status: int, why: str
+) -> None:
     async with Harness(tmp_path, local_compression="fallback") as h:
-        h.backend.fail("upload", 500, http_status=503, times=5)
+        h.backend.fail("upload", code, http_status=status, times=5)
         await h.tg.send_video(ALICE, clips.landscape, file_name="clip.mp4", duration=3,
                               width=960, height=540)
         await h.tg.wait_for_message(ALICE, kind="video", timeout=90)
-        reason = await h.tg.wait_for_message(ALICE, contains="unavailable right now")
+        reason = await h.tg.wait_for_message(ALICE, contains=why)
         assert "on this machine instead" in (reason.text or "")
 
 
