@@ -78,6 +78,9 @@ def request_for(payload: dict[str, Any]) -> Request:
     preset = payload.get("preset")
     if isinstance(preset, str) and preset in presets.KEYS:
         return preset_request(preset)
+    target = payload.get("target_bytes")
+    if isinstance(target, int) and target > 0:
+        return Request(target_bytes=target)
     return parse_request(str(payload.get("text") or payload.get("caption") or ""))
 
 
@@ -202,6 +205,25 @@ class LiveStatus:
 
 
 STOP_PREFIX = "stop:"
+FIT_PREFIX = "fit:"
+
+
+def fit_buttons(ctx: Ctx, target: int) -> Keyboard | None:
+    """Under an export over the size asked for: fit the original to it on this machine
+    (``fit:<target bytes>:<who asked>``); ``None`` without local compression."""
+    if ctx.svc.local is None:
+        return None
+    uid = ctx.job.payload.get("user_id") if ctx.job else None
+    return [[Button(lm.fit_button(ctx.t, target),
+                    data=f"{FIT_PREFIX}{target}:{uid if isinstance(uid, int) else 0}")]]
+
+
+def parse_fit(data: str) -> tuple[int, int] | None:
+    """``(target bytes, who asked)`` from a fit button's data; ``None`` for anything else."""
+    target, _, uid = data.removeprefix(FIT_PREFIX).partition(":")
+    if not data.startswith(FIT_PREFIX) or not target.isdigit() or not uid.lstrip("-").isdigit():
+        return None
+    return int(target), int(uid)
 
 
 def stop_buttons(ctx: Ctx) -> Keyboard | None:

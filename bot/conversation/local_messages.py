@@ -118,6 +118,26 @@ maybe_missing = _(
     "it is, ask me again."
 )
 
+# -- an export measured against what was asked -------------------------------------------------
+
+
+def fit_button(t: Translator, target: int) -> str:
+    return t._("🗜 Fit it to {size} here").format(size=t.size(target))
+
+
+def export_over_target(t: Translator, size: int, target: int) -> str:
+    return t._(
+        "⚠️ The video service's export is {size}: over the {target} you asked for, so it may "
+        "not fit where you want to send it."
+    ).format(size=t.size(size), target=t.size(target))
+
+
+def export_not_smaller(t: Translator, size: int, before: int) -> str:
+    return t._(
+        "⚠️ This export ({size}) is not smaller than your original ({before})."
+    ).format(size=t.size(size), before=t.size(before))
+
+
 # -- LOCAL_COMPRESSION=always: no video service at all -----------------------------------------
 
 no_credits_needed = _(

@@ -319,3 +319,22 @@ async def test_the_status_cancel_button_stops_that_job_only_for_who_asked(
         alerts = [c for c in h.tg.calls if c.method == "answerCallbackQuery"
                   and c.params.get("show_alert")]
         assert alerts and "Only the person who sent the video" in str(alerts[0].params["text"])
+
+
+async def test_an_export_over_the_target_is_fitted_here_with_one_tap(
+    tmp_path: Path, clips: Clips, ffmpeg: Ffmpeg
+) -> None:
+    async with Harness(tmp_path, local_compression="fallback") as h:
+        h.backend.render_size = 600_000
+        await h.tg.send_video(ALICE, clips.landscape, file_name="clip.mp4", duration=3,
+                              width=960, height=540, caption="compress it to under 0.3 MB")
+        export = await h.tg.wait_for_message(ALICE, kind="video", timeout=30)
+        (fit,) = export.buttons
+        await h.tg.press_button(ALICE, export.message_id, str(fit["callback_data"]), user=BOB)
+        await h.tg.press_button(ALICE, export.message_id, str(fit["callback_data"]), user=ALICE)
+        fitted = await h.tg.wait_for_message(ALICE, kind="video", after=len(
+            h.tg.messages(ALICE)), timeout=90)
+        probe = await _probe(h, ffmpeg, fitted, tmp_path)
+        assert probe.size <= 300_000
+        await h.idle()
+        assert len([m for m in h.tg.messages(ALICE) if m.kind == "video"]) == 2, "Bob's tap: none"

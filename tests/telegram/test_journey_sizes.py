@@ -1,0 +1,48 @@
+"""An export is never passed off as a saving (issue 22): over the size asked for, it says so
+and offers to fit it here; no smaller than the original, it says that instead of "−x %"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.sandbox.harness import Harness
+
+ALICE = 5301
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(400_000)
+
+
+async def test_an_export_over_the_size_asked_for_says_so_and_offers_to_fit_it(
+    tmp_path: Path,
+) -> None:
+    async with Harness(tmp_path, local_compression="fallback") as h:
+        h.backend.render_size = 300_000
+        await h.tg.send_video(ALICE, VIDEO, file_name="clip.mp4", duration=8,
+                              caption="compress it to under 0.2 MB")
+        video = await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
+        text = video.text or ""
+        assert "over the 200.0 kB you asked for" in text, text
+        assert "−" not in text.split("\n\n")[0]
+        (fit,) = video.buttons
+        assert fit["text"] == "🗜 Fit it to 200.0 kB here"
+        assert str(fit["callback_data"]).startswith("fit:200000:")
+
+
+async def test_without_local_compression_there_is_no_fit_button(tmp_path: Path) -> None:
+    async with Harness(tmp_path) as h:  # LOCAL_COMPRESSION=off in the harness
+        h.backend.render_size = 300_000
+        await h.tg.send_video(ALICE, VIDEO, file_name="clip.mp4", duration=8,
+                              caption="compress it to under 0.2 MB")
+        video = await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
+        assert "over the 200.0 kB you asked for" in (video.text or "")
+        assert not video.buttons
+
+
+async def test_an_export_no_smaller_than_the_original_says_so(tmp_path: Path) -> None:
+    async with Harness(tmp_path) as h:
+        h.backend.render_size = 500_000
+        await h.tg.send_video(ALICE, VIDEO, file_name="clip.mp4", duration=8,
+                              caption="make it smaller")
+        video = await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
+        text = video.text or ""
+        assert "is not smaller than your original" in text, text
+        assert "%" not in text
