@@ -47,13 +47,15 @@ class TypingBudget:
         return max(refresh, self.active / self.per_second)
 
 
-MB = 1024 * 1024
+MB = 1_000_000
+"""One rule for sizes everywhere: a megabyte is 1 000 000 bytes, the safe reading of a limit
+(what the bot says is "20 MB" is never more than 20 000 000 bytes)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Telegram's file limits: 20 MB down and 50 MB up, unless a local Bot API server runs;
-    and the backend's."""
+    """Telegram's file limits: 20 MB down and 50 MB up, unless a local Bot API server runs
+    (2000 MB); and the backend's."""
 
     download: int = 20 * MB
     upload: int = 50 * MB
@@ -62,6 +64,11 @@ class Limits:
     @classmethod
     def for_mode(cls, local: bool) -> Limits:
         return cls(download=2000 * MB, upload=2000 * MB) if local else cls()
+
+    def accepted(self, backend: bool) -> int:
+        """The biggest file a person may send: what Telegram lets the bot fetch, and (when
+        the backend does the work) what it takes."""
+        return min(self.download, self.backend) if backend else self.download
 
 
 @dataclass(frozen=True, slots=True)

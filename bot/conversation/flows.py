@@ -77,7 +77,7 @@ async def _nothing(_ident: object) -> None:
 
 
 async def start(ctx: Ctx) -> None:
-    text = messages.welcome(ctx.t)
+    text = messages.welcome(ctx.t, ctx.svc.limits.accepted(ctx.svc.backend_enabled))
     if is_group(ctx.chat.chat_id):
         text += "\n\n" + messages.group_hint(ctx.t)
     setup = await setting_up(ctx)
@@ -88,7 +88,7 @@ async def start(ctx: Ctx) -> None:
 
 
 async def show_help(ctx: Ctx) -> None:
-    text = messages.help_text(ctx.t)
+    text = messages.help_text(ctx.t, ctx.svc.limits.accepted(ctx.svc.backend_enabled))
     if is_group(ctx.chat.chat_id):
         text += "\n\n" + messages.group_hint(ctx.t)
     await ctx.chat.send(text)

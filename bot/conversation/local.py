@@ -357,7 +357,9 @@ async def _fetch(ctx: Ctx, source: Source, work: Path, status: LiveStatus) -> Pa
     try:
         opened_source = await chat.open_file(source.file.file_id)
     except TooLarge:
-        await chat.send(messages.too_large_for_telegram(t, name, source.video.size))
+        await chat.send(messages.too_large_for_telegram(
+            t, name, source.video.size, ctx.svc.limits.download,
+            links=ctx.svc.backend_enabled))
         return None
     if isinstance(opened_source, PathSource):
         return opened_source.path
@@ -434,7 +436,8 @@ async def media_job(ctx: Ctx, job: Job) -> None:
         await chat.send(lm.only_videos(t))
         return
     if item.file_size and item.file_size > svc.limits.download:
-        await chat.send(messages.too_large_for_telegram(t, item.upload_name, item.file_size))
+        await chat.send(messages.too_large_for_telegram(
+            t, item.upload_name, item.file_size, svc.limits.download, links=False))
         return
     source = await _save_source(ctx, item, job.payload.get("user_id"))
     request = asked(str(job.payload.get("caption") or ""))

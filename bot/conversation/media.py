@@ -113,7 +113,9 @@ async def upload_items(
                 await chat.send(messages.too_large_for_backend(t, item.upload_name,
                                                                item.file_size))
         elif item.file_size and item.file_size > svc.limits.download:
-            await chat.send(messages.too_large_for_telegram(t, item.upload_name, item.file_size))
+            await chat.send(messages.too_large_for_telegram(
+                t, item.upload_name, item.file_size, svc.limits.download,
+                links=svc.backend_enabled))
         else:
             accepted.append(item)
     if not accepted:
@@ -124,7 +126,9 @@ async def upload_items(
         try:
             source = await chat.open_file(item.file_id)
         except TooLarge:
-            await chat.send(messages.too_large_for_telegram(t, item.upload_name, item.file_size))
+            await chat.send(messages.too_large_for_telegram(
+                t, item.upload_name, item.file_size, svc.limits.download,
+                links=svc.backend_enabled))
             continue
         files.append(FileUpload(source, item.upload_name, item.content_type))
         # Percentages only when every size is known; otherwise the status shows bytes.

@@ -60,7 +60,8 @@ async def test_preset_tap_sends_the_instruction_and_exports(h: Harness) -> None:
     await h.idle()
     ack = h.tg.messages(ALICE)[-1]
     labels = [b["text"] for b in ack.buttons]
-    assert labels == ["Smaller file, same quality", "Fit 16 MB (WhatsApp)", "Make it 720p"]
+    assert labels == ["Smaller file, same quality", "Fit 16 MB (WhatsApp)", "Fit 10 MB (Discord)",
+                      "Make it 720p"]
     fit = next(b for b in ack.buttons if b["text"] == "Fit 16 MB (WhatsApp)")
     await h.tg.press_button(ALICE, ack.message_id, fit["callback_data"])
     video = await h.tg.wait_for_message(ALICE, kind="video", timeout=20)

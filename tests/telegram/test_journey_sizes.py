@@ -4,6 +4,9 @@ and offers to fit it here; no smaller than the original, it says that instead of
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bot.sandbox.harness import Harness
 
@@ -46,3 +49,31 @@ async def test_an_export_no_smaller_than_the_original_says_so(tmp_path: Path) ->
         text = video.text or ""
         assert "is not smaller than your original" in text, text
         assert "%" not in text
+
+
+@pytest.mark.parametrize(("options", "limit"), [
+    ({}, "up to 20 MB"),  # the public Bot API lets bots fetch 20 MB
+    ({"telegram_local_mode": True, "tg_options": {"local_mode": True}}, "up to 500 MB"),
+    ({"telegram_local_mode": True, "tg_options": {"local_mode": True},
+      "local_compression": "always"}, "up to 2000 MB"),  # no backend limit then
+])
+async def test_the_welcome_and_help_state_this_deployments_limit(
+    tmp_path: Path, options: dict[str, Any], limit: str
+) -> None:
+    async with Harness(tmp_path, **options) as h:
+        await h.tg.send_text(ALICE, "/start")
+        welcome = await h.tg.wait_for_message(ALICE, contains="Hi!")
+        await h.tg.send_text(ALICE, "/help")
+        help_ = await h.tg.wait_for_message(ALICE, contains="Supported formats")
+    assert f"({limit};" in (welcome.text or "")
+    assert f"{limit.replace('up to', 'Up to')}." in (help_.text or "")
+
+
+async def test_too_large_for_telegram_offers_a_link_only_where_a_link_works(
+    tmp_path: Path,
+) -> None:
+    for mode, link in (("off", True), ("always", False)):
+        async with Harness(tmp_path / mode, local_compression=mode) as h:
+            await h.tg.send_video(ALICE, b"", declared_size=30_000_000, file_name="big.mp4")
+            reply = await h.tg.wait_for_message(ALICE, contains="up to 20 MB", timeout=20)
+        assert ("link" in (reply.text or "")) is link, reply.text
