@@ -137,7 +137,7 @@ async def show_history(ctx: Ctx) -> None:
     records = await ctx.svc.store.exports(ctx.chat.chat_id, ctx.chat.thread_id)
     lines = [
         messages.history_line(
-            t, index, t.size(r.video.size) if r.video.size else "–", t.when(r.created_at)
+            t, index, t.size(r.video.size) if r.video.size else "–", t.ago(r.created_at)
         )
         for index, r in enumerate(records, start=1)
     ]

@@ -124,7 +124,7 @@ async def test_history_sends_a_delivered_video_again_without_a_render(h: Harness
     before = len(h.tg.messages(ALICE))
     await h.tg.send_text(ALICE, "/history")
     listing = await h.tg.wait_for_message(ALICE, after=before, contains="latest videos")
-    assert "1. 200.0 kB, " in (listing.text or "") and "UTC" in (listing.text or "")
+    assert "1. 200.0 kB, " in (listing.text or "") and "ago" in (listing.text or "")
     (button,) = listing.buttons
     assert button["text"] == "📤 1" and button["callback_data"].startswith("hist:")
 
