@@ -296,7 +296,8 @@ async def _send_file(ctx: Ctx, url: str, path: Path, size: int) -> bool:
         caption = f"{local_messages.export_over_target(t, size, target)}\n\n{caption}"
         buttons = fit_buttons(ctx, target)
     elif source is not None and source.video.size and size >= source.video.size:
-        caption = local_messages.export_not_smaller(t, size, source.video.size)
+        caption = (f"{messages.video_ready(t, size)}\n\n"
+                   f"{local_messages.export_not_smaller(t, source.video.size)}")
     sent: Sent | None = None
     async with delivering(chat) as confirm:
         for as_document in (False, True):

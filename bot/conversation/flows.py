@@ -320,9 +320,8 @@ async def enqueue(
         return
     busy = queue.busy(chat_id, thread_id)
     accepted = await queue.submit(chat_id, thread_id, kind, payload, dedupe_key=dedupe_key)
-    # One running job plus this one: the first to wait. Later ones need no new notice.
-    if accepted and busy and notify and await ctx.svc.store.count_waiting(chat_id, thread_id) == 2:
-        await ctx.chat.send(messages.queued(ctx.t))
+    if accepted and busy and notify:
+        await queue.line.joined(ctx.chat, ctx.t)  # its place in the chat's line
 
 
 async def cancel(ctx: Ctx, queue: ChatQueue) -> None:

@@ -1,4 +1,5 @@
-"""The bot's words about compressing on this machine. Each goes through gettext, as in
+"""The bot's words about compressing on this machine and the journey around it (the live
+status, the line, sizes against what was asked). Each goes through gettext, as in
 ``messages.py`` (split off to keep that module readable)."""
 
 from __future__ import annotations
@@ -118,6 +119,28 @@ maybe_missing = _(
     "it is, ask me again."
 )
 
+# -- the line --------------------------------------------------------------------------------------
+
+MAX_LISTED = 5
+
+
+def line(t: Translator, labels: list[str]) -> str:
+    """What waits behind the running request, each with its place: "#1 “step 1”"."""
+    if len(labels) == 1:
+        return t._("⏳ Queued — #1: I'll get to {what} as soon as I finish the current "
+                   "request.").format(what=labels[0])
+    listed = [f"#{place} {label}" for place, label in enumerate(labels[:MAX_LISTED], 1)]
+    if len(labels) > MAX_LISTED:
+        listed.append(t._("…and {n} more").format(n=len(labels) - MAX_LISTED))
+    head = t._("⏳ Queued — I'll get to these as soon as I finish the current request:")
+    return "\n".join([head, *listed])
+
+
+your_video = _("your video")
+
+your_request = _("your request")
+
+
 # -- an export measured against what was asked -------------------------------------------------
 
 
@@ -132,10 +155,9 @@ def export_over_target(t: Translator, size: int, target: int) -> str:
     ).format(size=t.size(size), target=t.size(target))
 
 
-def export_not_smaller(t: Translator, size: int, before: int) -> str:
-    return t._(
-        "⚠️ This export ({size}) is not smaller than your original ({before})."
-    ).format(size=t.size(size), before=t.size(before))
+def export_not_smaller(t: Translator, before: int) -> str:
+    return t._("⚠️ It is not smaller than your original ({before}).").format(
+        before=t.size(before))
 
 
 # -- LOCAL_COMPRESSION=always: no video service at all -----------------------------------------

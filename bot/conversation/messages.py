@@ -19,7 +19,7 @@ MIN_PROGRESS_FOR_ESTIMATE = 0.05
 """Below this share done, a time-left estimate is mostly noise: show the percentage only."""
 
 Text = Callable[[Translator], str]
-"""A message without placeholders: ``messages.queued(t)`` reads like the functions below."""
+"""A message without placeholders: ``messages.what_next(t)`` reads like the functions below."""
 
 
 def _(message: str) -> Text:
@@ -280,9 +280,6 @@ def send_the_file(t: Translator) -> str:
         "Just send the video here (as a video or as a file), or paste a link to it. "
         "Supported formats: {formats}."
     ).format(formats=", ".join(SUPPORTED_FORMATS))
-
-
-queued = _("Got it, I'll get to this as soon as I finish the current request.")
 
 
 def slow_down(t: Translator, reason: str, limit: int, seconds: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import math
 import os
@@ -24,6 +25,7 @@ from bot.conversation import messages
 from bot.conversation.chat import Chat, ChatUnavailable
 from bot.conversation.context import Ctx, Services
 from bot.conversation.export import resume
+from bot.conversation.line import Line
 from bot.conversation.outbox import OutboxChat, delivery_before
 from bot.conversation.timeline import summarize
 from bot.conversation.turn import check_draft
@@ -94,6 +96,9 @@ class ChatQueue:
         self._kicked: set[Key] = set()
         self._leaving: dict[Key, asyncio.Event] = {}  # chats whose lease a worker releases
         self._closing = False
+        self.line = Line(svc.store, lambda chat_id, thread_id: chat_for(chat_id, thread_id, None),
+                         self.translator_for)
+        """The notice that tells each waiting request its place (``conversation/line.py``)."""
 
     async def translator_for(self, chat_id: int, user_language: str | None) -> Translator:
         record = await self.svc.store.get_chat(chat_id)
@@ -193,6 +198,8 @@ class ChatQueue:
                     return
                 self._running[key] = job.id
                 try:
+                    with contextlib.suppress(Exception):  # a notice never holds up the work
+                        await self.line.moved(chat_id, thread_id, job)
                     await self._run(job)
                 finally:
                     self._running.pop(key, None)

@@ -38,7 +38,7 @@ _CHAT_COLUMNS = (
 )
 _TOPIC_COLUMNS = (
     "chat_id, thread_id, session_id, session_language, render_id, render_message_id,"
-    " render_started_at, draft_hash"
+    " render_started_at, draft_hash, line_message_id"
 )
 _JOB_COLUMNS = "id, chat_id, thread_id, kind, payload, state, uploaded, turn_sent"
 _EXPORT_COLUMNS = "id, file_id, as_document, size, width, height, duration, created_at"
@@ -210,6 +210,10 @@ class ChatStore(ABC):
         """The agent was told to answer in ``language`` (its session stays)."""
         await self._upsert_topic(chat_id, thread_id, session_language=language)
 
+    async def set_line(self, chat_id: int, thread_id: int, message_id: int | None) -> None:
+        """The chat's line notice (``conversation/line.py``), or ``None`` once it is gone."""
+        await self._upsert_topic(chat_id, thread_id, line_message_id=message_id)
+
     async def set_render(
         self, chat_id: int, thread_id: int, render_id: str | None, message_id: int | None = None
     ) -> None:
@@ -325,6 +329,15 @@ class ChatStore(ABC):
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE batch_of = $1 AND state = 'claimed'"
             " ORDER BY id",
             first_id,
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def waiting_jobs(self, chat_id: int, thread_id: int) -> list[Job]:
+        """The chat's jobs not started yet, in the order they will run (its line)."""
+        rows = await self._rows(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE chat_id = $1 AND thread_id = $2"
+            " AND state = 'pending' ORDER BY id LIMIT 50",
+            chat_id, thread_id,
         )
         return [Job.from_row(row) for row in rows]
 

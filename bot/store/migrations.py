@@ -114,4 +114,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sources ADD COLUMN mime_type TEXT;
     ALTER TABLE sources ADD COLUMN kind TEXT;
     """,
+    # 9: the chat's line notice ("⏳ Queued — #1 …"), so a restart still moves it on.
+    """
+    ALTER TABLE topics ADD COLUMN line_message_id INTEGER;
+    """,
 ]

@@ -125,4 +125,8 @@ PG_MIGRATIONS: list[str] = [
     ALTER TABLE sources ADD COLUMN mime_type TEXT;
     ALTER TABLE sources ADD COLUMN kind TEXT;
     """,
+    # 9: the chat's line notice (SQLite's 9).
+    """
+    ALTER TABLE topics ADD COLUMN line_message_id BIGINT;
+    """,
 ]

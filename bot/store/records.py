@@ -39,6 +39,7 @@ class TopicRecord:
     render_message_id: int | None
     render_started_at: float | None
     draft_hash: str | None = None
+    line_message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,8 +47,8 @@ async def test_an_export_no_smaller_than_the_original_says_so(tmp_path: Path) ->
                               caption="make it smaller")
         video = await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
         text = video.text or ""
-        assert "is not smaller than your original" in text, text
-        assert "%" not in text
+        assert "It is not smaller than your original (400.0 kB)" in text, text
+        assert "%" not in text and "→" not in text
 
 
 @pytest.mark.parametrize(("options", "limit"), [
