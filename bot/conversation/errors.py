@@ -6,7 +6,7 @@ import logging
 
 from bot import metrics
 from bot.backend.errors import BackendError, NoCredits
-from bot.conversation import messages
+from bot.conversation import messages, retry
 from bot.conversation.context import Ctx
 
 log = logging.getLogger(__name__)
@@ -34,5 +34,6 @@ async def report_error(ctx: Ctx, exc: BackendError) -> None:
     await ctx.chat.send(
         messages.error_message(
             ctx.t, exc, anon_user_id=anon_user_id, operator=accounts.is_operator
-        )
+        ),
+        buttons=retry.buttons(ctx, exc),
     )

@@ -25,7 +25,7 @@ from bot.backend.errors import (
     UnsafeUrl,
 )
 from bot.backend.models import RenderStatus
-from bot.conversation import gains, local_messages, messages
+from bot.conversation import gains, local_messages, messages, retry
 from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, Sent, TooLarge
 from bot.conversation.context import Ctx
@@ -193,7 +193,7 @@ async def _no_video(ctx: Ctx, status_id: int | None, outcome: str, text: Text) -
     await _clear_status(ctx, status_id)
     if await take_over(ctx, outcome):
         return False
-    await ctx.chat.send(text(ctx.t))
+    await ctx.chat.send(text(ctx.t), buttons=retry.export_buttons(ctx))
     await tip_if_long(ctx)
     return False
 

@@ -13,7 +13,15 @@ from typing import Any
 
 from bot.backend.errors import BackendError
 from bot.backend.models import UploadResult
-from bot.conversation import gains, local, local_messages, messages, presets
+from bot.conversation import (
+    callbacks,
+    gains,
+    local,
+    local_messages,
+    messages,
+    presets,
+    retry,
+)
 from bot.conversation.chat import (
     Button,
     DeliveryFailed,
@@ -42,10 +50,6 @@ from bot.store import Job
 
 log = logging.getLogger(__name__)
 
-NEW_CONFIRM = "new:yes"
-NEW_ABORT = "new:no"
-LANG_PREFIX = "lang:"
-HISTORY_PREFIX = "hist:"
 
 
 # -- answered at once --------------------------------------------------------------------
@@ -124,7 +128,7 @@ async def status(ctx: Ctx) -> None:
     uploads = len(state.state.video_infos)
     if summary:
         await chat.send(messages.timeline(t, summary),
-                        buttons=[[Button(messages.export_button(t), data="export")]])
+                        buttons=[[Button(messages.export_button(t), data=callbacks.EXPORT)]])
     elif uploads:
         await chat.send(messages.uploads_only(t, uploads))
     else:
@@ -141,7 +145,7 @@ async def show_history(ctx: Ctx) -> None:
         )
         for index, r in enumerate(records, start=1)
     ]
-    buttons = [[Button(f"📤 {index}", data=f"{HISTORY_PREFIX}{r.id}")
+    buttons = [[Button(f"📤 {index}", data=callbacks.history(r.id))
                 for index, r in enumerate(records, start=1)]] if records else None
     await ctx.chat.send(messages.history(t, lines), buttons=buttons)
 
@@ -166,15 +170,16 @@ async def ask_new(ctx: Ctx) -> None:
     t = ctx.t
     await ctx.chat.send(
         messages.confirm_new(t),
-        buttons=[[Button(t._("Yes, start over"), data=NEW_CONFIRM),
-                  Button(t._("No, keep it"), data=NEW_ABORT)]],
+        buttons=[[Button(t._("Yes, start over"), data=callbacks.NEW_CONFIRM),
+                  Button(t._("No, keep it"), data=callbacks.NEW_ABORT)]],
     )
 
 
 async def ask_language(ctx: Ctx) -> None:
     await ctx.chat.send(
         messages.choose_language(ctx.t),
-        buttons=[[Button(LANGUAGE_NAMES[code], data=f"{LANG_PREFIX}{code}") for code in SUPPORTED]],
+        buttons=[[Button(LANGUAGE_NAMES[code], data=callbacks.language(code))
+                  for code in SUPPORTED]],
     )
 
 
@@ -336,7 +341,18 @@ async def cancel(ctx: Ctx, queue: ChatQueue) -> None:
 
 
 async def job_failed(ctx: Ctx, job: Job, exc: Exception) -> None:
-    await ctx.chat.send(messages.something_went_wrong(ctx.t))
+    await ctx.chat.send(messages.something_went_wrong(ctx.t),
+                        buttons=retry.buttons(ctx, exc))
+
+
+async def try_again(ctx: Ctx, queue: ChatQueue, job_id: int, *, dedupe_key: str) -> None:
+    """🔁: the failed job's request queued again (the same kind and words, a fresh start)."""
+    job = await ctx.svc.store.get_job(ctx.chat.chat_id, ctx.chat.thread_id, job_id)
+    if job is None:
+        await ctx.chat.send(messages.cancelled(ctx.t, 0))
+        return
+    payload = {k: v for k, v in job.payload.items() if k != "media_group_id"}
+    await enqueue(ctx, queue, job.kind, payload, dedupe_key=dedupe_key)
 
 
 HANDLERS: dict[str, Handler] = {

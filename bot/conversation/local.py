@@ -43,7 +43,7 @@ from bot.compress import (
     parse_request,
     preset_request,
 )
-from bot.conversation import gains, messages, presets
+from bot.conversation import callbacks, gains, messages, presets, retry
 from bot.conversation import local_messages as lm
 from bot.conversation.chat import (
     Button,
@@ -204,44 +204,24 @@ class LiveStatus:
                     await self.chat.edit(self.message_id, final)
 
 
-STOP_PREFIX = "stop:"
-FIT_PREFIX = "fit:"
-
-
 def fit_buttons(ctx: Ctx, target: int) -> Keyboard | None:
-    """Under an export over the size asked for: fit the original to it on this machine
-    (``fit:<target bytes>:<who asked>``); ``None`` without local compression."""
+    """Under an export over the size asked for: fit the original to it on this machine;
+    ``None`` without local compression."""
     if ctx.svc.local is None:
         return None
     uid = ctx.job.payload.get("user_id") if ctx.job else None
     return [[Button(lm.fit_button(ctx.t, target),
-                    data=f"{FIT_PREFIX}{target}:{uid if isinstance(uid, int) else 0}")]]
-
-
-def parse_fit(data: str) -> tuple[int, int] | None:
-    """``(target bytes, who asked)`` from a fit button's data; ``None`` for anything else."""
-    target, _, uid = data.removeprefix(FIT_PREFIX).partition(":")
-    if not data.startswith(FIT_PREFIX) or not target.isdigit() or not uid.lstrip("-").isdigit():
-        return None
-    return int(target), int(uid)
+                    data=callbacks.fit(target, uid if isinstance(uid, int) else None))]]
 
 
 def stop_buttons(ctx: Ctx) -> Keyboard | None:
-    """A live status's ❌ Cancel: ``stop:<job id>:<who asked>`` (who may press it)."""
+    """A live status's ❌ Cancel (who asked may press it)."""
     job = ctx.job
     if job is None:
         return None
     uid = job.payload.get("user_id")
     return [[Button(lm.cancel_button(ctx.t),
-                    data=f"{STOP_PREFIX}{job.id}:{uid if isinstance(uid, int) else 0}")]]
-
-
-def parse_stop(data: str) -> tuple[int, int] | None:
-    """``(job id, who asked)`` from a ❌ button's data; ``None`` for anything else."""
-    job, _, uid = data.removeprefix(STOP_PREFIX).partition(":")
-    if not data.startswith(STOP_PREFIX) or not job.isdigit() or not uid.lstrip("-").isdigit():
-        return None
-    return int(job), int(uid)
+                    data=callbacks.stop(job.id, uid if isinstance(uid, int) else None))]]
 
 
 # -- the compress job -----------------------------------------------------------------------------
@@ -333,13 +313,13 @@ async def _fetch_and_encode(
     except EncodeFailed as exc:
         metrics.LOCAL_COMPRESSIONS.labels("failed").inc()
         log.warning("chat %s: local compression failed: %s", chat.chat_id, exc)
-        await chat.send(lm.encode_failed(t))
+        await chat.send(lm.encode_failed(t), buttons=retry.buttons(ctx, exc))
         return
     metrics.LOCAL_ENCODE_SECONDS.observe(time.monotonic() - started)
     if not result.smaller:
         metrics.LOCAL_COMPRESSIONS.labels("not_smaller").inc()
         keyboard = [row for row in presets.keyboard(ctx, source)
-                    if all(b.data and not b.data.startswith(f"{presets.PREFIX}small:")
+                    if all(b.data and not b.data.startswith(f"{callbacks.PRESET}small:")
                            for b in row)]
         await chat.send(lm.already_small(t, result.input_size, bool(keyboard)),
                         buttons=keyboard or None)

@@ -41,6 +41,8 @@ sending = _("📤 Sending the video…")
 
 cancel_button = _("❌ Cancel")
 
+retry_button = _("🔁 Try again")
+
 stopped = _("⏹ Stopped: nothing of it will be sent.")
 
 # -- why the backend was not used -----------------------------------------------------------------

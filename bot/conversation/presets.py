@@ -1,18 +1,18 @@
 """One-tap presets under an upload: the common goals, each a ready instruction for the agent.
 
-A button's callback data is ``pre:<preset>:<uploader id>`` (well under Telegram's 64 bytes);
+A button's callback data is ``pre:<preset>:<uploader id>`` (``callbacks.preset``, well under
+Telegram's 64 bytes);
 the instruction is built when it is tapped, from the original stored at upload, so it carries
 the size and duration the agent needs to pick a bitrate.
 """
 
 from __future__ import annotations
 
-from bot.conversation import messages
+from bot.conversation import callbacks, messages
 from bot.conversation.chat import Button, Keyboard
 from bot.conversation.context import Ctx
 from bot.store import Source
 
-PREFIX = "pre:"
 KEYS = ("small", "16", "10", "25", "50", "720")
 """Every preset a button may carry ("25" only on buttons sent before Discord's 10 MB)."""
 OFFERED = ("16", "10", "50")
@@ -30,7 +30,7 @@ def keyboard(ctx: Ctx, source: Source) -> Keyboard:
     extra = ["720"] if short_side is None or short_side > 720 else []
 
     def button(key: str) -> Button:
-        return Button(messages.preset_label(t, key), data=f"{PREFIX}{key}:{uid}")
+        return Button(messages.preset_label(t, key), data=callbacks.preset(key, uid))
 
     rows: list[list[Button]] = [[button("small")]]
     rest = [*fits, *extra]
@@ -40,12 +40,7 @@ def keyboard(ctx: Ctx, source: Source) -> Keyboard:
 
 def parse(data: str) -> tuple[str, int] | None:
     """``(preset, uploader id)`` from a button's data; ``None`` for anything else."""
-    if not data.startswith(PREFIX):
-        return None
-    key, _, uid = data.removeprefix(PREFIX).partition(":")
-    if key not in KEYS or not uid.lstrip("-").isdigit():
-        return None
-    return key, int(uid)
+    return callbacks.parse_preset(data, KEYS)
 
 
 async def instruction(ctx: Ctx, key: str) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 from bot import metrics
 from bot.backend.errors import AgentError, BackendError, Unavailable, stream_error
 from bot.backend.events import AnswerBuilder, End, StreamError, TextChunk, ToolActivity
-from bot.conversation import messages, rich
+from bot.conversation import callbacks, messages, rich
 from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button
 from bot.conversation.context import Ctx
@@ -31,7 +31,6 @@ from bot.i18n import Translator, backend_language
 
 log = logging.getLogger(__name__)
 
-EXPORT_BUTTON = "export"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +213,7 @@ async def run_turn(
     with unrecorded():
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
-            buttons = [[Button(messages.export_button(t), data=EXPORT_BUTTON)]] if (
+            buttons = [[Button(messages.export_button(t), data=callbacks.EXPORT)]] if (
                 last and offer
             ) else None
             if index == 0 and reuse is not None:

@@ -332,6 +332,14 @@ class ChatStore(ABC):
         )
         return [Job.from_row(row) for row in rows]
 
+    async def get_job(self, chat_id: int, thread_id: int, job_id: int) -> Job | None:
+        """One of this chat's jobs (a 🔁 button names it), ``None`` if not this chat's."""
+        row = await self._row(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1 AND chat_id = $2 AND thread_id = $3",
+            job_id, chat_id, thread_id,
+        )
+        return Job.from_row(row) if row else None
+
     async def waiting_jobs(self, chat_id: int, thread_id: int) -> list[Job]:
         """The chat's jobs not started yet, in the order they will run (its line)."""
         rows = await self._rows(

@@ -15,11 +15,10 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot import logs, metrics
-from bot.conversation import flows, local, messages, presets
+from bot.conversation import callbacks, flows, messages, presets
 from bot.conversation.chat import ChatUnavailable, is_group
 from bot.conversation.context import Ctx
 from bot.conversation.outbox import OutboxChat
-from bot.conversation.turn import EXPORT_BUTTON
 from bot.i18n import SUPPORTED
 from bot.telegram.chat import TelegramChat
 from bot.telegram.ordering import PerChatOrder
@@ -247,36 +246,39 @@ async def _press(update: Update, context: BotContext) -> None:
     if (preset := presets.parse(data)) is not None:
         await _preset(update, context, *preset)
         return
-    if (stop := local.parse_stop(data)) is not None:
+    if (stop := callbacks.parse_stop(data)) is not None:
         await _stop(update, context, *stop)
         return
-    if (fit := local.parse_fit(data)) is not None:
+    if (fit := callbacks.parse_fit(data)) is not None:
         await _fit(update, context, *fit)
+        return
+    if (again := callbacks.parse_retry(data)) is not None:
+        ctx = await ctx_for(update, context)
+        if await _may_press(update, ctx, again[1]):
+            await flows.try_again(ctx, context.runtime.queue, again[0], dedupe_key=_key(update))
         return
     ctx = await ctx_for(update, context)
     queue = context.runtime.queue
-    if data.startswith(flows.HISTORY_PREFIX):
-        export_id = data.removeprefix(flows.HISTORY_PREFIX)
-        if export_id.isdigit():
-            await flows.send_again(ctx, int(export_id))
-    elif data == EXPORT_BUTTON:
+    if (export_id := callbacks.parse_history(data)) is not None:
+        await flows.send_again(ctx, export_id)
+    elif data == callbacks.EXPORT:
         await flows.enqueue(ctx, queue, "export", _payload(update), dedupe_key=_key(update))
-    elif data in {flows.NEW_CONFIRM, flows.NEW_ABORT}:
+    elif data in {callbacks.NEW_CONFIRM, callbacks.NEW_ABORT}:
         if not await _admin_or_refuse(update, ctx):
             return
         if query.message is not None:
             await ctx.chat.delete(query.message.message_id)
-        if data == flows.NEW_CONFIRM:
+        if data == callbacks.NEW_CONFIRM:
             await flows.enqueue(ctx, queue, "new_session", _payload(update),
                                 dedupe_key=_key(update))
         else:
             await ctx.chat.send(messages.new_kept(ctx.t))
-    elif data.startswith(flows.LANG_PREFIX):
-        locale = data.removeprefix(flows.LANG_PREFIX)
-        if locale in SUPPORTED and await _admin_or_refuse(update, ctx):
-            if query.message is not None:
-                await ctx.chat.delete(query.message.message_id)
-            await flows.set_language(ctx, locale)
+    elif (locale := callbacks.parse_language(data)) is not None and locale in SUPPORTED:
+        if not await _admin_or_refuse(update, ctx):
+            return
+        if query.message is not None:
+            await ctx.chat.delete(query.message.message_id)
+        await flows.set_language(ctx, locale)
 
 
 async def _preset(
