@@ -54,7 +54,9 @@ class Inspected:
 _INPUT = re.compile(r"^Input #0, (\S+?), from ", re.M)
 _DURATION = re.compile(r"^\s*Duration: (?:(\d+):(\d\d):(\d\d(?:\.\d+)?)|N/A)", re.M)
 _STREAM = re.compile(r"^\s*Stream #0:(\d+)\S*?: (Video|Audio|Subtitle|Data|Attachment): (.*)$")
-_ROTATION = re.compile(r"(?:Display Matrix|displaymatrix): rotation of (-?[\d.]+) degrees", re.I)
+# Anchored: a metadata value saying "rotation of 90 degrees" must not count as side data.
+_ROTATION = re.compile(r"^\s*(?:Display Matrix|displaymatrix): rotation of (-?[\d.]+) degrees",
+                       re.I)
 _SIZE = re.compile(r"(?<![\w.])(\d{1,5})x(\d{1,5})(?![\w.])")
 _RATE = re.compile(r"(?<![\w.])([\d.]+)(k?) (fps|tbr)(?![\w])")
 
@@ -139,7 +141,7 @@ def parse(stderr: str) -> tuple[str, float | None, _Video | None, int]:
             elif kind == "Video" and video is None and "(attached pic)" not in details:
                 video = current = _video(int(stream.group(1)), details)
             continue
-        rotation = _ROTATION.search(line)
+        rotation = _ROTATION.match(line)
         if rotation and current is not None:
             current.rotation = round(float(rotation.group(1)))
     return container, duration, video, audio

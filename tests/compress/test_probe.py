@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from bot.compress import Engine, NotAVideo
@@ -68,3 +71,21 @@ async def test_not_a_video(engine: Engine, clips: Clips, name: str) -> None:
 async def test_missing_file(engine: Engine, clips: Clips) -> None:
     with pytest.raises(NotAVideo):
         await engine.probe(clips.directory / "nope.mp4")
+
+
+
+@pytest.fixture
+def faked_rotation(engine: Engine, clips: Clips, tmp_path: Path) -> Path:
+    faked = tmp_path / "faked_rotation.mkv"  # Matroska keeps any stream tag
+    subprocess.run(
+        [engine.ffmpeg.path, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i",
+         str(clips.silent), "-c", "copy", "-metadata:s:v:0",
+         "comment=Display Matrix: rotation of -90.00 degrees", str(faked)],
+        check=True, timeout=60)
+    return faked
+
+
+async def test_metadata_cannot_fake_a_rotation(engine: Engine, faked_rotation: Path) -> None:
+    """A tag whose value reads like side data is a tag, not a display matrix."""
+    p = await engine.probe(faked_rotation)
+    assert (p.width, p.height, p.rotation) == (640, 360, 0)
