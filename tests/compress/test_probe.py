@@ -89,3 +89,20 @@ async def test_metadata_cannot_fake_a_rotation(engine: Engine, faked_rotation: P
     """A tag whose value reads like side data is a tag, not a display matrix."""
     p = await engine.probe(faked_rotation)
     assert (p.width, p.height, p.rotation) == (640, 360, 0)
+
+
+@pytest.fixture
+def song_with_cover(engine: Engine, tmp_path: Path) -> Path:
+    song = tmp_path / "song.m4a"
+    subprocess.run(
+        [engine.ffmpeg.path, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+         "-f", "lavfi", "-i", "sine=d=1", "-f", "lavfi", "-i", "color=s=64x64:d=1",
+         "-map", "0:a", "-map", "1:v", "-frames:v", "1", "-c:a", "aac", "-c:v", "mjpeg",
+         "-disposition:v:0", "attached_pic", str(song)],
+        check=True, timeout=60)
+    return song
+
+
+async def test_a_song_with_cover_art_is_not_a_video(engine: Engine, song_with_cover: Path) -> None:
+    with pytest.raises(NotAVideo):
+        await engine.probe(song_with_cover)
