@@ -136,7 +136,8 @@ async def bench_clip(ff: Ffmpeg, seconds: int, rounds: int, work: Path) -> list[
         note = ""
         if request.target_bytes:
             kept = "kept" if size <= request.target_bytes else "OVER"
-            note = f"target {request.target_bytes:,} B: {kept}, {PASSES[-1]} encode(s)"
+            encodes = f"{PASSES[-1]} encode" + ("" if PASSES[-1] == "1" else "s")
+            note = f"target {request.target_bytes:,} B: {kept}, {encodes}"
         rows.append(Row(clip, name, took, size, ssim(ff.path, path, src), note))
 
     peer_out = work / f"peer{seconds}.mp4"
