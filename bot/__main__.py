@@ -13,7 +13,15 @@ def run() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    from bot.config import local_ffmpeg
+
+    try:
+        ffmpeg = local_ffmpeg(settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     import asyncio
+    import logging
 
     from telegram.error import InvalidToken, NetworkError
 
@@ -25,6 +33,9 @@ def run() -> int:
 
     secrets = settings.secrets()
     logs.setup(settings.log_level, secrets, settings.log_format)
+    if ffmpeg is None and settings.local_compression == "fallback":
+        logging.getLogger("bot").warning(
+            "no ffmpeg found (FFMPEG_BINARY, PATH, the [local] extra): local compression is off")
     app = build_application(settings)
     try:
         asyncio.run(serve(app, settings))

@@ -150,8 +150,26 @@ async def check_tempdir(settings: Settings) -> Result:
     return Result(True, "temp directory", f"{directory} is writable")
 
 
+async def check_ffmpeg(settings: Settings) -> Result:
+    """Which ffmpeg local compression would use, its version and its H.264/H.265 encoders."""
+    from bot.compress import find_ffmpeg
+
+    found = await asyncio.to_thread(find_ffmpeg, settings.ffmpeg_binary)
+    if found is None:
+        where = (f"FFMPEG_BINARY={settings.ffmpeg_binary} does not run" if settings.ffmpeg_binary
+                 else "no ffmpeg on PATH and the [local] extra is not installed")
+        if settings.local_compression == "always":
+            return Result(False, "ffmpeg", f"{where} (LOCAL_COMPRESSION=always needs it)")
+        return Result(True, "ffmpeg", f"{where}: local compression is off")
+    encoders = ", ".join(f"{name} {'✓' if has else '✗'}" for name, has in
+                         (("libx264", found.has_x264), ("libx265", found.has_x265)))
+    ok = found.has_x264
+    note = "" if ok else " (local compression needs libx264)"
+    return Result(ok, "ffmpeg", f"{found.path}, version {found.version}, {encoders}{note}")
+
+
 CHECKS: list[Callable[[Settings], Awaitable[Result]]] = [
-    check_telegram, check_backend, check_store, check_tempdir,
+    check_telegram, check_backend, check_store, check_tempdir, check_ffmpeg,
 ]
 
 
@@ -159,6 +177,12 @@ async def run_checks(settings: Settings) -> list[Result]:
     results = []
     for check in CHECKS:
         name = check.__name__.removeprefix("check_")
+        if check is check_ffmpeg and settings.local_compression == "off":
+            continue
+        if check is check_backend and not settings.backend_enabled:
+            # LOCAL_COMPRESSION=always: the bot never contacts the backend, nor does check.
+            results.append(Result(True, "backend", "not used (LOCAL_COMPRESSION=always)"))
+            continue
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS):
                 results.append(await check(settings))
@@ -178,6 +202,14 @@ def main() -> int:
     except ConfigError as exc:
         print(f"✗ configuration: {exc}")
         return 2
+    if settings.local_compression == "always":
+        from bot.config import local_ffmpeg
+
+        try:
+            local_ffmpeg(settings)
+        except ConfigError as exc:
+            print(f"✗ configuration: {exc}")
+            return 2
     mode = f"webhook at {settings.webhook_url}" if settings.webhook_url else "long polling"
     print(f"✓ configuration: valid ({mode})")
     results = asyncio.run(run_checks(settings))

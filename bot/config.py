@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -19,6 +19,9 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from bot.compress import Ffmpeg
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 DEFAULT_NEMO_API_URL = "https://mega-api-prod.nemovideo.ai"
@@ -68,6 +71,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     port: int = Field(default=8080, ge=0, le=65535)
     health_port: int | None = Field(default=None, ge=0, le=65535)
+    local_compression: Literal["fallback", "always", "off"] = "fallback"
+    ffmpeg_binary: str | None = None
+    local_encode_concurrency: PositiveInt = 1
 
     @field_validator("telegram_api_url", "nemo_api_url")
     @classmethod
@@ -94,12 +100,12 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("health_port", "nemo_token", mode="before")
+    @field_validator("health_port", "nemo_token", "ffmpeg_binary", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("log_format", mode="before")
+    @field_validator("log_format", "local_compression", mode="before")
     @classmethod
     def _lower_format(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -151,6 +157,11 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @property
+    def backend_enabled(self) -> bool:
+        """LOCAL_COMPRESSION=always: the bot never contacts the backend (no token, no session)."""
+        return self.local_compression != "always"
+
+    @property
     def temp_base(self) -> Path:
         """Where temporary files go: TEMP_DIR, or the system's temporary directory."""
         return self.temp_dir or Path(tempfile.gettempdir())
@@ -200,3 +211,20 @@ def load_settings(**overrides: object) -> Settings:
             "(every replica must use the same one)"
         )
     return settings
+
+
+def local_ffmpeg(settings: Settings) -> Ffmpeg | None:
+    """The ffmpeg local compression uses, or None (then fallback behaves like off).
+
+    LOCAL_COMPRESSION=always without an ffmpeg is a configuration error: the bot could do nothing.
+    """
+    if settings.local_compression == "off":
+        return None
+    from bot.compress import find_ffmpeg
+
+    found = find_ffmpeg(settings.ffmpeg_binary)
+    if found is None and settings.local_compression == "always":
+        where = (f"FFMPEG_BINARY={settings.ffmpeg_binary} does not run" if settings.ffmpeg_binary
+                 else "no ffmpeg on PATH and the [local] extra is not installed")
+        raise ConfigError(f"LOCAL_COMPRESSION=always needs ffmpeg: {where}")
+    return found

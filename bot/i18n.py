@@ -6,13 +6,14 @@ and the compiled ones ship inside the package, so a plain ``pip install .`` spea
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_time
+from babel.dates import format_timedelta
 from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 from babel.units import format_unit
@@ -98,11 +99,11 @@ class Translator:
         pattern = "+#,##0%;-#,##0%" if signed else "#,##0%"
         return format_percent(ratio, format=pattern, locale=self.locale)
 
-    def when(self, timestamp: float) -> str:
-        """A moment, e.g. "26 Nov 2026, 19:50 UTC" (the bot does not know people's zones)."""
-        moment = datetime.fromtimestamp(timestamp, UTC)
-        day = format_date(moment, format="medium", locale=self.locale)
-        return f"{day} {format_time(moment, format='short', tzinfo=UTC, locale=self.locale)} UTC"
+    def ago(self, timestamp: float, now: float | None = None) -> str:
+        """How long ago, the way a person reads it: "2 hours ago" / "2小时前"."""
+        elapsed = max(0.0, (time.time() if now is None else now) - timestamp)
+        return format_timedelta(timedelta(seconds=-elapsed), add_direction=True,
+                                threshold=0.9, locale=self.locale)
 
     def size(self, n_bytes: int | float) -> str:
         """48.2 MB: sizes the way the phone would print them."""

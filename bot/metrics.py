@@ -19,6 +19,11 @@ RENDERS = Counter("bot_renders", "Exports rendered", ["outcome"])
 RENDER_SECONDS = Histogram("bot_render_duration_seconds", "Render duration (start to end)",
                            buckets=_LONG)
 DELIVERIES = Counter("bot_deliveries", "Finished videos delivered", ["kind"])
+LOCAL_COMPRESSIONS = Counter("bot_local_compressions", "Videos compressed on this machine",
+                             ["outcome"])
+LOCAL_ENCODE_SECONDS = Histogram("bot_local_encode_duration_seconds",
+                                 "Local compression duration (encode, all passes)", buckets=_LONG)
+LOCAL_WAITING = Gauge("bot_local_encodes_waiting", "Local encodes waiting for a free encoder")
 QUEUE_DEPTH = Gauge("bot_queue_depth", "Jobs waiting or running in the durable queue")
 RUNNING_CHATS = Gauge("bot_running_chats", "Chats whose work is running now")
 # Time a Bot API message call spent held back rather than in flight: the rate limiter's queue

@@ -40,7 +40,7 @@ async def test_good_setup_passes_with_one_line_per_check(tmp_path: Path) -> None
     lines = out.strip().splitlines()
     assert all(line.startswith("✓ ") for line in lines), out
     assert set(_lines(out)) == {"configuration", "Telegram", "backend", "database",
-                                "temp directory"}
+                                "temp directory", "ffmpeg"}
     assert "@rtk_compressor_bot" in _lines(out)["Telegram"]
     assert "schema version" in _lines(out)["database"]
     assert err == ""
@@ -138,3 +138,45 @@ async def test_a_planted_temp_directory_is_refused(tmp_path: Path) -> None:
     assert code == 1, out
     assert "another user" in _lines(out)["temp directory"]
     assert list(elsewhere.iterdir()) == []
+
+
+async def test_ffmpeg_line_names_the_binary_its_version_and_encoders(tmp_path: Path) -> None:
+    import imageio_ffmpeg
+
+    binary = imageio_ffmpeg.get_ffmpeg_exe()
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        code, out, _ = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                                   NEMO_API_URL=backend.url, FFMPEG_BINARY=binary)
+    assert code == 0, out
+    line = _lines(out)["ffmpeg"]
+    assert line.startswith(f"✓ ffmpeg: {binary}, version "), line
+    assert "libx264 ✓" in line
+    assert "libx265" in line
+
+
+async def test_always_mode_never_asks_the_backend(tmp_path: Path) -> None:
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        code, out, _ = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                                   NEMO_API_URL=backend.url, LOCAL_COMPRESSION="always")
+        assert backend.requests == []
+    assert code == 0, out
+    assert "not used" in _lines(out)["backend"]
+
+
+async def test_always_mode_without_ffmpeg_is_a_configuration_error(tmp_path: Path) -> None:
+    code, out, err = await check(tmp_path, TELEGRAM_BOT_TOKEN="1:x", LOCAL_COMPRESSION="always",
+                                 FFMPEG_BINARY=str(tmp_path / "no-ffmpeg"))
+    assert code == 2
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("✗ configuration: LOCAL_COMPRESSION=always")
+    assert "Traceback" not in err
+
+
+async def test_fallback_without_ffmpeg_passes_and_says_local_compression_is_off(
+        tmp_path: Path) -> None:
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        code, out, _ = await check(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                                   NEMO_API_URL=backend.url,
+                                   FFMPEG_BINARY=str(tmp_path / "no-ffmpeg"))
+    assert code == 0, out
+    assert "local compression is off" in _lines(out)["ffmpeg"]

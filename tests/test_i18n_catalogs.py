@@ -260,3 +260,10 @@ def test_command_menu_descriptions_fit_telegram() -> None:
                 f"/{command.command} description in {locale} must be 1-256 characters: "
                 f"{command.description!r}"
             )
+
+
+@pytest.mark.parametrize(("locale", "expected"), [
+    ("en", "2 hours ago"), ("zh_Hans", "2小时前"), ("zh_Hant", "2 小時前"),
+])
+def test_history_times_read_as_a_person_reads_them(locale: str, expected: str) -> None:
+    assert translator(locale).ago(1_000_000.0, now=1_000_000.0 + 2 * 3600 + 100) == expected

@@ -31,6 +31,12 @@ def run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         # Replicas would each generate their own secret and refuse each other's deliveries.
         ({"TELEGRAM_BOT_TOKEN": "1:x", "DATABASE_URL": "postgresql://u@127.0.0.1:9/db",
           "WEBHOOK_URL": "https://bot.example.org/hook"}, "WEBHOOK_SECRET"),
+        ({"TELEGRAM_BOT_TOKEN": "1:x", "LOCAL_COMPRESSION": "sometimes"}, "LOCAL_COMPRESSION"),
+        ({"TELEGRAM_BOT_TOKEN": "1:x", "LOCAL_ENCODE_CONCURRENCY": "0"},
+         "LOCAL_ENCODE_CONCURRENCY"),
+        # always without an ffmpeg could compress nothing.
+        ({"TELEGRAM_BOT_TOKEN": "1:x", "LOCAL_COMPRESSION": "always",
+          "FFMPEG_BINARY": "/nonexistent/ffmpeg"}, "LOCAL_COMPRESSION=always"),
     ],
 )
 def test_bad_config_is_one_line_and_exit_2(env: dict[str, str], variable: str) -> None:

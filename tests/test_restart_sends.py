@@ -83,6 +83,9 @@ async def test_an_acknowledgement_taken_before_the_kill_is_not_sent_again(
     tmp_path: Path,
 ) -> None:
     async with running(tmp_path) as (tg, backend, bot):
+        # Set up first: a first contact's acknowledgement is its setup line, edited.
+        await tg.send_text(ALICE, "/start")
+        await tg.wait_for_message(ALICE, contains="I compress and edit videos", timeout=30)
         tg.stall_next("sendMessage", 60)  # the job's first message: "📥 Received 1 file…"
         await tg.send_video(ALICE, b"\x00" * 4096, file_name="a.mp4")
         await tg.wait_for(lambda: containing(tg, "Received"), timeout=30)

@@ -53,7 +53,9 @@ async def test_sigterm_mid_turn_lets_it_finish_and_parks_the_waiting_job(tmp_pat
         assert len(backend.requests_to("run_sse")) == 1  # the waiting job was not started
         await bot.start()  # the parked job runs on the next start, the finished one never again
         try:
-            await tg.wait_for_message(ALICE, contains="then add music", timeout=30)
+            # The answer to it (the line's notice names it too, and is removed once it runs).
+            await tg.wait_for(lambda: [t for t in texts(tg) if "then add music" in t
+                                       and "Queued" not in t] or None, timeout=30)
         finally:
             await bot.stop(signal.SIGTERM)
         assert not any("restarted" in t for t in texts(tg)), texts(tg)

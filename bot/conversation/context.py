@@ -9,8 +9,9 @@ from bot.backend.models import MAX_UPLOAD_MB
 from bot.conversation import messages
 from bot.conversation.accounts import Accounts
 from bot.conversation.chat import Chat
+from bot.conversation.encoder import Local
 from bot.i18n import Translator, backend_language
-from bot.store import ChatStore
+from bot.store import ChatStore, Job
 from bot.transfer import TempFiles
 
 
@@ -46,13 +47,15 @@ class TypingBudget:
         return max(refresh, self.active / self.per_second)
 
 
-MB = 1024 * 1024
+MB = 1_000_000
+"""One rule for sizes everywhere: a megabyte is 1 000 000 bytes, the safe reading of a limit
+(what the bot says is "20 MB" is never more than 20 000 000 bytes)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Telegram's file limits: 20 MB down and 50 MB up, unless a local Bot API server runs;
-    and the backend's."""
+    """Telegram's file limits: 20 MB down and 50 MB up, unless a local Bot API server runs
+    (2000 MB); and the backend's."""
 
     download: int = 20 * MB
     upload: int = 50 * MB
@@ -61,6 +64,11 @@ class Limits:
     @classmethod
     def for_mode(cls, local: bool) -> Limits:
         return cls(download=2000 * MB, upload=2000 * MB) if local else cls()
+
+    def accepted(self, backend: bool) -> int:
+        """The biggest file a person may send: what Telegram lets the bot fetch, and (when
+        the backend does the work) what it takes."""
+        return min(self.download, self.backend) if backend else self.download
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,13 @@ class Services:
     typing: TypingBudget = field(default_factory=TypingBudget)
     auto_export: bool = True
     """Render and send the video after a turn that changed the project (AUTO_EXPORT)."""
+    local: Local | None = None
+    """Compression on this machine (LOCAL_COMPRESSION), when an ffmpeg was found."""
+
+    @property
+    def backend_enabled(self) -> bool:
+        """LOCAL_COMPRESSION=always: the backend is never contacted (no token, no session)."""
+        return self.local is None or not self.local.always
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +96,9 @@ class Ctx:
     chat: Chat
     t: Translator
     svc: Services
+    job: Job | None = None
+    """The queued job this runs for (``None`` for direct answers): what a fallback to local
+    compression repeats."""
 
     @property
     def language(self) -> str:

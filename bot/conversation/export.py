@@ -25,11 +25,12 @@ from bot.backend.errors import (
     UnsafeUrl,
 )
 from bot.backend.models import RenderStatus
-from bot.conversation import gains, messages
+from bot.conversation import gains, local_messages, messages
 from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, Sent, TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
+from bot.conversation.local import fit_buttons, request_for, take_over
 from bot.conversation.messages import Text
 from bot.conversation.outbox import (
     delivering,
@@ -190,6 +191,8 @@ async def _no_video(ctx: Ctx, status_id: int | None, outcome: str, text: Text) -
     status message down, say so, and suggest shorter clips when the video was long."""
     metrics.RENDERS.labels(outcome).inc()
     await _clear_status(ctx, status_id)
+    if await take_over(ctx, outcome):
+        return False
     await ctx.chat.send(text(ctx.t))
     await tip_if_long(ctx)
     return False
@@ -286,12 +289,22 @@ async def _send_file(ctx: Ctx, url: str, path: Path, size: int) -> bool:
     source = await svc.store.get_source(chat.chat_id, chat.thread_id)
     result = await gains.after(ctx, size, source)
     caption = messages.video_ready(t, size, source.video if source else None, result)
+    # Never passed off as a saving: a size asked for and missed, or no smaller at all.
+    target = request_for(ctx.job.payload).target_bytes if ctx.job else None
+    buttons = None
+    if target is not None and size > target:
+        caption = f"{local_messages.export_over_target(t, size, target)}\n\n{caption}"
+        buttons = fit_buttons(ctx, target)
+    elif source is not None and source.video.size and size >= source.video.size:
+        caption = (f"{messages.video_ready(t, size)}\n\n"
+                   f"{local_messages.export_not_smaller(t, source.video.size)}")
     sent: Sent | None = None
     async with delivering(chat) as confirm:
         for as_document in (False, True):
             try:
                 sent = await chat.send_video(
-                    path, caption=caption, filename="video.mp4", as_document=as_document
+                    path, caption=caption, filename="video.mp4", as_document=as_document,
+                    buttons=buttons,
                 )
                 confirm(sent.message_id)
                 break

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.backend.errors import BackendError
 from bot.backend.models import UploadResult
-from bot.conversation import gains, messages, presets
+from bot.conversation import gains, local, local_messages, messages, presets
 from bot.conversation.chat import (
     Button,
     DeliveryFailed,
@@ -55,6 +55,8 @@ async def setting_up(ctx: Ctx) -> int | None:
     """First contact: "Setting up…" while the chat's token and session are created. Returns
     that message, for the caller to edit into its answer (``None``: nothing to set up)."""
     svc, chat = ctx.svc, ctx.chat
+    if not svc.backend_enabled:
+        return None  # LOCAL_COMPRESSION=always: nothing to set up
     record = await svc.store.get_chat(chat.chat_id)
     topic = await svc.store.get_topic(chat.chat_id, chat.thread_id)
     has_token = svc.accounts.is_operator or bool(record and record.token)
@@ -75,7 +77,7 @@ async def _nothing(_ident: object) -> None:
 
 
 async def start(ctx: Ctx) -> None:
-    text = messages.welcome(ctx.t)
+    text = messages.welcome(ctx.t, ctx.svc.limits.accepted(ctx.svc.backend_enabled))
     if is_group(ctx.chat.chat_id):
         text += "\n\n" + messages.group_hint(ctx.t)
     setup = await setting_up(ctx)
@@ -86,7 +88,7 @@ async def start(ctx: Ctx) -> None:
 
 
 async def show_help(ctx: Ctx) -> None:
-    text = messages.help_text(ctx.t)
+    text = messages.help_text(ctx.t, ctx.svc.limits.accepted(ctx.svc.backend_enabled))
     if is_group(ctx.chat.chat_id):
         text += "\n\n" + messages.group_hint(ctx.t)
     await ctx.chat.send(text)
@@ -94,6 +96,9 @@ async def show_help(ctx: Ctx) -> None:
 
 async def credits(ctx: Ctx) -> None:
     svc, chat = ctx.svc, ctx.chat
+    if not svc.backend_enabled:
+        await chat.send(local_messages.no_credits_needed(ctx.t))
+        return
     try:
         balance = await svc.accounts.call(
             chat.chat_id, chat.thread_id, ctx.language,
@@ -107,6 +112,9 @@ async def credits(ctx: Ctx) -> None:
 
 async def status(ctx: Ctx) -> None:
     svc, chat, t = ctx.svc, ctx.chat, ctx.t
+    if not svc.backend_enabled:
+        await local.status(ctx)
+        return
     try:
         state = await svc.accounts.state(chat.chat_id, chat.thread_id, ctx.language)
     except BackendError as exc:
@@ -129,7 +137,7 @@ async def show_history(ctx: Ctx) -> None:
     records = await ctx.svc.store.exports(ctx.chat.chat_id, ctx.chat.thread_id)
     lines = [
         messages.history_line(
-            t, index, t.size(r.video.size) if r.video.size else "–", t.when(r.created_at)
+            t, index, t.size(r.video.size) if r.video.size else "–", t.ago(r.created_at)
         )
         for index, r in enumerate(records, start=1)
     ]
@@ -238,6 +246,8 @@ async def media_job(ctx: Ctx, job: Job) -> None:
     if result is not None and job.uploaded is not None:
         setup = await progress_before(ctx.chat, "setup")  # a second run: reuse that line
     if result is None:
+        if setup is not None:  # the failure was told; no "Setting up…" left hanging over it
+            await ctx.chat.delete(setup)
         return
     # Baseline the draft: if the backend drafts uploads itself, that is not an edit to export.
     await check_draft(ctx)
@@ -310,9 +320,8 @@ async def enqueue(
         return
     busy = queue.busy(chat_id, thread_id)
     accepted = await queue.submit(chat_id, thread_id, kind, payload, dedupe_key=dedupe_key)
-    # One running job plus this one: the first to wait. Later ones need no new notice.
-    if accepted and busy and notify and await ctx.svc.store.count_waiting(chat_id, thread_id) == 2:
-        await ctx.chat.send(messages.queued(ctx.t))
+    if accepted and busy and notify:
+        await queue.line.joined(ctx.chat, ctx.t)  # its place in the chat's line
 
 
 async def cancel(ctx: Ctx, queue: ChatQueue) -> None:
@@ -336,4 +345,15 @@ HANDLERS: dict[str, Handler] = {
     "media": media_job,
     "link": link_job,
     "new_session": new_session_job,
+    "compress": local.compress_job,
 }
+
+LOCAL_HANDLERS: dict[str, Handler] = {
+    "turn": local.turn_job,
+    "export": local.export_job,
+    "media": local.media_job,
+    "link": local.link_job,
+    "new_session": local.new_job,
+    "compress": local.compress_job,
+}
+"""LOCAL_COMPRESSION=always: the same job kinds, done on this machine only."""

@@ -16,7 +16,7 @@ from bot.backend.models import UploadResult
 from bot.conversation.chat import Sent
 from bot.conversation.context import Ctx
 from bot.conversation.media import MediaItem
-from bot.store import Source, VideoInfo
+from bot.store import Source, SourceFile, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,10 @@ async def remember_source(
             height=item.height or (_int(info.height) if info else None),
             duration=item.duration or (info.duration if info else None),
         )
-        source = Source(user_id=user_id, name=item.upload_name, video=video)
+        file = SourceFile(item.file_id, item.file_name, item.mime_type, item.kind)
+        source = Source(user_id=user_id, name=item.upload_name, video=video, file=file)
         await ctx.svc.store.save_source(
-            ctx.chat.chat_id, ctx.chat.thread_id, user_id, item.upload_name, video
+            ctx.chat.chat_id, ctx.chat.thread_id, user_id, item.upload_name, video, file=file
         )
         return source
     return None

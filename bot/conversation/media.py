@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.backend import FileUpload
-from bot.backend.errors import BackendError
+from bot.backend.errors import BackendError, FileTooLarge
 from bot.backend.models import UploadResult
 from bot.conversation import messages
 from bot.conversation.chat import TooLarge
@@ -109,9 +109,13 @@ async def upload_items(
         if item.extension not in SUPPORTED_EXTENSIONS:
             await chat.send(messages.unsupported_format(t, item.upload_name))
         elif item.file_size and item.file_size > svc.limits.backend:
-            await chat.send(messages.too_large_for_backend(t, item.upload_name, item.file_size))
+            if not await _compress_here(ctx):
+                await chat.send(messages.too_large_for_backend(t, item.upload_name,
+                                                               item.file_size))
         elif item.file_size and item.file_size > svc.limits.download:
-            await chat.send(messages.too_large_for_telegram(t, item.upload_name, item.file_size))
+            await chat.send(messages.too_large_for_telegram(
+                t, item.upload_name, item.file_size, svc.limits.download,
+                links=svc.backend_enabled))
         else:
             accepted.append(item)
     if not accepted:
@@ -122,7 +126,9 @@ async def upload_items(
         try:
             source = await chat.open_file(item.file_id)
         except TooLarge:
-            await chat.send(messages.too_large_for_telegram(t, item.upload_name, item.file_size))
+            await chat.send(messages.too_large_for_telegram(
+                t, item.upload_name, item.file_size, svc.limits.download,
+                links=svc.backend_enabled))
             continue
         files.append(FileUpload(source, item.upload_name, item.content_type))
         # Percentages only when every size is known; otherwise the status shows bytes.
@@ -150,6 +156,15 @@ async def upload_items(
                     return None
                 await asyncio.sleep(pause)
     return None
+
+
+async def _compress_here(ctx: Ctx) -> bool:
+    """Too large for the service: compressed on this machine instead, when it can."""
+    if ctx.svc.local is None:
+        return False
+    from bot.conversation.local import take_over  # local imports this module
+
+    return await take_over(ctx, FileTooLarge("over the service's upload limit", code=4002))
 
 
 async def upload_urls(ctx: Ctx, urls: list[str]) -> UploadResult | None:

@@ -19,7 +19,7 @@ MIN_PROGRESS_FOR_ESTIMATE = 0.05
 """Below this share done, a time-left estimate is mostly noise: show the percentage only."""
 
 Text = Callable[[Translator], str]
-"""A message without placeholders: ``messages.queued(t)`` reads like the functions below."""
+"""A message without placeholders: ``messages.what_next(t)`` reads like the functions below."""
 
 
 def _(message: str) -> Text:
@@ -28,7 +28,8 @@ def _(message: str) -> Text:
     return lambda t: t._(message)
 
 
-def welcome(t: Translator) -> str:
+def welcome(t: Translator, limit: int) -> str:
+    """``limit``: the biggest file this deployment takes, in bytes."""
     return t._(
         "Hi! I compress and edit videos with AI.\n\n"
         "1. Send me a video (up to {limit} MB; MP4, MOV, AVI or WebM work best).\n"
@@ -38,10 +39,10 @@ def welcome(t: Translator) -> str:
         "• “reduce the file size for sharing or uploading”\n\n"
         "I'll send the finished video back here, usually within 30–90 seconds. "
         "/help lists everything I can do."
-    ).format(limit=MAX_UPLOAD_MB)
+    ).format(limit=limit // 1_000_000)
 
 
-def help_text(t: Translator) -> str:
+def help_text(t: Translator, limit: int) -> str:
     return t._(
         "Send a video, a photo, an audio file or a link to one, then say what you want done.\n\n"
         "/export – render the current project and send you the video\n"
@@ -52,7 +53,7 @@ def help_text(t: Translator) -> str:
         "/history – your latest videos, to get one again\n"
         "/language – choose the language\n\n"
         "Supported formats: {formats}. Up to {limit} MB."
-    ).format(formats=", ".join(SUPPORTED_FORMATS), limit=MAX_UPLOAD_MB)
+    ).format(formats=", ".join(SUPPORTED_FORMATS), limit=limit // 1_000_000)
 
 
 setting_up = _("⚙️ Setting up…")
@@ -248,16 +249,17 @@ def too_large_for_backend(t: Translator, name: str, size: int) -> str:
     ).format(name=name, size=t.size(size), limit=MAX_UPLOAD_MB)
 
 
-def too_large_for_telegram(t: Translator, name: str, size: int | None) -> str:
-    if size is None:
-        return t._(
-            "“{name}” is too large: Telegram only lets bots download files up to 20 MB. Send "
-            "a link to the video instead (any http or https address), or a shorter clip."
-        ).format(name=name)
-    return t._(
-        "“{name}” is {size}: Telegram only lets bots download files up to 20 MB. Send a link "
-        "to the video instead (any http or https address), or a shorter clip."
-    ).format(name=name, size=t.size(size))
+def too_large_for_telegram(t: Translator, name: str, size: int | None, limit: int,
+                           links: bool = True) -> str:
+    """Over what Telegram lets the bot fetch (``limit`` bytes): a link works instead when
+    the backend can fetch one (``links``)."""
+    what = (t._("“{name}” is {size}").format(name=name, size=t.size(size)) if size
+            else t._("“{name}” is too large").format(name=name))
+    why = t._("{what}: Telegram only lets bots download files up to {limit} MB.").format(
+        what=what, limit=limit // 1_000_000)
+    then = (t._("Send a link to the video instead (any http or https address), or a shorter "
+                "clip.") if links else t._("Please send a shorter clip."))
+    return f"{why} {then}"
 
 
 what_next = _(
@@ -278,9 +280,6 @@ def send_the_file(t: Translator) -> str:
         "Just send the video here (as a video or as a file), or paste a link to it. "
         "Supported formats: {formats}."
     ).format(formats=", ".join(SUPPORTED_FORMATS))
-
-
-queued = _("Got it, I'll get to this as soon as I finish the current request.")
 
 
 def slow_down(t: Translator, reason: str, limit: int, seconds: int) -> str:
@@ -359,8 +358,9 @@ def preset_label(t: Translator, key: str) -> str:
     labels = {
         "small": t._("Smaller file, same quality"),
         "16": t._("Fit 16 MB (WhatsApp)"),
-        "25": t._("Fit 25 MB (Discord)"),
-        "50": t._("Fit 50 MB (plays in Telegram)"),
+        "10": t._("Fit 10 MB (Discord)"),
+        "25": t._("Fit 25 MB"),
+        "50": t._("Fit 50 MB"),
         "720": t._("Make it 720p"),
     }
     return labels[key]
@@ -389,7 +389,8 @@ def preset_instruction(t: Translator, key: str, before: VideoInfo | None) -> str
             "Convert {subject} to 720p, keeping the aspect ratio, at a bitrate that still "
             "looks good."
         ).format(subject=subject)
-    platform = {"16": "WhatsApp", "25": "Discord", "50": "Telegram"}[key]
+    platform = {"16": "WhatsApp", "10": "Discord", "25": "Discord Nitro Basic",
+                "50": "Telegram"}[key]
     return t._(
         "Compress {subject} so the exported file is under {target} MB for {platform}: work out "
         "the bitrate from the duration, and keep the resolution as high as fits."

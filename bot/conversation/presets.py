@@ -13,8 +13,10 @@ from bot.conversation.context import Ctx
 from bot.store import Source
 
 PREFIX = "pre:"
-KEYS = ("small", "16", "25", "50", "720")
-MIB = 1024 * 1024
+KEYS = ("small", "16", "10", "25", "50", "720")
+"""Every preset a button may carry ("25" only on buttons sent before Discord's 10 MB)."""
+OFFERED = ("16", "10", "50")
+MB = 1_000_000
 
 
 def keyboard(ctx: Ctx, source: Source) -> Keyboard:
@@ -23,7 +25,7 @@ def keyboard(ctx: Ctx, source: Source) -> Keyboard:
     uid = source.user_id or 0
     size, height = source.video.size, source.video.height
     width = source.video.width
-    fits = [k for k in ("16", "25", "50") if not size or size > int(k) * MIB]
+    fits = [k for k in OFFERED if not size or size > int(k) * MB]
     short_side = min(width, height) if width and height else None
     extra = ["720"] if short_side is None or short_side > 720 else []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import math
 import os
@@ -24,6 +25,7 @@ from bot.conversation import messages
 from bot.conversation.chat import Chat, ChatUnavailable
 from bot.conversation.context import Ctx, Services
 from bot.conversation.export import resume
+from bot.conversation.line import Line
 from bot.conversation.outbox import OutboxChat, delivery_before
 from bot.conversation.timeline import summarize
 from bot.conversation.turn import check_draft
@@ -94,6 +96,9 @@ class ChatQueue:
         self._kicked: set[Key] = set()
         self._leaving: dict[Key, asyncio.Event] = {}  # chats whose lease a worker releases
         self._closing = False
+        self.line = Line(svc.store, lambda chat_id, thread_id: chat_for(chat_id, thread_id, None),
+                         self.translator_for)
+        """The notice that tells each waiting request its place (``conversation/line.py``)."""
 
     async def translator_for(self, chat_id: int, user_language: str | None) -> Translator:
         record = await self.svc.store.get_chat(chat_id)
@@ -193,6 +198,8 @@ class ChatQueue:
                     return
                 self._running[key] = job.id
                 try:
+                    with contextlib.suppress(Exception):  # a notice never holds up the work
+                        await self.line.moved(chat_id, thread_id, job)
                     await self._run(job)
                 finally:
                     self._running.pop(key, None)
@@ -234,7 +241,7 @@ class ChatQueue:
                           message_id if isinstance(message_id, int) else None),
             self.svc.store, owner, t, again=resumed,
         )
-        ctx = Ctx(chat=chat, t=t, svc=self.svc)
+        ctx = Ctx(chat=chat, t=t, svc=self.svc, job=job)
         if not resumed and not await self.svc.store.start_job(job.id):
             return  # cancelled between the read and now
         try:
@@ -269,6 +276,18 @@ class ChatQueue:
             except Exception:
                 log.exception("worker failed while being cancelled")
         return count
+
+    async def cancel_job(self, chat_id: int, thread_id: int, job_id: int) -> bool:
+        """Stop one job (its status's ❌ button): the chat's other work goes on. ``False``
+        when it had already ended. On another replica, its lease upkeep stops the job."""
+        if not await self.svc.store.cancel_job(chat_id, thread_id, job_id):
+            return False
+        key = (chat_id, thread_id)
+        if self._running.get(key) == job_id and (task := self._workers.pop(key, None)):
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self._kick(key)  # the rest of the chat's line
+        return True
 
     async def resume(self) -> int:
         """Start the workers of chats that had unfinished work when the bot stopped (with

@@ -27,7 +27,7 @@ from bot.conversation.outbox import unrecorded
 from bot.conversation.progress import progress
 from bot.conversation.text import split_text
 from bot.conversation.timeline import exportable, fingerprint, summarize
-from bot.i18n import Translator
+from bot.i18n import Translator, backend_language
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +101,31 @@ ANSWER_IN = {
 }
 
 
+def _spoken(language: str) -> str:
+    """The chat locale an agent session speaks: a session created in ``zh`` answers in
+    Simplified Chinese; after a note, the locale it was asked for is stored."""
+    return {"zh": "zh_Hans"}.get(language, language)
+
+
 async def align_language(ctx: Ctx) -> str | None:
-    """After /language the agent must speak the new language: an empty project gets a new
-    session in it; otherwise the note to prefix this turn with (``None`` when none is due)."""
+    """The agent must speak the chat's language: after /language an empty project gets a new
+    session in it; otherwise (and for Traditional Chinese, which the backend's ``zh`` sessions
+    do not speak by themselves) the note to prefix this turn with (``None`` when none is due)."""
     svc, chat = ctx.svc, ctx.chat
     topic = await svc.store.get_topic(chat.chat_id, chat.thread_id)
-    if not topic or not topic.session_id or topic.session_language in (None, ctx.language):
+    if not topic or not topic.session_id or topic.session_language is None:
         return None
+    spoken = _spoken(topic.session_language)
+    if spoken == ctx.t.locale:
+        return None
+    if backend_language(spoken) == ctx.language:
+        return ANSWER_IN.get(ctx.t.locale, ANSWER_IN["en"])  # same session language, other script
     try:
         state = await svc.accounts.state(chat.chat_id, chat.thread_id, ctx.language)
         if not exportable(state.state.draft) and not state.state.video_infos:
             await svc.accounts.new_session(chat.chat_id, chat.thread_id, ctx.language)
-            return None
+            if _spoken(ctx.language) == ctx.t.locale:
+                return None
     except BackendError:
         log.warning("chat %s: state check before a language switch failed", chat.chat_id,
                     exc_info=True)
@@ -152,7 +165,8 @@ async def run_turn(
                 ctx, f"{note}\n{instruction}" if note else instruction, seen
             )
             if note:
-                await svc.store.set_session_language(chat.chat_id, chat.thread_id, ctx.language)
+                await svc.store.set_session_language(chat.chat_id, chat.thread_id,
+                                                     ctx.t.locale)
         except BackendError as exc:
             error = exc
         metrics.TURN_SECONDS.observe(time.monotonic() - started)

@@ -50,6 +50,8 @@ class Harness:
             # Tests send many messages a minute; the protections' own tests turn them on.
             "turn_rate_limit": 0,
             "max_pending_jobs": 0,
+            # The backend path as it was; local compression's own tests turn it on.
+            "local_compression": "off",
         }
         values.update(self.overrides)
         return load_settings(**values)

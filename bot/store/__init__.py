@@ -9,10 +9,12 @@ from bot.store.records import (
     Job,
     SendRecord,
     Source,
+    SourceFile,
     TopicRecord,
     VideoInfo,
 )
 from bot.store.store import Store
 
 __all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "PollingTaken", "SendRecord",
-           "Source", "Store", "StoreUnavailable", "TopicRecord", "VideoInfo", "open_store"]
+           "Source", "SourceFile", "Store", "StoreUnavailable", "TopicRecord", "VideoInfo",
+           "open_store"]

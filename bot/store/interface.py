@@ -24,6 +24,7 @@ from bot.store.records import (
     Row,
     SendRecord,
     Source,
+    SourceFile,
     TopicRecord,
     VideoInfo,
 )
@@ -37,7 +38,7 @@ _CHAT_COLUMNS = (
 )
 _TOPIC_COLUMNS = (
     "chat_id, thread_id, session_id, session_language, render_id, render_message_id,"
-    " render_started_at, draft_hash"
+    " render_started_at, draft_hash, line_message_id"
 )
 _JOB_COLUMNS = "id, chat_id, thread_id, kind, payload, state, uploaded, turn_sent"
 _EXPORT_COLUMNS = "id, file_id, as_document, size, width, height, duration, created_at"
@@ -209,6 +210,10 @@ class ChatStore(ABC):
         """The agent was told to answer in ``language`` (its session stays)."""
         await self._upsert_topic(chat_id, thread_id, session_language=language)
 
+    async def set_line(self, chat_id: int, thread_id: int, message_id: int | None) -> None:
+        """The chat's line notice (``conversation/line.py``), or ``None`` once it is gone."""
+        await self._upsert_topic(chat_id, thread_id, line_message_id=message_id)
+
     async def set_render(
         self, chat_id: int, thread_id: int, render_id: str | None, message_id: int | None = None
     ) -> None:
@@ -225,25 +230,38 @@ class ChatStore(ABC):
 
     async def save_source(
         self, chat_id: int, thread_id: int, user_id: int | None, name: str | None,
-        video: VideoInfo,
+        video: VideoInfo, *, file: SourceFile | None = None,
     ) -> None:
-        """The project's original video (replaces the previous one)."""
+        """The project's original video (replaces the previous one), and how to fetch it again."""
         await self._run(
             "INSERT INTO sources (chat_id, thread_id, user_id, name, size, width, height,"
-            " duration, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " duration, created_at, file_id, file_name, mime_type, kind)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             " ON CONFLICT (chat_id, thread_id) DO UPDATE SET user_id = $3, name = $4,"
-            " size = $5, width = $6, height = $7, duration = $8, created_at = $9",
+            " size = $5, width = $6, height = $7, duration = $8, created_at = $9,"
+            " file_id = $10, file_name = $11, mime_type = $12, kind = $13",
             chat_id, thread_id, user_id, name, video.size, video.width, video.height,
-            video.duration, time.time(),
+            video.duration, time.time(), file.file_id if file else None,
+            file.file_name if file else None, file.mime_type if file else None,
+            file.kind if file else None,
         )
 
     async def get_source(self, chat_id: int, thread_id: int) -> Source | None:
         row = await self._row(
-            "SELECT user_id, name, size, width, height, duration FROM sources"
-            " WHERE chat_id = $1 AND thread_id = $2",
+            "SELECT user_id, name, size, width, height, duration, file_id, file_name, mime_type,"
+            " kind FROM sources WHERE chat_id = $1 AND thread_id = $2",
             chat_id, thread_id,
         )
-        return Source(row["user_id"], row["name"], VideoInfo.from_row(row)) if row else None
+        if not row:
+            return None
+        file = (SourceFile(row["file_id"], row["file_name"], row["mime_type"],
+                           row["kind"] or "video") if row["file_id"] else None)
+        return Source(row["user_id"], row["name"], VideoInfo.from_row(row), file)
+
+    async def forget_source(self, chat_id: int, thread_id: int) -> None:
+        """No original any more (a fresh start): its buttons and requests have nothing to use."""
+        await self._run("DELETE FROM sources WHERE chat_id = $1 AND thread_id = $2",
+                        chat_id, thread_id)
 
     async def add_export(
         self, chat_id: int, thread_id: int, file_id: str, as_document: bool, video: VideoInfo
@@ -314,6 +332,15 @@ class ChatStore(ABC):
         )
         return [Job.from_row(row) for row in rows]
 
+    async def waiting_jobs(self, chat_id: int, thread_id: int) -> list[Job]:
+        """The chat's jobs not started yet, in the order they will run (its line)."""
+        rows = await self._rows(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE chat_id = $1 AND thread_id = $2"
+            " AND state = 'pending' ORDER BY id LIMIT 50",
+            chat_id, thread_id,
+        )
+        return [Job.from_row(row) for row in rows]
+
     async def count_waiting(self, chat_id: int, thread_id: int) -> int:
         return int(await self._value(
             f"SELECT COUNT(*) FROM jobs WHERE chat_id = $1 AND thread_id = $2 AND {_UNFINISHED}",
@@ -374,6 +401,16 @@ class ChatStore(ABC):
                 now, chat_id, thread_id,
             )
         return count
+
+    async def cancel_job(self, chat_id: int, thread_id: int, job_id: int) -> bool:
+        """Cancel one unfinished job of this chat (a status's ❌ button); ``False`` when it
+        had ended, or is not this chat's."""
+        changed = await self._run(
+            f"UPDATE jobs SET state = 'cancelled', updated_at = $1 WHERE id = $2"
+            f" AND chat_id = $3 AND thread_id = $4 AND {_UNFINISHED}",
+            time.time(), job_id, chat_id, thread_id,
+        )
+        return changed == 1
 
     async def cancelled_among(self, job_ids: list[int]) -> set[int]:
         """Which of these jobs were cancelled (a /cancel another replica received shows

@@ -106,4 +106,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (owner, step)
     );
     """,
+    # 8: what fetches a project's original video from Telegram again (its file_id, name, MIME
+    # type and kind), so local compression can download it, after a restart too.
+    """
+    ALTER TABLE sources ADD COLUMN file_id TEXT;
+    ALTER TABLE sources ADD COLUMN file_name TEXT;
+    ALTER TABLE sources ADD COLUMN mime_type TEXT;
+    ALTER TABLE sources ADD COLUMN kind TEXT;
+    """,
+    # 9: the chat's line notice ("⏳ Queued — #1 …"), so a restart still moves it on.
+    """
+    ALTER TABLE topics ADD COLUMN line_message_id INTEGER;
+    """,
 ]

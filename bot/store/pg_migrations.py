@@ -118,4 +118,15 @@ PG_MIGRATIONS: list[str] = [
         PRIMARY KEY (owner, step)
     );
     """,
+    # 8: what fetches the original again (SQLite's 8).
+    """
+    ALTER TABLE sources ADD COLUMN file_id TEXT;
+    ALTER TABLE sources ADD COLUMN file_name TEXT;
+    ALTER TABLE sources ADD COLUMN mime_type TEXT;
+    ALTER TABLE sources ADD COLUMN kind TEXT;
+    """,
+    # 9: the chat's line notice (SQLite's 9).
+    """
+    ALTER TABLE topics ADD COLUMN line_message_id BIGINT;
+    """,
 ]

@@ -39,6 +39,7 @@ class TopicRecord:
     render_message_id: int | None
     render_started_at: float | None
     draft_hash: str | None = None
+    line_message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +57,23 @@ class VideoInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceFile:
+    """What fetches the original again from Telegram (local compression, after a restart too)."""
+
+    file_id: str
+    file_name: str | None = None
+    mime_type: str | None = None
+    kind: str = "video"
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """The original video of a chat's project, and who sent it."""
 
     user_id: int | None
     name: str | None
     video: VideoInfo
+    file: SourceFile | None = None
 
 
 @dataclass(frozen=True, slots=True)

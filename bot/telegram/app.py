@@ -25,10 +25,11 @@ from telegram.ext import (
 
 from bot import __version__, metrics
 from bot.backend import NemoClient
-from bot.config import Settings
+from bot.config import Settings, local_ffmpeg
 from bot.conversation import flows
 from bot.conversation.accounts import Accounts
 from bot.conversation.context import Limits, Services, Timing, TypingBudget
+from bot.conversation.encoder import EncodeSlots, Local
 from bot.conversation.outbox import about_to_send
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
@@ -178,6 +179,14 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
     # Files people send are streamed from the Bot API's file server to the backend.
     files = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
     operator = settings.nemo_token.get_secret_value() if settings.nemo_token else None
+    ffmpeg = await asyncio.to_thread(local_ffmpeg, settings)
+    local = None
+    if ffmpeg is not None and settings.local_compression != "off":
+        local = Local(ffmpeg, "always" if settings.local_compression == "always" else "fallback",
+                      EncodeSlots(settings.local_encode_concurrency),
+                      progress_every=settings.transfer_progress_seconds)
+        log.info("local compression: %s with %s %s", settings.local_compression, ffmpeg.path,
+                 ffmpeg.version)
     svc = Services(
         client=client,
         store=store,
@@ -192,13 +201,14 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
         limits=Limits.for_mode(settings.telegram_local_mode),
         typing=TypingBudget(settings.typing_per_second),
         auto_export=settings.auto_export,
+        local=local,
     )
     queue = ChatQueue(
         svc,
         lambda chat_id, thread_id, reply_to: TelegramChat(
             app.bot, chat_id, thread_id, reply_to, files=files
         ),
-        flows.HANDLERS,
+        flows.LOCAL_HANDLERS if local is not None and local.always else flows.HANDLERS,
         on_error=flows.job_failed,
         lease_seconds=settings.replica_lease_seconds,
         turn_rate_limit=settings.turn_rate_limit,

@@ -15,7 +15,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot import logs, metrics
-from bot.conversation import flows, messages, presets
+from bot.conversation import flows, local, messages, presets
 from bot.conversation.chat import ChatUnavailable, is_group
 from bot.conversation.context import Ctx
 from bot.conversation.outbox import OutboxChat
@@ -247,6 +247,12 @@ async def _press(update: Update, context: BotContext) -> None:
     if (preset := presets.parse(data)) is not None:
         await _preset(update, context, *preset)
         return
+    if (stop := local.parse_stop(data)) is not None:
+        await _stop(update, context, *stop)
+        return
+    if (fit := local.parse_fit(data)) is not None:
+        await _fit(update, context, *fit)
+        return
     ctx = await ctx_for(update, context)
     queue = context.runtime.queue
     if data.startswith(flows.HISTORY_PREFIX):
@@ -277,22 +283,49 @@ async def _preset(
     update: Update, context: BotContext, key: str, uploader: int
 ) -> None:
     """A one-tap preset: only the uploader (or a group admin) may spend a turn on it."""
-    query = update.callback_query
-    assert query is not None
     ctx = await ctx_for(update, context)
-    user = update.effective_user
-    allowed = user is not None and (
-        user.id == uploader or (_in_group(update) and await ctx.chat.is_admin(user.id))
-    )
-    if not allowed:
-        await query.answer(messages.preset_not_yours(ctx.t), show_alert=True)
+    if not await _may_press(update, ctx, uploader):
         return
     instruction = await presets.instruction(ctx, key)
     if instruction is None:
         await ctx.chat.send(messages.preset_no_video(ctx.t))
         return
     await flows.enqueue(ctx, context.runtime.queue, "turn",
-                        _payload(update, text=instruction, export=True), dedupe_key=_key(update))
+                        _payload(update, text=instruction, export=True, preset=key),
+                        dedupe_key=_key(update))
+
+
+async def _may_press(update: Update, ctx: Ctx, asker: int) -> bool:
+    """Who asked (or a group admin); anyone else is told so in an alert."""
+    query = update.callback_query
+    assert query is not None
+    user = update.effective_user
+    allowed = user is not None and (
+        user.id == asker or (_in_group(update) and await ctx.chat.is_admin(user.id))
+    )
+    if not allowed:
+        await query.answer(messages.preset_not_yours(ctx.t), show_alert=True)
+    return allowed
+
+
+async def _fit(update: Update, context: BotContext, target: int, asker: int) -> None:
+    """An export over the size asked for: the original compressed to it on this machine."""
+    ctx = await ctx_for(update, context)
+    if ctx.svc.local is None or not await _may_press(update, ctx, asker):
+        return
+    await flows.enqueue(ctx, context.runtime.queue, "compress",
+                        _payload(update, target_bytes=target), dedupe_key=_key(update))
+
+
+async def _stop(update: Update, context: BotContext, job_id: int, asker: int) -> None:
+    """A live status's ❌: only who asked (or a group admin) stops that one job."""
+    query = update.callback_query
+    assert query is not None
+    ctx = await ctx_for(update, context)
+    if not await _may_press(update, ctx, asker):
+        return
+    if not await context.runtime.queue.cancel_job(ctx.chat.chat_id, ctx.chat.thread_id, job_id):
+        await query.answer(messages.cancelled(ctx.t, 0))
 
 
 async def history(update: Update, context: BotContext) -> None:

@@ -402,3 +402,23 @@ async def test_a_write_cancelled_midway_leaves_later_writes_durable(reopen: Open
         assert "delivery" in sends and sends["delivery"].message_id == 99
     finally:
         await store.close()
+
+
+async def test_a_source_keeps_what_fetches_the_original_again(reopen: Opener) -> None:
+    """Local compression downloads the original again, perhaps after a restart."""
+    from bot.store import SourceFile, VideoInfo
+
+    store = await reopen()
+    file = SourceFile(file_id="BAAC-original", file_name="holiday.mov",
+                      mime_type="video/quicktime", kind="video")
+    await store.save_source(-100, 7, 42, "holiday.mov", VideoInfo(size=48_200_000), file=file)
+    await store.save_source(-100, 8, 42, "plain.mp4", VideoInfo(size=1))
+    await store.close()
+
+    store = await reopen()
+    source = await store.get_source(-100, 7)
+    assert source is not None and source.file == file
+    assert source.video.size == 48_200_000
+    plain = await store.get_source(-100, 8)
+    assert plain is not None and plain.file is None
+    await store.close()

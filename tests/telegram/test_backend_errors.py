@@ -57,9 +57,11 @@ async def test_no_credits_with_operator_token_says_top_up(tmp_path: Any) -> None
 async def test_upload_errors(h: Harness, code: int, status: int, expected: str) -> None:
     h.backend.fail("upload", code, http_status=status, times=2)
     await h.tg.send_video(ALICE, VIDEO)
-    reply = await h.tg.wait_for_message(ALICE)
-    assert expected in (reply.text or "")
+    reply = await h.tg.wait_for_message(ALICE, contains=expected)
     assert_clean(reply.text or "")
+    await h.idle()
+    # The first contact's setup line went once the failure was told.
+    assert [m.text for m in h.tg.messages(ALICE) if not m.deleted] == [reply.text]
 
 
 async def test_rate_limit_is_retried_once_after_the_wait(h: Harness) -> None:

@@ -60,7 +60,8 @@ async def test_preset_tap_sends_the_instruction_and_exports(h: Harness) -> None:
     await h.idle()
     ack = h.tg.messages(ALICE)[-1]
     labels = [b["text"] for b in ack.buttons]
-    assert labels == ["Smaller file, same quality", "Fit 16 MB (WhatsApp)", "Make it 720p"]
+    assert labels == ["Smaller file, same quality", "Fit 16 MB (WhatsApp)", "Fit 10 MB (Discord)",
+                      "Make it 720p"]
     fit = next(b for b in ack.buttons if b["text"] == "Fit 16 MB (WhatsApp)")
     await h.tg.press_button(ALICE, ack.message_id, fit["callback_data"])
     video = await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
@@ -123,7 +124,7 @@ async def test_history_sends_a_delivered_video_again_without_a_render(h: Harness
     before = len(h.tg.messages(ALICE))
     await h.tg.send_text(ALICE, "/history")
     listing = await h.tg.wait_for_message(ALICE, after=before, contains="latest videos")
-    assert "1. 200.0 kB, " in (listing.text or "") and "UTC" in (listing.text or "")
+    assert "1. 200.0 kB, " in (listing.text or "") and "ago" in (listing.text or "")
     (button,) = listing.buttons
     assert button["text"] == "📤 1" and button["callback_data"].startswith("hist:")
 

@@ -9,6 +9,8 @@ from bot.i18n import translator
 from bot.sandbox.backend import adk_call, make_draft, sleep_frame
 from bot.sandbox.harness import Harness
 
+PUBLIC_LIMIT = 20_000_000  # what the public Bot API lets bots fetch
+
 CASES = [
     # (telegram language_code, our locale, backend session language)
     ("zh-hans", "zh_Hans", "zh"),
@@ -23,7 +25,8 @@ CASES = [
 
 def test_catalogs_really_differ() -> None:
     """The checks below mean something only if the three catalogs say different things."""
-    welcome = {loc: messages.welcome(translator(loc)) for loc in ("en", "zh_Hans", "zh_Hant")}
+    welcome = {loc: messages.welcome(translator(loc), PUBLIC_LIMIT)
+               for loc in ("en", "zh_Hans", "zh_Hant")}
     assert len(set(welcome.values())) == 3
 
 
@@ -35,7 +38,8 @@ async def test_welcome_and_session_language(
     user = h.tg.user(user_id, language_code=code)
     await h.tg.send_text(user_id, "/start", user=user)
     welcome = await h.tg.wait_for_message(user_id)
-    await h.tg.wait_for(lambda: welcome.text == messages.welcome(translator(locale)) or None)
+    expected = messages.welcome(translator(locale), PUBLIC_LIMIT)
+    await h.tg.wait_for(lambda: welcome.text == expected or None)
     assert welcome.edits == [messages.setting_up(translator(locale))]
     await h.tg.send_text(user_id, "hello", user=user)
     await h.tg.wait_for_message(user_id, after=1)
@@ -96,7 +100,8 @@ async def test_language_choice_is_stored_and_survives_restart(h: Harness) -> Non
     before = len(h.tg.messages(user_id))
     await h.tg.send_text(user_id, "/start", user=user)
     welcome = await h.tg.wait_for_message(user_id, after=before)
-    await h.tg.wait_for(lambda: welcome.text == messages.welcome(translator("zh_Hant")) or None)
+    expected = messages.welcome(translator("zh_Hant"), PUBLIC_LIMIT)
+    await h.tg.wait_for(lambda: welcome.text == expected or None)
     # the next backend session speaks Chinese
     await h.tg.send_text(user_id, "hello", user=user)
     await h.tg.wait_for_message(user_id, after=before + 1)
@@ -117,7 +122,7 @@ async def test_group_choice_wins_over_the_senders_language(h: Harness) -> None:
                          chat_type="supergroup")
     welcome = await h.tg.wait_for_message(group, after=before)
     zh = translator("zh_Hans")
-    expected = messages.welcome(zh) + "\n\n" + messages.group_hint(zh)
+    expected = messages.welcome(zh, PUBLIC_LIMIT) + "\n\n" + messages.group_hint(zh)
     await h.tg.wait_for(lambda: welcome.text == expected or None)
 
 

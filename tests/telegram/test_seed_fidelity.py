@@ -11,6 +11,8 @@ from bot.i18n import translator
 from bot.sandbox.backend import adk_text, make_draft
 from bot.sandbox.harness import Harness
 
+PUBLIC_LIMIT = 20_000_000  # what the public Bot API lets bots fetch
+
 ALICE = 3101
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(50_000)
 
@@ -66,7 +68,9 @@ async def test_language_switch_on_an_empty_project_starts_a_session_in_it(h: Har
     assert languages == ["en", "zh"]
     last = h.backend.requests_to("run_sse")[-1].json
     new_session = h.backend.sessions[last["session_id"]]
-    assert new_session.language == "zh" and new_session.messages == ["你好"]
+    # The backend's zh sessions answer in Simplified: a Traditional chat says which it reads.
+    assert new_session.language == "zh"
+    assert new_session.messages == ["（從現在起請用繁體中文回答。）\n你好"]
 
 
 # -- 2. GUI wording is acted on --------------------------------------------------------------
@@ -169,9 +173,10 @@ async def test_start_is_setting_up_edited_into_the_welcome_in_chinese(h: Harness
     await h.tg.send_text(ALICE, "/start", user=user)
     welcome = await h.tg.wait_for_message(ALICE)
     t = translator("zh_Hant")
-    await h.tg.wait_for(lambda: welcome.text == messages.welcome(t) or None)
+    await h.tg.wait_for(lambda: welcome.text == messages.welcome(t, PUBLIC_LIMIT) or None)
     assert len(h.tg.messages(ALICE)) == 1
-    assert welcome.edits == [messages.setting_up(t)] and welcome.text == messages.welcome(t)
+    assert welcome.edits == [messages.setting_up(t)]
+    assert welcome.text == messages.welcome(t, PUBLIC_LIMIT)
     assert h.backend.requests_to("create_session")[0].json["language"] == "zh"
 
 
