@@ -1,8 +1,8 @@
 """What a file is, from ``ffmpeg -i`` (the imageio-ffmpeg wheel ships no ffprobe).
 
-Three cheap steps: ``ffmpeg -i`` prints the container and streams (parsed here); one frame of the
-chosen video stream is decoded (a stream ffmpeg lists but cannot decode is no video to us); and
-only when the container gives no duration (a piped Matroska, some WebM) the video packets are
+One cheap step: ``ffmpeg -i`` prints the container and streams (parsed here) while one frame of
+the first real video stream is decoded (a stream ffmpeg lists but cannot decode is no video to
+us); only when the container gives no duration (a piped Matroska, some WebM) the video packets are
 stream-copied to ``null`` to read the last timestamp. Every call carries the input guard
 (:func:`input_guard`): only local files, only real container formats.
 """
@@ -54,7 +54,9 @@ class Inspected:
 _INPUT = re.compile(r"^Input #0, (\S+?), from ", re.M)
 _DURATION = re.compile(r"^\s*Duration: (?:(\d+):(\d\d):(\d\d(?:\.\d+)?)|N/A)", re.M)
 _STREAM = re.compile(r"^\s*Stream #0:(\d+)\S*?: (Video|Audio|Subtitle|Data|Attachment): (.*)$")
-_ROTATION = re.compile(r"(?:Display Matrix|displaymatrix): rotation of (-?[\d.]+) degrees", re.I)
+# Anchored: a metadata value saying "rotation of 90 degrees" must not count as side data.
+_ROTATION = re.compile(r"^\s*(?:Display Matrix|displaymatrix): rotation of (-?[\d.]+) degrees",
+                       re.I)
 _SIZE = re.compile(r"(?<![\w.])(\d{1,5})x(\d{1,5})(?![\w.])")
 _RATE = re.compile(r"(?<![\w.])([\d.]+)(k?) (fps|tbr)(?![\w])")
 
@@ -129,7 +131,7 @@ def parse(stderr: str) -> tuple[str, float | None, _Video | None, int]:
     video: _Video | None = None
     audio = 0
     current: _Video | None = None
-    for line in stderr.splitlines():
+    for line in stderr.split("\nOutput #0", 1)[0].splitlines():
         stream = _STREAM.match(line)
         if stream:
             current = None
@@ -139,7 +141,7 @@ def parse(stderr: str) -> tuple[str, float | None, _Video | None, int]:
             elif kind == "Video" and video is None and "(attached pic)" not in details:
                 video = current = _video(int(stream.group(1)), details)
             continue
-        rotation = _ROTATION.search(line)
+        rotation = _ROTATION.match(line)
         if rotation and current is not None:
             current.rotation = round(float(rotation.group(1)))
     return container, duration, video, audio
@@ -158,17 +160,22 @@ async def _ffmpeg(
         raise EncodeFailed("ffmpeg could not be started.") from None
 
 
-async def _decodes(binary: str, src: Path, index: int) -> bool:
-    """One frame of stream ``index`` really decodes (ffmpeg exits 0 on an empty output too)."""
+async def _describe(binary: str, src: Path) -> tuple[process.Finished, int]:
+    """``-i``'s description of ``src`` and how many frames of its first real video decoded.
+
+    One process for both (probing costs the engine's overhead on short clips): ``0:V:0`` is the
+    first video stream that is not a cover picture; ffmpeg exits 0 on an empty output too, so
+    the decoded frame count is what says "this is a video".
+    """
     frames: list[int] = []
 
     async def block(values: process.ProgressBlock) -> None:
         if values.get("frame", "").isdigit():
             frames.append(int(values["frame"]))
 
-    done = await _ffmpeg(binary, src, "-map", f"0:{index}", "-frames:v", "1", "-f", "null",
+    done = await _ffmpeg(binary, src, "-map", "0:V:0", "-frames:v", "1", "-f", "null",
                          "-nostats", "-progress", "pipe:1", "-", on_block=block)
-    return done.returncode == 0 and bool(frames) and frames[-1] >= 1
+    return done, frames[-1] if done.returncode == 0 and frames else 0
 
 
 async def _copy_duration(binary: str, src: Path, index: int) -> float | None:
@@ -191,11 +198,9 @@ async def inspect(binary: str, src: Path) -> Inspected:
         size = os.stat(src).st_size
     except OSError:
         raise NotAVideo(NOT_A_VIDEO) from None
-    info = await _ffmpeg(binary, src)
+    info, frames = await _describe(binary, src)
     container, duration, video, audio = parse(info.stderr)
-    if video is None:
-        raise NotAVideo(NOT_A_VIDEO)
-    if not await _decodes(binary, src, video.index):
+    if video is None or frames < 1:
         raise NotAVideo(NOT_A_VIDEO)
     if duration is None or duration <= 0:
         duration = await _copy_duration(binary, src, video.index)

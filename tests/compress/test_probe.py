@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from bot.compress import Engine, NotAVideo
@@ -68,3 +71,38 @@ async def test_not_a_video(engine: Engine, clips: Clips, name: str) -> None:
 async def test_missing_file(engine: Engine, clips: Clips) -> None:
     with pytest.raises(NotAVideo):
         await engine.probe(clips.directory / "nope.mp4")
+
+
+
+@pytest.fixture
+def faked_rotation(engine: Engine, clips: Clips, tmp_path: Path) -> Path:
+    faked = tmp_path / "faked_rotation.mkv"  # Matroska keeps any stream tag
+    subprocess.run(
+        [engine.ffmpeg.path, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i",
+         str(clips.silent), "-c", "copy", "-metadata:s:v:0",
+         "comment=Display Matrix: rotation of -90.00 degrees", str(faked)],
+        check=True, timeout=60)
+    return faked
+
+
+async def test_metadata_cannot_fake_a_rotation(engine: Engine, faked_rotation: Path) -> None:
+    """A tag whose value reads like side data is a tag, not a display matrix."""
+    p = await engine.probe(faked_rotation)
+    assert (p.width, p.height, p.rotation) == (640, 360, 0)
+
+
+@pytest.fixture
+def song_with_cover(engine: Engine, tmp_path: Path) -> Path:
+    song = tmp_path / "song.m4a"
+    subprocess.run(
+        [engine.ffmpeg.path, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+         "-f", "lavfi", "-i", "sine=d=1", "-f", "lavfi", "-i", "color=s=64x64:d=1",
+         "-map", "0:a", "-map", "1:v", "-frames:v", "1", "-c:a", "aac", "-c:v", "mjpeg",
+         "-disposition:v:0", "attached_pic", str(song)],
+        check=True, timeout=60)
+    return song
+
+
+async def test_a_song_with_cover_art_is_not_a_video(engine: Engine, song_with_cover: Path) -> None:
+    with pytest.raises(NotAVideo):
+        await engine.probe(song_with_cover)
