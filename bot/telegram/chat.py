@@ -40,6 +40,22 @@ T = TypeVar("T")
 DOWNLOAD_RETRIES = (0.5, 1.0, 2.0)
 """Pauses before downloading a person's file again after a transient failure."""
 
+TRANSFER_BASE_SECONDS = 60.0
+TRANSFER_MIN_RATE = 1_000_000
+"""A transfer is given a minute plus a second per megabyte (a slow 8 Mbit/s link)."""
+LOCAL_FETCH_SECONDS = 1800.0
+"""getFile on a local Bot API server answers once that server has fetched the file from
+Telegram (up to 2000 MB): sized for the largest file, as getFile does not say its size."""
+
+
+def transfer_timeout(size: int | None) -> float:
+    """Read/write timeout for moving ``size`` bytes: python-telegram-bot's default 5 s read
+    timeout is for short calls; a big file sent through a local Bot API server is answered
+    only once it is sent, and a timed-out send is uncertain (a link offered, a second copy)."""
+    if size is None:
+        return LOCAL_FETCH_SECONDS
+    return TRANSFER_BASE_SECONDS + size / TRANSFER_MIN_RATE
+
 
 def transient(exc: BaseException) -> bool:
     """A failure Telegram (or a proxy in front of it) gives before doing anything: a 5xx, an
@@ -190,9 +206,14 @@ class TelegramChat:
         # a 2 GB export through memory). With the public API the file (50 MB at most) is read
         # in a worker thread: python-telegram-bot would read it on the event loop.
         media: object = source
-        if isinstance(source, Path) and not self._bot.local_mode:
-            media = await asyncio.to_thread(source.read_bytes)
-        return await self._send_media(media, caption, filename, as_document, buttons)
+        size: int | None = None
+        if isinstance(source, Path):
+            size = (await asyncio.to_thread(source.stat)).st_size
+            if not self._bot.local_mode:
+                media = await asyncio.to_thread(source.read_bytes)
+        return await self._send_media(
+            media, caption, filename, as_document, buttons, transfer_timeout(size)
+        )
 
     async def _send_media(
         self,
@@ -201,6 +222,7 @@ class TelegramChat:
         filename: str,
         as_document: bool,
         buttons: Keyboard | None,
+        timeout: float,
     ) -> Sent:
         common: dict[str, Any] = {
             "caption": caption,
@@ -208,7 +230,8 @@ class TelegramChat:
             "message_thread_id": self._thread,
             "reply_markup": markup(buttons),
             "reply_parameters": self._reply,
-            "write_timeout": 600,
+            "write_timeout": max(600.0, timeout),
+            "read_timeout": timeout,
         }
         try:
             if as_document:
@@ -231,7 +254,12 @@ class TelegramChat:
 
     async def open_file(self, file_id: str) -> ByteSource:
         try:
-            file = await self._bot.get_file(file_id)
+            # A local server fetches the whole file before it answers; Telegram's own API
+            # answers at once (the bytes come later, from its file server).
+            waits: dict[str, Any] = (
+                {"read_timeout": LOCAL_FETCH_SECONDS} if self._bot.local_mode else {}
+            )
+            file = await self._bot.get_file(file_id, **waits)
         except BadRequest as exc:
             if "too big" in exc.message.lower():
                 raise TooLarge(exc.message) from exc
