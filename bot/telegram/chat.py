@@ -17,6 +17,7 @@ from telegram import (
     Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     ReplyParameters,
 )
 from telegram.constants import ChatMemberStatus, ParseMode
@@ -203,17 +204,26 @@ class TelegramChat:
         as_document: bool = False, buttons: Keyboard | None = None,
     ) -> Sent:
         # A Path lets python-telegram-bot hand a local Bot API server a file:// URI (no copy of
-        # a 2 GB export through memory). With the public API the file (50 MB at most) is read
-        # in a worker thread: python-telegram-bot would read it on the event loop.
-        media: object = source
-        size: int | None = None
-        if isinstance(source, Path):
-            size = (await asyncio.to_thread(source.stat)).st_size
-            if not self._bot.local_mode:
-                media = await asyncio.to_thread(source.read_bytes)
-        return await self._send_media(
-            media, caption, filename, as_document, buttons, transfer_timeout(size)
-        )
+        # a 2 GB export through memory).
+        # With the public API the file (50 MB at most) is streamed from an open handle:
+        # httpx reads it in 64 KB chunks (and rewinds it for a retry), never whole in memory.
+        if not isinstance(source, Path):
+            return await self._send_media(
+                source, caption, filename, as_document, buttons, transfer_timeout(None)
+            )
+        size = (await asyncio.to_thread(source.stat)).st_size
+        if self._bot.local_mode:
+            return await self._send_media(
+                source, caption, filename, as_document, buttons, transfer_timeout(size)
+            )
+        handle = await asyncio.to_thread(source.open, "rb")
+        try:
+            media = InputFile(handle, filename=filename, read_file_handle=False)
+            return await self._send_media(
+                media, caption, filename, as_document, buttons, transfer_timeout(size)
+            )
+        finally:
+            await asyncio.to_thread(handle.close)
 
     async def _send_media(
         self,

@@ -3,6 +3,7 @@ transfers and short calls, streamed delivery, 5xx on sends, supergroup migration
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 from bot.sandbox.harness import Harness
@@ -32,3 +33,32 @@ async def test_local_mode_big_transfers_outlast_the_default_read_timeout(tmp_pat
         assert len(h.backend.requests_to("upload")) == 1
         assert len([c for c in h.tg.calls_of("sendVideo")]) == 1
         assert not [t for t in texts(h) if "may be missing" in t or "Sorry" in t]
+
+
+def _held_by_the_bot(snapshot: tracemalloc.Snapshot) -> int:
+    """Bytes allocated outside the fakes and their server (what the bot itself holds)."""
+    held = 0
+    for trace in snapshot.traces:
+        files = [frame.filename for frame in trace.traceback]
+        if not any("sandbox" in f or "aiohttp" in f or "tracemalloc" in f for f in files):
+            held += trace.size
+    return held
+
+
+async def test_public_api_delivery_streams_the_export(h: Harness) -> None:
+    """A 30 MB export goes to Telegram from its file in chunks, not read whole into memory
+    (20 chats delivering at once would otherwise hold 1 GB)."""
+    h.backend.render_size = 30 * MB
+    h.tg.stall_next("sendVideo", 1.5)  # the upload is in flight while the bot is looked at
+    tracemalloc.start(1)
+    try:
+        await h.tg.send_video(ALICE, VIDEO, caption=COMPRESS)
+        await h.tg.wait_for(
+            lambda: any(c.result for c in h.tg.calls_of("sendVideo")) or None, timeout=60
+        )
+        held = _held_by_the_bot(tracemalloc.take_snapshot())
+    finally:
+        tracemalloc.stop()
+    await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
+    assert h.tg.calls_of("sendVideo")[0].files["video"].size == 30 * MB
+    assert held < 10 * MB, f"the bot held {held / MB:.1f} MB while sending a 30 MB file"
