@@ -3,6 +3,7 @@ transfers and short calls, streamed delivery, 5xx on sends, supergroup migration
 
 from __future__ import annotations
 
+import asyncio
 import tracemalloc
 from pathlib import Path
 
@@ -62,3 +63,17 @@ async def test_public_api_delivery_streams_the_export(h: Harness) -> None:
     await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
     assert h.tg.calls_of("sendVideo")[0].files["video"].size == 30 * MB
     assert held < 10 * MB, f"the bot held {held / MB:.1f} MB while sending a 30 MB file"
+
+
+async def test_big_uploads_do_not_starve_the_short_calls(h: Harness) -> None:
+    """Twenty-five people upload at once, slowly: another chat's first message (its session
+    is created by a short call) is still answered while every upload is in flight."""
+    h.backend.upload_chunk_delay = 4.0
+    for i in range(25):
+        await h.tg.send_video(ALICE + 100 + i, VIDEO, file_name="clip.mp4")
+    await h.tg.wait_for(lambda: len(h.backend.sessions) >= 25 or None, timeout=30)
+    await asyncio.sleep(1)  # their uploads have begun
+    await h.tg.send_text(ALICE, "tell me about the pacing")
+    reply = await h.tg.wait_for_message(ALICE, contains="pacing", timeout=15)
+    assert "I can help with that" in (reply.text or "")
+    h.backend.upload_chunk_delay = 0
