@@ -52,9 +52,20 @@ def current() -> dict[str, int | str]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+_RUNTIME_SECRETS: list[str] = []
+"""Secrets made while running (a generated webhook secret), masked like configured ones."""
+
+
+def add_secret(value: str) -> None:
+    """Mask ``value`` in every log line from now on: a library's DEBUG request logging may
+    print it (python-telegram-bot logs setWebhook's parameters, secret_token included)."""
+    if value and value not in _RUNTIME_SECRETS:
+        _RUNTIME_SECRETS.append(value)
+
+
 def redact(text: str, secrets: list[str]) -> str:
     """``text`` with the given secrets and anything that looks like a token masked."""
-    for secret in secrets:
+    for secret in (*secrets, *_RUNTIME_SECRETS):
         if secret:
             text = text.replace(secret, "***")
     for pattern in _PATTERNS:

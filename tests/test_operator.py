@@ -86,3 +86,28 @@ async def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 1, text
     assert "cannot listen on" in text and str(port) in text.strip().splitlines()[-1]
     assert "Traceback" not in text
+
+
+async def test_webhook_mode_at_debug_logs_no_secret(tmp_path: Path) -> None:
+    """At DEBUG every library logs its requests (python-telegram-bot, httpx, aiohttp): the
+    bot token, the generated webhook secret and the backend token still never appear."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        proc = await launch(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                            NEMO_API_URL=backend.url, LOG_LEVEL="DEBUG",
+                            WEBHOOK_URL=f"http://127.0.0.1:{port}/hook", PORT=str(port))
+        try:
+            await tg.send_text(78, "hello there")
+            await tg.wait_for_message(78, contains="hello there", timeout=40)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+        logs = (out + err).decode()
+        (hook,) = [c for c in tg.calls_of("setWebhook") if c.params.get("secret_token")]
+        secret = str(hook.params["secret_token"])
+        token = next(iter(backend.tokens))
+        assert "webhook" in logs.lower()
+        for value in (TOKEN, "OPERATOR-SECRET", secret, token):
+            assert value not in logs, f"{value[:4]}… is in the log"

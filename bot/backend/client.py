@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 APP_NAME = "nemo_agent"
 SKILL_SOURCE = "rtk-compressor-free"
 SHORT_CALL_CONNECTIONS = 20
+TRANSFER_CONNECTIONS = 100
+"""Uploads and export downloads have their own pool: a few big transfers, each holding its
+connection for minutes, must not take the short calls' (sessions, state, credits)."""
 STREAMS_PER_POOL = 50
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 300.0
@@ -99,6 +102,7 @@ class NemoClient:
         # keep-alive works, and turns are spread over pools of STREAMS_PER_POOL, the least
         # busy first (a pool is added when all are full).
         self._http = client(SHORT_CALL_CONNECTIONS)
+        self._transfers = client(min(TRANSFER_CONNECTIONS, max_connections))
         self._new_pool: Callable[[], httpx.AsyncClient] = lambda: client(
             min(STREAMS_PER_POOL, max_connections)
         )
@@ -113,7 +117,7 @@ class NemoClient:
         self._own_host = (httpx.URL(base_url).host or "").lower()
 
     async def aclose(self) -> None:
-        for http in (self._http, *self._streams):
+        for http in (self._http, self._transfers, *self._streams):
             await http.aclose()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -303,7 +307,7 @@ class NemoClient:
                 headers=headers,
                 timeout=httpx.Timeout(600.0, connect=10.0),
             )
-            response = await self._send(request, retry_429=False)
+            response = await self._send(request, retry_429=False, http=self._transfers)
             return self._unwrap(response, path)
 
     async def upload_urls(self, token: str, session_id: str, urls: Sequence[str]) -> UploadResult:
@@ -377,8 +381,8 @@ class NemoClient:
         """A streamed GET/HEAD whose every redirect hop passes ``check_url`` too."""
         target = await self.check_url(url)
         for _ in range(MAX_REDIRECTS + 1):
-            request = self._http.build_request(method, target, timeout=timeout)
-            response = await self._send(request, stream=True)
+            request = self._transfers.build_request(method, target, timeout=timeout)
+            response = await self._send(request, stream=True, http=self._transfers)
             if not response.is_redirect:
                 try:
                     yield response

@@ -17,6 +17,7 @@ from telegram import (
     Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     ReplyParameters,
 )
 from telegram.constants import ChatMemberStatus, ParseMode
@@ -39,6 +40,22 @@ T = TypeVar("T")
 
 DOWNLOAD_RETRIES = (0.5, 1.0, 2.0)
 """Pauses before downloading a person's file again after a transient failure."""
+
+TRANSFER_BASE_SECONDS = 60.0
+TRANSFER_MIN_RATE = 1_000_000
+"""A transfer is given a minute plus a second per megabyte (a slow 8 Mbit/s link)."""
+LOCAL_FETCH_SECONDS = 1800.0
+"""getFile on a local Bot API server answers once that server has fetched the file from
+Telegram (up to 2000 MB): sized for the largest file, as getFile does not say its size."""
+
+
+def transfer_timeout(size: int | None) -> float:
+    """Read/write timeout for moving ``size`` bytes: python-telegram-bot's default 5 s read
+    timeout is for short calls; a big file sent through a local Bot API server is answered
+    only once it is sent, and a timed-out send is uncertain (a link offered, a second copy)."""
+    if size is None:
+        return LOCAL_FETCH_SECONDS
+    return TRANSFER_BASE_SECONDS + size / TRANSFER_MIN_RATE
 
 
 def transient(exc: BaseException) -> bool:
@@ -187,12 +204,26 @@ class TelegramChat:
         as_document: bool = False, buttons: Keyboard | None = None,
     ) -> Sent:
         # A Path lets python-telegram-bot hand a local Bot API server a file:// URI (no copy of
-        # a 2 GB export through memory). With the public API the file (50 MB at most) is read
-        # in a worker thread: python-telegram-bot would read it on the event loop.
-        media: object = source
-        if isinstance(source, Path) and not self._bot.local_mode:
-            media = await asyncio.to_thread(source.read_bytes)
-        return await self._send_media(media, caption, filename, as_document, buttons)
+        # a 2 GB export through memory).
+        # With the public API the file (50 MB at most) is streamed from an open handle:
+        # httpx reads it in 64 KB chunks (and rewinds it for a retry), never whole in memory.
+        if not isinstance(source, Path):
+            return await self._send_media(
+                source, caption, filename, as_document, buttons, transfer_timeout(None)
+            )
+        size = (await asyncio.to_thread(source.stat)).st_size
+        if self._bot.local_mode:
+            return await self._send_media(
+                source, caption, filename, as_document, buttons, transfer_timeout(size)
+            )
+        handle = await asyncio.to_thread(source.open, "rb")
+        try:
+            media = InputFile(handle, filename=filename, read_file_handle=False)
+            return await self._send_media(
+                media, caption, filename, as_document, buttons, transfer_timeout(size)
+            )
+        finally:
+            await asyncio.to_thread(handle.close)
 
     async def _send_media(
         self,
@@ -201,6 +232,7 @@ class TelegramChat:
         filename: str,
         as_document: bool,
         buttons: Keyboard | None,
+        timeout: float,
     ) -> Sent:
         common: dict[str, Any] = {
             "caption": caption,
@@ -208,7 +240,8 @@ class TelegramChat:
             "message_thread_id": self._thread,
             "reply_markup": markup(buttons),
             "reply_parameters": self._reply,
-            "write_timeout": 600,
+            "write_timeout": max(600.0, timeout),
+            "read_timeout": timeout,
         }
         try:
             if as_document:
@@ -231,7 +264,12 @@ class TelegramChat:
 
     async def open_file(self, file_id: str) -> ByteSource:
         try:
-            file = await self._bot.get_file(file_id)
+            # A local server fetches the whole file before it answers; Telegram's own API
+            # answers at once (the bytes come later, from its file server).
+            waits: dict[str, Any] = (
+                {"read_timeout": LOCAL_FETCH_SECONDS} if self._bot.local_mode else {}
+            )
+            file = await self._bot.get_file(file_id, **waits)
         except BadRequest as exc:
             if "too big" in exc.message.lower():
                 raise TooLarge(exc.message) from exc

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from telegram.error import TelegramError
 from telegram.ext import Application
 
+from bot import logs
 from bot.config import Settings
 from bot.telegram.app import ALLOWED_UPDATES
 from bot.telegram.runtime import Runtime
@@ -89,6 +90,7 @@ class Serving:
             secret = settings.webhook_secret.get_secret_value()
         else:
             secret = secrets.token_urlsafe(32)
+            logs.add_secret(secret)
             log.info("WEBHOOK_SECRET is not set: a secret token was generated for this run")
         from bot.telegram.web import WebServer
 
