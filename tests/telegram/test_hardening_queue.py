@@ -1,0 +1,80 @@
+"""Hardening of the chat queue (issue 23): faults the soak does not throw. Through the real
+Application against the fakes, with the store failing at a real boundary (a second SQLite
+connection holding the write lock)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from typing import Any
+
+import pytest
+
+from bot.sandbox.harness import Harness
+
+ALICE = 3101
+
+
+def texts(h: Harness, chat: int = ALICE) -> list[str]:
+    return [m.text or "" for m in h.tg.messages(chat) if not m.deleted]
+
+
+class Records(logging.Handler):
+    """Collects the bot's log records, to wait for the one that says a fault was met."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+# -- item 6: a store error in a chat's worker loop does not end the chat's worker -----------
+
+
+async def test_a_chat_answers_again_once_its_locked_database_is_back(h: Harness) -> None:
+    queue = h.runtime.queue
+    translator_for = queue.translator_for
+    locker: sqlite3.Connection | None = None
+    records = Records()
+    logging.getLogger("bot.conversation.queue").addHandler(records)
+
+    # The worker reads the job; then another connection takes the database's write lock
+    # (a real lock, as a backup tool or a second process would hold it), so the worker's
+    # next write fails with "database is locked" after the busy timeout. The hook only
+    # chooses the moment.
+    async def locked_after_read(chat_id: int, language: str | None) -> Any:
+        nonlocal locker
+        result = await translator_for(chat_id, language)
+        task = asyncio.current_task()
+        if locker is None and task is not None and task.get_name().startswith("chat-"):
+            locker = sqlite3.connect(h.workdir / "bot.db", isolation_level=None)
+            locker.execute("BEGIN EXCLUSIVE")
+        return result
+
+    queue.translator_for = locked_after_read  # type: ignore[method-assign]
+    try:
+        await h.tg.send_text(ALICE, "hello there")
+
+        def failed() -> bool:
+            return any("locked" in str(r.exc_info and r.exc_info[1]) for r in records.records)
+
+        await h.tg.wait_for(failed, timeout=30)
+        assert locker is not None
+        locker.rollback()
+        locker.close()
+        # Nothing else is sent: the same worker must come back to the job by itself.
+        await h.tg.wait_for(
+            lambda: any("hello there" in t for t in texts(h)), timeout=30
+        )
+        await h.idle()
+        assert len([t for t in texts(h) if "hello there" in t]) == 1
+    finally:
+        logging.getLogger("bot.conversation.queue").removeHandler(records)
+        if locker is not None:
+            locker.close()
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
