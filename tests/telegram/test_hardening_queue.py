@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from typing import Any
 
 import pytest
@@ -78,3 +79,38 @@ async def test_a_chat_answers_again_once_its_locked_database_is_back(h: Harness)
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+# -- item 10c: a wall-clock jump does not make the render give up ---------------------------
+
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(20_000)
+COMPRESS = "compress this video to a smaller file size without losing quality"
+
+
+class JumpedClock:
+    """The ``time`` module as the render poller sees it, with the wall clock moved forward
+    (an NTP step, a suspended VM resumed). No real boundary moves a test's clock, so the
+    poller's module reference is swapped; monotonic time is left as it is."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+async def test_a_wall_clock_jump_mid_render_does_not_give_the_render_up(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = JumpedClock()
+    monkeypatch.setattr("bot.conversation.export.time", clock)
+    h.backend.render_polls = 30
+    await h.tg.send_video(ALICE, VIDEO, file_name="clip.mp4", caption=COMPRESS)
+    await h.tg.wait_for(lambda: len(h.backend.requests_to("render_status")) >= 2, timeout=20)
+    clock.offset = 3 * 3600.0  # far past the 30 min give-up, in wall time only
+    video = await h.tg.wait_for_message(ALICE, kind="video", timeout=30)
+    assert "Here is your video" in (video.text or "")
+    assert not any("far longer" in t for t in texts(h))
