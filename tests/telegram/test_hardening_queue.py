@@ -5,6 +5,7 @@ connection holding the write lock)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -114,3 +115,41 @@ async def test_a_wall_clock_jump_mid_render_does_not_give_the_render_up(
     video = await h.tg.wait_for_message(ALICE, kind="video", timeout=30)
     assert "Here is your video" in (video.text or "")
     assert not any("far longer" in t for t in texts(h))
+
+
+# -- item 10b: an unparseable row in the inbox is set aside, not a crash loop ----------------
+
+
+async def test_an_unparseable_kept_update_is_set_aside_and_the_others_are_handled(
+    h: Harness,
+) -> None:
+    await h.tg.send_text(ALICE, "first")
+    await h.tg.wait_for(lambda: any('"first"' in t for t in texts(h)), timeout=20)
+    await h.idle()
+    await h.stop_bot()
+    kept = {
+        "update_id": 900_002,
+        "message": {
+            "message_id": 9002, "date": int(time.time()), "text": "kept one",
+            "chat": {"id": ALICE, "type": "private", "first_name": "Alice"},
+            "from": {"id": ALICE, "is_bot": False, "first_name": "Alice"},
+        },
+    }
+    db = sqlite3.connect(h.workdir / "bot.db", isolation_level=None)
+    try:
+        db.executemany(
+            "INSERT INTO inbox (update_id, body, state, updated_at) VALUES (?, ?, 'new', ?)",
+            [(900_001, '{"update_id": 900001, "message": {truncated', time.time()),
+             (900_002, json.dumps(kept), time.time())],
+        )
+    finally:
+        db.close()
+    await h.start_bot()  # raised before: every start failed on the same row
+    await h.tg.wait_for(lambda: any('"kept one"' in t for t in texts(h)), timeout=20)
+    await h.idle()
+    db = sqlite3.connect(h.workdir / "bot.db")
+    try:
+        state = db.execute("SELECT state FROM inbox WHERE update_id = 900001").fetchone()[0]
+    finally:
+        db.close()
+    assert state == "dead"
