@@ -150,9 +150,14 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int | None, started: float
     """
     svc, chat = ctx.svc, ctx.chat
     failures = 0
+    # The wall clock is read once, for the time a resumed render ran before this start
+    # (stored, so it is wall time); from here on the monotonic clock counts, so a clock
+    # step (NTP, a resumed VM) neither gives the render up early nor keeps it forever.
+    before = max(0.0, time.time() - started)
+    watching = time.monotonic()
     while True:
         await asyncio.sleep(poll_delay(svc.timing.render_poll, failures))
-        elapsed = time.time() - started
+        elapsed = before + time.monotonic() - watching
         try:
             status = await svc.accounts.call(
                 chat.chat_id, chat.thread_id, ctx.language,

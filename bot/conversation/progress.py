@@ -33,9 +33,14 @@ class _Status:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # wait() raises a cancel aimed at the caller (suppressing CancelledError around
+            # ``await task`` swallowed it too, and a cancelled job ran on) and never the
+            # tasks' own ends, which are collected here.
+            await asyncio.wait(self._tasks)
+            for task in self._tasks:
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("status task failed", exc_info=task.exception())
         self._tasks = []
         if self.message_id is not None:
             with contextlib.suppress(Exception):

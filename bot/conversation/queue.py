@@ -186,23 +186,35 @@ class ChatQueue:
             if not await store.claim_chat(chat_id, thread_id, self.owner, self.lease_seconds):
                 return  # another replica works this chat; its worker (or a sweep) runs it
             claimed = True
+            failures = 0
             while not self._closing:
                 # A submit after this line either is visible to the read below (stored
                 # first) or sets the flag again, which is checked after an empty read with
                 # no await before the worker deregisters: no job can be stranded.
                 self._kicked.discard(key)
-                job = await self.svc.store.next_job(chat_id, thread_id)
-                if job is None:
-                    if key in self._kicked:
-                        continue
-                    return
-                self._running[key] = job.id
                 try:
-                    with contextlib.suppress(Exception):  # a notice never holds up the work
-                        await self.line.moved(chat_id, thread_id, job)
-                    await self._run(job)
-                finally:
-                    self._running.pop(key, None)
+                    job = await self.svc.store.next_job(chat_id, thread_id)
+                    if job is None:
+                        if key in self._kicked:
+                            continue
+                        return
+                    self._running[key] = job.id
+                    try:
+                        with contextlib.suppress(Exception):  # a notice never holds it up
+                            await self.line.moved(chat_id, thread_id, job)
+                        await self._run(job)
+                    finally:
+                        self._running.pop(key, None)
+                    failures = 0
+                except Exception:
+                    # The store failed (locked, disk full, connection gone): the job is still
+                    # in it, so the worker waits and reads again rather than leaving the
+                    # chat silent until a restart.
+                    failures += 1
+                    delay = store_backoff(failures)
+                    log.warning("chat %s: store failed in the worker; retrying in %.1f s",
+                                chat_id, delay, exc_info=True)
+                    await asyncio.sleep(delay)
         finally:
             if self._workers.get(key) is asyncio.current_task():
                 del self._workers[key]
@@ -261,7 +273,19 @@ class ChatQueue:
                     await self.on_error(ctx, job, exc)
                 except Exception:
                     log.exception("error handler failed")
-        await self.svc.store.finish_job(job.id)
+        # Finishing is retried on its own: reading the job again would take it for one
+        # interrupted by a restart and tell the person so.
+        failures = 0
+        while True:
+            try:
+                await self.svc.store.finish_job(job.id)
+                return
+            except Exception:
+                failures += 1
+                delay = store_backoff(failures)
+                log.warning("chat %s: job %s not marked done; retrying in %.1f s",
+                            job.chat_id, job.id, delay, exc_info=True)
+                await asyncio.sleep(delay)
 
     async def cancel(self, chat_id: int, thread_id: int) -> int:
         """Stop what runs in this chat and drop what waits; returns how many jobs ended."""
@@ -355,6 +379,12 @@ class ChatQueue:
         """Wait until no chat has work (tests and the demo use this)."""
         while self._workers:
             await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+
+def store_backoff(failures: int) -> float:
+    """Seconds to wait after the store's ``failures``-th failure in a row: 0.5 s doubling
+    up to 30 s, so a store that is back is used again soon and a dead one is not hammered."""
+    return float(min(30.0, 0.5 * 2 ** min(failures - 1, 6)))
 
 
 async def interrupted(ctx: Ctx, job: Job) -> bool:

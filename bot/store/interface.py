@@ -448,7 +448,9 @@ class ChatStore(ABC):
             " AND updated_at < $1",
             cutoff,
         )
-        await self._run("DELETE FROM inbox WHERE state = 'done' AND updated_at < $1", cutoff)
+        await self._run(
+            "DELETE FROM inbox WHERE state IN ('done', 'dead') AND updated_at < $1", cutoff
+        )
         await self._run("DELETE FROM sends WHERE updated_at < $1", cutoff)
 
     # -- sends: the messages a job set out to send, and which Telegram confirmed
@@ -509,9 +511,19 @@ class ChatStore(ABC):
             time.time(), update_id,
         )
 
-    async def unhandled_updates(self) -> list[str]:
-        """Updates kept but not handled when the last process stopped, oldest first; they are
-        marked new again, to be handled once more."""
+    async def unhandled_updates(self) -> list[tuple[int, str]]:
+        """Updates (``(update_id, raw JSON)``) kept but not handled when the last process
+        stopped, oldest first; they are marked new again, to be handled once more."""
         await self._run("UPDATE inbox SET state = 'new' WHERE state = 'handling'")
-        rows = await self._rows("SELECT body FROM inbox WHERE state = 'new' ORDER BY update_id")
-        return [str(row["body"]) for row in rows]
+        rows = await self._rows(
+            "SELECT update_id, body FROM inbox WHERE state = 'new' ORDER BY update_id"
+        )
+        return [(int(row["update_id"]), str(row["body"])) for row in rows]
+
+    async def set_update_aside(self, update_id: int) -> None:
+        """A kept update that cannot be read back ('dead'): never replayed again, kept for a
+        look by hand until pruned, so one bad row cannot stop every start."""
+        await self._run(
+            "UPDATE inbox SET state = 'dead', updated_at = $1 WHERE update_id = $2",
+            time.time(), update_id,
+        )

@@ -231,8 +231,14 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
     if inbox is not None and isinstance(app.update_processor, PerChatOrder):
         inbox.store = app.update_processor.inbox = store
         kept = await store.unhandled_updates()
-        for body in kept:
-            update = Update.de_json(json.loads(body), app.bot)
+        for update_id, body in kept:
+            try:
+                update = Update.de_json(json.loads(body), app.bot)
+            except Exception as exc:  # a bad row must not stop this start and every next
+                log.error("kept update %s cannot be read (%s): set aside", update_id,
+                          type(exc).__name__)
+                await store.set_update_aside(update_id)
+                continue
             rt.replayed.add(update.update_id)
             await app.update_queue.put(update)
         if kept:
