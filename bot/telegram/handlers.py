@@ -226,29 +226,61 @@ async def button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None:
         return
+    alert: str | None = None
     try:
         if update.effective_chat is None:
             # A button on an inline message belongs to no chat this bot works for.
             log.info("callback query on an inline message ignored")
             return
-        await _press(update, context)
+        alert = await _press(update, context)
     finally:
         # Answered after the press is stored; a press too old to answer still counts.
         try:
-            await query.answer()
+            if alert is None:
+                await query.answer()
+            else:
+                await query.answer(alert, show_alert=True)
         except TelegramError as exc:
             log.info("callback query not answered: %s", exc)
 
 
-async def _press(update: Update, context: BotContext) -> None:
+async def _may_press(update: Update, ctx: Ctx, owner: int | None) -> bool:
+    """The presser is the button's owner, or (in groups) an admin; the owner comes from the
+    store or from the message Telegram quotes, never from the button's data, which a client
+    may send with any value. In a private chat only its one person can press anything."""
+    if not _in_group(update):
+        return True
+    user = update.effective_user
+    if user is None:
+        return False
+    if owner is not None and user.id == owner:
+        return True
+    return await ctx.chat.is_admin(user.id)
+
+
+def _asker(update: Update) -> int | None:
+    """Who asked for the message a button is on: in groups every answer quotes the message it
+    answers (TelegramChat), and Telegram says who sent that. ``None`` when nothing is quoted."""
+    query = update.callback_query
+    message = query.message if query is not None else None
+    reply = getattr(message, "reply_to_message", None)
+    sender = reply.from_user if reply is not None else None
+    return sender.id if sender is not None and not sender.is_bot else None
+
+
+async def _press(update: Update, context: BotContext) -> str | None:
+    """Act on a press; returns the alert to answer it with when the presser may not."""
     query = update.callback_query
     assert query is not None
     data = query.data or ""
     if (preset := presets.parse(data)) is not None:
-        await _preset(update, context, *preset)
-        return
+        return await _preset(update, context, preset[0])
     ctx = await ctx_for(update, context)
     queue = context.runtime.queue
+    if data.startswith(flows.HISTORY_PREFIX) or data == EXPORT_BUTTON:
+        asker = _asker(update)
+        if asker is not None and not await _may_press(update, ctx, asker):
+            return messages.button_not_yours(ctx.t)
     if data.startswith(flows.HISTORY_PREFIX):
         export_id = data.removeprefix(flows.HISTORY_PREFIX)
         if export_id.isdigit():
@@ -257,7 +289,7 @@ async def _press(update: Update, context: BotContext) -> None:
         await flows.enqueue(ctx, queue, "export", _payload(update), dedupe_key=_key(update))
     elif data in {flows.NEW_CONFIRM, flows.NEW_ABORT}:
         if not await _admin_or_refuse(update, ctx):
-            return
+            return None
         if query.message is not None:
             await ctx.chat.delete(query.message.message_id)
         if data == flows.NEW_CONFIRM:
@@ -271,28 +303,26 @@ async def _press(update: Update, context: BotContext) -> None:
             if query.message is not None:
                 await ctx.chat.delete(query.message.message_id)
             await flows.set_language(ctx, locale)
+    return None
 
 
-async def _preset(
-    update: Update, context: BotContext, key: str, uploader: int
-) -> None:
-    """A one-tap preset: only the uploader (or a group admin) may spend a turn on it."""
-    query = update.callback_query
-    assert query is not None
+async def _preset(update: Update, context: BotContext, key: str) -> str | None:
+    """A one-tap preset: only the uploader of the project's video as stored (or a group
+    admin) may spend a turn on it; the uploader id in the button's data is not trusted."""
     ctx = await ctx_for(update, context)
-    user = update.effective_user
-    allowed = user is not None and (
-        user.id == uploader or (_in_group(update) and await ctx.chat.is_admin(user.id))
-    )
-    if not allowed:
-        await query.answer(messages.preset_not_yours(ctx.t), show_alert=True)
-        return
+    source = await ctx.svc.store.get_source(ctx.chat.chat_id, ctx.chat.thread_id)
+    if source is None:
+        await ctx.chat.send(messages.preset_no_video(ctx.t))
+        return None
+    if not await _may_press(update, ctx, source.user_id):
+        return messages.preset_not_yours(ctx.t)
     instruction = await presets.instruction(ctx, key)
     if instruction is None:
         await ctx.chat.send(messages.preset_no_video(ctx.t))
-        return
+        return None
     await flows.enqueue(ctx, context.runtime.queue, "turn",
                         _payload(update, text=instruction, export=True), dedupe_key=_key(update))
+    return None
 
 
 async def history(update: Update, context: BotContext) -> None:
