@@ -18,6 +18,7 @@ from bot import logs, metrics
 from bot.conversation import flows, messages, presets
 from bot.conversation.chat import ChatUnavailable, is_group
 from bot.conversation.context import Ctx
+from bot.conversation.intent import classify
 from bot.conversation.outbox import OutboxChat
 from bot.conversation.turn import EXPORT_BUTTON
 from bot.i18n import SUPPORTED
@@ -337,6 +338,12 @@ async def text(update: Update, context: BotContext) -> None:
     if message is None or not message.text or not addressed(update, context):
         return
     words = _strip_mention(message.text, context.bot.username)
+    # "status" and "credits" typed as words read the backend like /status and /credits:
+    # answered outside the chat's lock, so a slow backend holds up nothing else of the chat.
+    direct = flows.DIRECT_READS.get(classify(words)) if words else None
+    if direct is not None:
+        _answer_outside_lock(update, context, direct)
+        return
     ctx = await ctx_for(update, context)
     if not words:
         await flows.show_help(ctx)
