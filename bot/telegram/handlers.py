@@ -52,7 +52,8 @@ async def ctx_for(update: Update, context: BotContext) -> Ctx:
     again = update.update_id in rt.replayed or rt.settings.webhook_url is not None
     return Ctx(
         chat=OutboxChat(
-            TelegramChat(context.bot, chat.id, thread_of(update), reply_to, files=rt.files),
+            TelegramChat(context.bot, chat.id, thread_of(update), reply_to, files=rt.files,
+                         admins=rt.admins),
             rt.svc.store, owner, t, again=again,
         ),
         t=t,

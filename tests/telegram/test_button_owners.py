@@ -53,3 +53,16 @@ async def test_another_members_export_button_is_theirs_alone(h: Harness) -> None
     # An admin may press it for them (they may /new and /cancel for the group too).
     await h.tg.press_button(GROUP, offer.message_id, "export", user=h.tg.user(ADMIN))
     await h.tg.wait_for_message(GROUP, kind="video", timeout=15)
+
+
+async def test_admin_checks_are_cached_briefly(h: Harness) -> None:
+    """Issue 23 item 18d: every admin-only command asked getChatMember again."""
+    h.tg.set_admins(GROUP, [ADMIN])
+    for _ in range(3):
+        before = len(h.tg.messages(GROUP))
+        await h.tg.send_text(GROUP, "/cancel", user=h.tg.user(ADMIN), chat_type="supergroup")
+        await h.tg.wait_for_message(GROUP, after=before, contains="Nothing is running")
+    await h.tg.send_text(GROUP, "/cancel", user=h.tg.user(MEMBER), chat_type="supergroup")
+    await h.tg.wait_for_message(GROUP, contains="Only group admins")
+    await h.idle()
+    assert len(h.tg.calls_of("getChatMember")) == 2  # one per person, not one per command
