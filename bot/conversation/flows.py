@@ -189,6 +189,13 @@ async def set_language(ctx: Ctx, locale: str) -> None:
     await ctx.chat.send(messages.language_set(translator(locale), LANGUAGE_NAMES[locale]))
 
 
+DIRECT_READS: dict[Intent, Callable[[Ctx], Awaitable[None]]] = {
+    Intent.CREDITS: credits, Intent.STATUS: status,
+}
+"""Whole-message intents answered by a backend read, which the caller runs outside the
+chat's lock (bot.telegram.handlers), as it does /credits and /status."""
+
+
 async def route_text(ctx: Ctx, text: str) -> str | None:
     """Direct answers for whole-message intents; returns the job kind to queue otherwise."""
     intent = classify(text)

@@ -401,6 +401,8 @@ preset_not_yours = _(
     "Only the person who sent the video (or a group admin) can use these buttons."
 )
 
+button_not_yours = _("Only the person who asked (or a group admin) can use this button.")
+
 preset_no_video = _("That video is no longer in the project. Send it again to use the buttons.")
 
 

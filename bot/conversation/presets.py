@@ -1,7 +1,8 @@
 """One-tap presets under an upload: the common goals, each a ready instruction for the agent.
 
 A button's callback data is ``pre:<preset>:<uploader id>`` (``callbacks.preset``, well under
-Telegram's 64 bytes);
+Telegram's 64 bytes; the id is informative only: who may press is checked against the stored
+uploader);
 the instruction is built when it is tapped, from the original stored at upload, so it carries
 the size and duration the agent needs to pick a bitrate.
 """

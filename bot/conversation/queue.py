@@ -76,6 +76,9 @@ class ChatQueue:
         self.turn_rate_limit = turn_rate_limit
         self.max_pending = max_pending
         self._turns: dict[Key, collections.deque[float]] = {}
+        self.turn_window = 60.0
+        """Seconds ``turn_rate_limit`` counts over; chats idle longer leave the table."""
+        self._swept = time.monotonic()
         self._told_until: dict[Key, float] = {}
         """Per chat: until when (monotonic) the last refusal notice covers further refusals."""
         # Replicas (a shared store): a chat is worked only by the replica holding its lease,
@@ -136,13 +139,32 @@ class ChatQueue:
         if not self.turn_rate_limit or not starts_turn(kind, payload):
             return None
         now = time.monotonic()
+        window = self.turn_window
+        self._sweep(now)
         times = self._turns.setdefault(key, collections.deque())
-        while times and now - times[0] >= 60:
+        while times and now - times[0] >= window:
             times.popleft()
         if len(times) >= self.turn_rate_limit:
-            return Refusal("rate", self.turn_rate_limit, max(1, math.ceil(60 - (now - times[0]))))
+            return Refusal("rate", self.turn_rate_limit,
+                           max(1, math.ceil(window - (now - times[0]))))
         times.append(now)
         return None
+
+    def _sweep(self, now: float) -> None:
+        """Once a window: forget chats whose last turn (and refusal notice) lies behind it,
+        so a long-running process does not keep a row for every chat it ever served."""
+        if now - self._swept < self.turn_window:
+            return
+        self._swept = now
+        for key in [k for k, t in self._turns.items() if not t or now - t[-1] >= self.turn_window]:
+            del self._turns[key]
+        for key in [k for k, until in self._told_until.items() if until <= now]:
+            del self._told_until[key]
+
+    @property
+    def rate_table_size(self) -> int:
+        """Chats the turn limiter remembers (bounded by those active in the last window)."""
+        return len(self._turns) + len(self._told_until)
 
     async def submit(
         self,

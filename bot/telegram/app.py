@@ -35,7 +35,7 @@ from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
 from bot.store import PollingTaken, open_store
 from bot.telegram import handlers
-from bot.telegram.chat import TelegramChat, transient
+from bot.telegram.chat import AdminCache, TelegramChat, transient
 from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import CONTEXT_TYPES, BotApp, BotContext, Runtime
@@ -203,10 +203,11 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
         auto_export=settings.auto_export,
         local=local,
     )
+    admins = AdminCache()
     queue = ChatQueue(
         svc,
         lambda chat_id, thread_id, reply_to: TelegramChat(
-            app.bot, chat_id, thread_id, reply_to, files=files
+            app.bot, chat_id, thread_id, reply_to, files=files, admins=admins
         ),
         flows.LOCAL_HANDLERS if local is not None and local.always else flows.HANDLERS,
         on_error=flows.job_failed,
@@ -214,7 +215,8 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
         turn_rate_limit=settings.turn_rate_limit,
         max_pending=settings.max_pending_jobs,
     )
-    rt = app.bot_data.runtime = Runtime(settings=settings, svc=svc, queue=queue, files=files)
+    rt = app.bot_data.runtime = Runtime(settings=settings, svc=svc, queue=queue, files=files,
+                                        admins=admins)
     if app.job_queue is not None:  # a long-running bot must not only prune when restarted
         app.job_queue.run_repeating(_prune, interval=settings.prune_interval_seconds,
                                     first=settings.prune_interval_seconds, name="prune-jobs")

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -106,6 +107,29 @@ def _entities_refused(exc: BadRequest) -> bool:
     return "can't parse entities" in exc.message.lower()
 
 
+class AdminCache:
+    """Who is an admin of which group, for ``ttl`` seconds: a busy group's presses and
+    commands would each ask Telegram's getChatMember (and wait behind its limits) otherwise.
+    Bounded: past ``size`` entries the oldest go first."""
+
+    def __init__(self, ttl: float = 60.0, size: int = 4096) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._seen: dict[tuple[int, int], tuple[float, bool]] = {}
+
+    def get(self, chat_id: int, user_id: int) -> bool | None:
+        hit = self._seen.get((chat_id, user_id))
+        if hit is None or time.monotonic() >= hit[0]:
+            return None
+        return hit[1]
+
+    def put(self, chat_id: int, user_id: int, admin: bool) -> None:
+        self._seen.pop((chat_id, user_id), None)
+        while len(self._seen) >= self.size:
+            del self._seen[next(iter(self._seen))]  # dicts keep insertion order: the oldest
+        self._seen[(chat_id, user_id)] = (time.monotonic() + self.ttl, admin)
+
+
 class TelegramChat:
     """One chat or forum topic. Every message goes to the same topic it came from. Link
     previews are off for every message through the Application's ``Defaults`` (app.py)."""
@@ -118,8 +142,10 @@ class TelegramChat:
         reply_to: int | None = None,
         *,
         files: httpx.AsyncClient | None = None,
+        admins: AdminCache | None = None,
     ) -> None:
         self._bot = bot
+        self._admins = admins
         self._files = files
         self._chat_id = chat_id
         self._thread_id = thread_id
@@ -293,6 +319,12 @@ class TelegramChat:
     async def is_admin(self, user_id: int) -> bool:
         if self._chat_id > 0:
             return True
+        cached = self._admins.get(self._chat_id, user_id) if self._admins else None
+        if cached is not None:
+            return cached
         with _reachable(self._chat_id):
             member = await self._bot.get_chat_member(self._chat_id, user_id)
-        return member.status in {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+        admin = member.status in {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+        if self._admins is not None:
+            self._admins.put(self._chat_id, user_id, admin)
+        return admin

@@ -18,6 +18,7 @@ from bot import logs, metrics
 from bot.conversation import callbacks, flows, messages, presets
 from bot.conversation.chat import ChatUnavailable, is_group
 from bot.conversation.context import Ctx
+from bot.conversation.intent import classify
 from bot.conversation.outbox import OutboxChat
 from bot.i18n import SUPPORTED
 from bot.telegram.chat import TelegramChat
@@ -50,7 +51,8 @@ async def ctx_for(update: Update, context: BotContext) -> Ctx:
     again = update.update_id in rt.replayed or rt.settings.webhook_url is not None
     return Ctx(
         chat=OutboxChat(
-            TelegramChat(context.bot, chat.id, thread_of(update), reply_to, files=rt.files),
+            TelegramChat(context.bot, chat.id, thread_of(update), reply_to, files=rt.files,
+                         admins=rt.admins),
             rt.svc.store, owner, t, again=again,
         ),
         t=t,
@@ -225,47 +227,75 @@ async def button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None:
         return
+    alert: str | None = None
     try:
         if update.effective_chat is None:
             # A button on an inline message belongs to no chat this bot works for.
             log.info("callback query on an inline message ignored")
             return
-        await _press(update, context)
+        alert = await _press(update, context)
     finally:
         # Answered after the press is stored; a press too old to answer still counts.
         try:
-            await query.answer()
+            if alert is None:
+                await query.answer()
+            else:
+                await query.answer(alert, show_alert=True)
         except TelegramError as exc:
             log.info("callback query not answered: %s", exc)
 
 
-async def _press(update: Update, context: BotContext) -> None:
+async def _may_press(update: Update, ctx: Ctx, owner: int | None) -> bool:
+    """The presser is the button's owner, or (in groups) an admin; the owner comes from the
+    store or from the message Telegram quotes, never from the button's data, which a client
+    may send with any value. In a private chat only its one person can press anything."""
+    if not _in_group(update):
+        return True
+    user = update.effective_user
+    if user is None:
+        return False
+    if owner is not None and user.id == owner:
+        return True
+    return await ctx.chat.is_admin(user.id)
+
+
+def _asker(update: Update) -> int | None:
+    """Who asked for the message a button is on: in groups every answer quotes the message it
+    answers (TelegramChat), and Telegram says who sent that. ``None`` when nothing is quoted."""
+    query = update.callback_query
+    message = query.message if query is not None else None
+    reply = getattr(message, "reply_to_message", None)
+    sender = reply.from_user if reply is not None else None
+    return sender.id if sender is not None and not sender.is_bot else None
+
+
+async def _press(update: Update, context: BotContext) -> str | None:
+    """Act on a press; returns the alert to answer it with when the presser may not."""
     query = update.callback_query
     assert query is not None
     data = query.data or ""
     if (preset := presets.parse(data)) is not None:
-        await _preset(update, context, *preset)
-        return
+        return await _preset(update, context, preset[0])
     if (stop := callbacks.parse_stop(data)) is not None:
-        await _stop(update, context, *stop)
-        return
+        return await _stop(update, context, stop[0])
     if (fit := callbacks.parse_fit(data)) is not None:
-        await _fit(update, context, *fit)
-        return
+        return await _fit(update, context, fit[0])
     if (again := callbacks.parse_retry(data)) is not None:
-        ctx = await ctx_for(update, context)
-        if await _may_press(update, ctx, again[1]):
-            await flows.try_again(ctx, context.runtime.queue, again[0], dedupe_key=_key(update))
-        return
+        return await _retry(update, context, again[0])
     ctx = await ctx_for(update, context)
     queue = context.runtime.queue
-    if (export_id := callbacks.parse_history(data)) is not None:
+    export_id = callbacks.parse_history(data)
+    if export_id is not None or data == callbacks.EXPORT:
+        asker = _asker(update)
+        if asker is not None and not await _may_press(update, ctx, asker):
+            return messages.button_not_yours(ctx.t)
+    if export_id is not None:
         await flows.send_again(ctx, export_id)
     elif data == callbacks.EXPORT:
         await flows.enqueue(ctx, queue, "export", _payload(update), dedupe_key=_key(update))
     elif data in {callbacks.NEW_CONFIRM, callbacks.NEW_ABORT}:
         if not await _admin_or_refuse(update, ctx):
-            return
+            return None
         if query.message is not None:
             await ctx.chat.delete(query.message.message_id)
         if data == callbacks.NEW_CONFIRM:
@@ -275,59 +305,82 @@ async def _press(update: Update, context: BotContext) -> None:
             await ctx.chat.send(messages.new_kept(ctx.t))
     elif (locale := callbacks.parse_language(data)) is not None and locale in SUPPORTED:
         if not await _admin_or_refuse(update, ctx):
-            return
+            return None
         if query.message is not None:
             await ctx.chat.delete(query.message.message_id)
         await flows.set_language(ctx, locale)
+    return None
 
 
-async def _preset(
-    update: Update, context: BotContext, key: str, uploader: int
-) -> None:
-    """A one-tap preset: only the uploader (or a group admin) may spend a turn on it."""
+async def _preset(update: Update, context: BotContext, key: str) -> str | None:
+    """A one-tap preset: only the uploader of the project's video as stored (or a group
+    admin) may spend a turn on it; the uploader id in the button's data is not trusted."""
     ctx = await ctx_for(update, context)
-    if not await _may_press(update, ctx, uploader):
-        return
+    source = await ctx.svc.store.get_source(ctx.chat.chat_id, ctx.chat.thread_id)
+    if source is None:
+        await ctx.chat.send(messages.preset_no_video(ctx.t))
+        return None
+    if not await _may_press(update, ctx, source.user_id):
+        return messages.preset_not_yours(ctx.t)
     instruction = await presets.instruction(ctx, key)
     if instruction is None:
         await ctx.chat.send(messages.preset_no_video(ctx.t))
-        return
+        return None
     await flows.enqueue(ctx, context.runtime.queue, "turn",
                         _payload(update, text=instruction, export=True, preset=key),
                         dedupe_key=_key(update))
+    return None
 
 
-async def _may_press(update: Update, ctx: Ctx, asker: int) -> bool:
-    """Who asked (or a group admin); anyone else is told so in an alert."""
-    query = update.callback_query
-    assert query is not None
-    user = update.effective_user
-    allowed = user is not None and (
-        user.id == asker or (_in_group(update) and await ctx.chat.is_admin(user.id))
-    )
-    if not allowed:
-        await query.answer(messages.preset_not_yours(ctx.t), show_alert=True)
-    return allowed
+async def _job_owner(ctx: Ctx, job_id: int) -> tuple[bool, int | None]:
+    """Whether this chat has the job a button names, and who asked for it (from the store)."""
+    job = await ctx.svc.store.get_job(ctx.chat.chat_id, ctx.chat.thread_id, job_id)
+    if job is None:
+        return False, None
+    owner = job.payload.get("user_id")
+    return True, owner if isinstance(owner, int) else None
 
 
-async def _fit(update: Update, context: BotContext, target: int, asker: int) -> None:
-    """An export over the size asked for: the original compressed to it on this machine."""
+async def _stop(update: Update, context: BotContext, job_id: int) -> str | None:
+    """A live status's ❌: only who asked (or a group admin) stops that one job."""
     ctx = await ctx_for(update, context)
-    if ctx.svc.local is None or not await _may_press(update, ctx, asker):
-        return
+    found, owner = await _job_owner(ctx, job_id)
+    if not found:
+        return None
+    if not await _may_press(update, ctx, owner):
+        return messages.button_not_yours(ctx.t)
+    if not await context.runtime.queue.cancel_job(ctx.chat.chat_id, ctx.chat.thread_id, job_id):
+        return messages.cancelled(ctx.t, 0)
+    return None
+
+
+async def _retry(update: Update, context: BotContext, job_id: int) -> str | None:
+    """🔁 under a failure: who asked (or a group admin) runs that job's request again."""
+    ctx = await ctx_for(update, context)
+    found, owner = await _job_owner(ctx, job_id)
+    if not found:
+        return None
+    if not await _may_press(update, ctx, owner):
+        return messages.button_not_yours(ctx.t)
+    await flows.try_again(ctx, context.runtime.queue, job_id, dedupe_key=_key(update))
+    return None
+
+
+async def _fit(update: Update, context: BotContext, target: int) -> str | None:
+    """An export over the size asked for: the original compressed to it on this machine, for
+    who asked (the message the export answers) or the original's uploader, or an admin."""
+    ctx = await ctx_for(update, context)
+    if ctx.svc.local is None:
+        return None
+    owner = _asker(update)
+    if owner is None:
+        source = await ctx.svc.store.get_source(ctx.chat.chat_id, ctx.chat.thread_id)
+        owner = source.user_id if source else None
+    if not await _may_press(update, ctx, owner):
+        return messages.button_not_yours(ctx.t)
     await flows.enqueue(ctx, context.runtime.queue, "compress",
                         _payload(update, target_bytes=target), dedupe_key=_key(update))
-
-
-async def _stop(update: Update, context: BotContext, job_id: int, asker: int) -> None:
-    """A live status's ❌: only who asked (or a group admin) stops that one job."""
-    query = update.callback_query
-    assert query is not None
-    ctx = await ctx_for(update, context)
-    if not await _may_press(update, ctx, asker):
-        return
-    if not await context.runtime.queue.cancel_job(ctx.chat.chat_id, ctx.chat.thread_id, job_id):
-        await query.answer(messages.cancelled(ctx.t, 0))
+    return None
 
 
 async def history(update: Update, context: BotContext) -> None:
@@ -342,6 +395,12 @@ async def text(update: Update, context: BotContext) -> None:
     if message is None or not message.text or not addressed(update, context):
         return
     words = _strip_mention(message.text, context.bot.username)
+    # "status" and "credits" typed as words read the backend like /status and /credits:
+    # answered outside the chat's lock, so a slow backend holds up nothing else of the chat.
+    direct = flows.DIRECT_READS.get(classify(words)) if words else None
+    if direct is not None:
+        _answer_outside_lock(update, context, direct)
+        return
     ctx = await ctx_for(update, context)
     if not words:
         await flows.show_help(ctx)

@@ -13,6 +13,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, Job
 from bot.config import Settings
 from bot.conversation.context import Services
 from bot.conversation.queue import ChatQueue
+from bot.telegram.chat import AdminCache
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Runtime:
     svc: Services
     queue: ChatQueue
     files: httpx.AsyncClient  # streams files the people sent from the Bot API's file server
+    admins: AdminCache = field(default_factory=AdminCache)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     replayed: set[int] = field(default_factory=set)
     """Updates handed to the handlers again at start (kept in the inbox, not handled when the

@@ -320,7 +320,9 @@ async def test_old_job_rows_are_pruned_while_the_bot_runs(h: Harness) -> None:
 
 
 @pytest.mark.parametrize(("command", "endpoint", "answer"), [
-    ("/status", "state", "Your project"), ("/credits", "credits", "Credits available")])
+    ("/status", "state", "Your project"), ("/credits", "credits", "Credits available"),
+    # typed as words they are the same direct answers (issue 23 item 18a)
+    ("status", "state", "Your project"), ("credits left", "credits", "Credits available")])
 async def test_a_slow_status_holds_up_neither_cancel_nor_the_next_message(
     h: Harness, command: str, endpoint: str, answer: str
 ) -> None:
@@ -345,3 +347,19 @@ async def test_a_slow_status_holds_up_neither_cancel_nor_the_next_message(
     h.backend.delays.clear()
     await h.idle(timeout=20)
     assert sum(answer in t for t in texts(h)) == 1
+
+
+@pytest.mark.parametrize("harness_options", [{"turn_rate_limit": 3}])
+async def test_the_turn_limiter_forgets_chats_idle_past_its_window(h: Harness) -> None:
+    """Issue 23 item 18b: its table held a row for every chat ever served."""
+    queue = h.runtime.queue
+    queue.turn_window = 0.5  # a minute in production; the sweep runs once a window
+    for chat in range(5100, 5110):
+        await h.tg.send_text(chat, "hello")
+    await h.idle(timeout=30)
+    assert queue.rate_table_size == 10
+    await asyncio.sleep(0.6)
+    await h.tg.send_text(ALICE, "one more")
+    await h.tg.wait_for_message(ALICE, contains="one more")
+    await h.idle()
+    assert queue.rate_table_size == 1  # only the chat of this window
