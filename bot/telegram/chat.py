@@ -245,9 +245,9 @@ class TelegramChat:
         handle = await asyncio.to_thread(source.open, "rb")
         try:
             media = InputFile(handle, filename=filename, read_file_handle=False)
-            return await self._send_media(
-                media, caption, filename, as_document, buttons, transfer_timeout(size)
-            )
+            # Telegram's own API answers soon after the (at most 50 MB) upload: its default
+            # read timeout stands, and a late answer is reported as uncertain (the link).
+            return await self._send_media(media, caption, filename, as_document, buttons, None)
         finally:
             await asyncio.to_thread(handle.close)
 
@@ -258,7 +258,7 @@ class TelegramChat:
         filename: str,
         as_document: bool,
         buttons: Keyboard | None,
-        timeout: float,
+        timeout: float | None,
     ) -> Sent:
         common: dict[str, Any] = {
             "caption": caption,
@@ -266,9 +266,10 @@ class TelegramChat:
             "message_thread_id": self._thread,
             "reply_markup": markup(buttons),
             "reply_parameters": self._reply,
-            "write_timeout": max(600.0, timeout),
-            "read_timeout": timeout,
+            "write_timeout": max(600.0, timeout or 0.0),
         }
+        if timeout is not None:
+            common["read_timeout"] = timeout
         try:
             if as_document:
                 message = await self._bot.send_document(self._chat_id, media, **common)  # type: ignore[arg-type]
