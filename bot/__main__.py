@@ -36,7 +36,7 @@ def run() -> int:
     if ffmpeg is None and settings.local_compression == "fallback":
         logging.getLogger("bot").warning(
             "no ffmpeg found (FFMPEG_BINARY, PATH, the [local] extra): local compression is off")
-    app = build_application(settings)
+    app = build_application(settings, ffmpeg=ffmpeg)
     try:
         asyncio.run(serve(app, settings))
     except InvalidToken:

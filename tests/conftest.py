@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.compress import Ffmpeg, find_ffmpeg
 from bot.sandbox.harness import Harness
 from bot.sandbox.pgserver import PostgresServer, find_bin
 
@@ -64,3 +65,12 @@ def pg_server() -> Iterator[PostgresServer]:
 def pg_url(pg_server: PostgresServer) -> str:
     """A fresh, empty database on the session's server."""
     return pg_server.create_database()
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> Ffmpeg:
+    """The ffmpeg the bot would use; the dev install brings one (imageio-ffmpeg)."""
+    found = find_ffmpeg()
+    if found is None:
+        pytest.fail("no ffmpeg: `pip install .[dev]` brings imageio-ffmpeg", pytrace=False)
+    return found

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from bot.transfer import ByteSource
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +99,20 @@ class Chat(Protocol):
         ...
 
     async def is_admin(self, user_id: int) -> bool: ...
+
+
+async def send_playable(
+    chat: Chat, path: Path, *, caption: str, buttons: Keyboard | None = None
+) -> tuple[Sent, bool] | None:
+    """A finished video as one Telegram plays, else as a document: ``(sent, as_document)``,
+    or ``None`` when Telegram refused both. ``TooLarge`` and ``DeliveryUncertain`` are the
+    caller's: what to send instead differs (a link, a size to ask for)."""
+    for as_document in (False, True):
+        try:
+            sent = await chat.send_video(path, caption=caption, filename="video.mp4",
+                                         as_document=as_document, buttons=buttons)
+            return sent, as_document
+        except DeliveryFailed:
+            log.info("chat %s: Telegram refused the video as %s", chat.chat_id,
+                     "document" if as_document else "video")
+    return None

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bot import metrics
 from bot.compress import Ffmpeg
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class EncodeSlots:
         self.running = 0
         self._waiting: list[asyncio.Future[None]] = []
         self._moved: asyncio.Future[None] | None = None
+        metrics.LOCAL_WAITING.set_function(lambda: len(self._waiting))
 
     @property
     def waiting(self) -> int:

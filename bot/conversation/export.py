@@ -27,7 +27,7 @@ from bot.backend.errors import (
 from bot.backend.models import RenderStatus
 from bot.conversation import gains, local_messages, messages, retry
 from bot.conversation.accounts import Identity
-from bot.conversation.chat import Button, DeliveryFailed, DeliveryUncertain, Sent, TooLarge
+from bot.conversation.chat import Button, DeliveryUncertain, TooLarge, send_playable
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.local import fit_buttons, request_for, take_over
@@ -303,35 +303,26 @@ async def _send_file(ctx: Ctx, url: str, path: Path, size: int) -> bool:
     elif source is not None and source.video.size and size >= source.video.size:
         caption = (f"{messages.video_ready(t, size)}\n\n"
                    f"{local_messages.export_not_smaller(t, source.video.size)}")
-    sent: Sent | None = None
     async with delivering(chat) as confirm:
-        for as_document in (False, True):
-            try:
-                sent = await chat.send_video(
-                    path, caption=caption, filename="video.mp4", as_document=as_document,
-                    buttons=buttons,
-                )
-                confirm(sent.message_id)
-                break
-            except TooLarge:
-                break
-            except DeliveryFailed:
-                log.info("chat %s: Telegram refused the video as %s", chat.chat_id,
-                         "document" if as_document else "video")
-            except DeliveryUncertain as exc:
-                # Sending again could time out again (and double the video): the link
-                # is sure.
-                log.warning("chat %s: no answer from Telegram sending the video (%s); "
-                            "sending the link too", chat.chat_id, exc)
-                metrics.DELIVERIES.labels("link").inc()
-                confirm(await chat.send(
-                    messages.video_link_uncertain(t, url),
-                    buttons=[[Button(t._("⬇️ Download the video"), url=url)]],
-                ))
-                return True
-        if sent is None:
+        try:
+            playable = await send_playable(chat, path, caption=caption, buttons=buttons)
+        except TooLarge:
+            playable = None
+        except DeliveryUncertain as exc:
+            # Sending again could time out again (and double the video): the link is sure.
+            log.warning("chat %s: no answer from Telegram sending the video (%s); "
+                        "sending the link too", chat.chat_id, exc)
+            metrics.DELIVERIES.labels("link").inc()
+            confirm(await chat.send(
+                messages.video_link_uncertain(t, url),
+                buttons=[[Button(t._("⬇️ Download the video"), url=url)]],
+            ))
+            return True
+        if playable is None:
             await _send_link(ctx, url, size, confirm)
             return True
+        sent, as_document = playable
+        confirm(sent.message_id)
     metrics.DELIVERIES.labels("document" if as_document else "video").inc()
     await gains.record(ctx, sent, as_document, result)
     return True

@@ -48,12 +48,11 @@ from bot.conversation import local_messages as lm
 from bot.conversation.chat import (
     Button,
     Chat,
-    DeliveryFailed,
     DeliveryUncertain,
     Keyboard,
-    Sent,
     TooLarge,
     is_group,
+    send_playable,
 )
 from bot.conversation.context import Ctx
 from bot.conversation.media import MediaItem
@@ -256,14 +255,9 @@ async def compress(ctx: Ctx, request: Request) -> None:
     async def in_line(place: int) -> None:
         status.show(lm.waiting(t, place))
 
-    metrics.LOCAL_WAITING.inc()
-    waiting = True
     try:
-        async with local.slots.slot(in_line):
-            metrics.LOCAL_WAITING.dec()
-            waiting = False
-            async with svc.temp.directory("compress-") as work:
-                await _fetch_and_encode(ctx, source, request, work, status)
+        async with local.slots.slot(in_line), svc.temp.directory("compress-") as work:
+            await _fetch_and_encode(ctx, source, request, work, status)
     except asyncio.CancelledError:
         # A shutdown leaves the status for the next start to reuse; a ❌ or /cancel says so.
         job = ctx.job
@@ -275,9 +269,6 @@ async def compress(ctx: Ctx, request: Request) -> None:
         raise
     else:
         await status.close()
-    finally:
-        if waiting:
-            metrics.LOCAL_WAITING.dec()
 
 
 async def _fetch_and_encode(
@@ -365,32 +356,27 @@ async def _deliver(ctx: Ctx, result: Result, source: Source, note: str | None) -
     caption = messages.video_ready(t, result.size, source.video, after)
     if note:
         caption = f"{note}\n\n{caption}"
-    sent: Sent | None = None
     async with delivering(chat) as confirm:
+        too_large = lm.over_telegram(t, result.size, svc.limits.upload)
         if result.size > svc.limits.upload:
             metrics.LOCAL_COMPRESSIONS.labels("too_large").inc()
-            confirm(await chat.send(lm.over_telegram(t, result.size, svc.limits.upload)))
+            confirm(await chat.send(too_large))
             return
-        for as_document in (False, True):
-            try:
-                sent = await chat.send_video(result.path, caption=caption, filename="video.mp4",
-                                             as_document=as_document)
-                confirm(sent.message_id)
-                break
-            except TooLarge:
-                confirm(await chat.send(lm.over_telegram(t, result.size, svc.limits.upload)))
-                return
-            except DeliveryFailed:
-                log.info("chat %s: Telegram refused the compressed video as %s", chat.chat_id,
-                         "document" if as_document else "video")
-            except DeliveryUncertain as exc:
-                log.warning("chat %s: no answer from Telegram sending the compressed video "
-                            "(%s); not sent again", chat.chat_id, exc)
-                confirm(await chat.send(lm.send_uncertain(t)))
-                return
-        if sent is None:
+        try:
+            playable = await send_playable(chat, result.path, caption=caption)
+        except TooLarge:
+            confirm(await chat.send(too_large))
+            return
+        except DeliveryUncertain as exc:
+            log.warning("chat %s: no answer from Telegram sending the compressed video "
+                        "(%s); not sent again", chat.chat_id, exc)
+            confirm(await chat.send(lm.send_uncertain(t)))
+            return
+        if playable is None:
             confirm(await chat.send(lm.encode_failed(t)))
             return
+        sent, as_document = playable
+        confirm(sent.message_id)
     metrics.LOCAL_COMPRESSIONS.labels("ok").inc()
     metrics.DELIVERIES.labels("document" if as_document else "video").inc()
     await gains.record(ctx, sent, as_document, after)

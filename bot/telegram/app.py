@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final, Literal
 
 import httpx
 from telegram import BotCommand, LinkPreviewOptions, Update
@@ -25,6 +25,7 @@ from telegram.ext import (
 
 from bot import __version__, metrics
 from bot.backend import NemoClient
+from bot.compress import Ffmpeg
 from bot.config import Settings, local_ffmpeg
 from bot.conversation import flows
 from bot.conversation.accounts import Accounts
@@ -34,7 +35,7 @@ from bot.conversation.outbox import about_to_send
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
 from bot.store import PollingTaken, open_store
-from bot.telegram import handlers
+from bot.telegram import buttons, handlers
 from bot.telegram.chat import AdminCache, TelegramChat, transient
 from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
@@ -150,7 +151,13 @@ def command_menu(locale: str) -> list[BotCommand]:
 MENU_LANGUAGES = {"en": "en", "zh": "zh_Hans"}
 
 
-async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None) -> None:
+FIND: Final = "find"
+"""``build_application(ffmpeg=FIND)``: look for ffmpeg at start (the harness); ``python -m bot``
+hands over the one it already found while validating the configuration."""
+
+
+async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None,
+                     found: Ffmpeg | Literal["find"] | None) -> None:
     store = await open_store(settings.database_url)
     sole = not store.shared  # a SQLite file serves one process, polling or webhook
     if (sole or settings.webhook_url is None) and not await store.hold_polling():
@@ -179,7 +186,8 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
     # Files people send are streamed from the Bot API's file server to the backend.
     files = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
     operator = settings.nemo_token.get_secret_value() if settings.nemo_token else None
-    ffmpeg = await asyncio.to_thread(local_ffmpeg, settings)
+    ffmpeg = (await asyncio.to_thread(local_ffmpeg, settings) if isinstance(found, str)
+              else found)
     local = None
     if ffmpeg is not None and settings.local_compression != "off":
         local = Local(ffmpeg, "always" if settings.local_compression == "always" else "fallback",
@@ -265,7 +273,9 @@ async def _post_shutdown(app: BotApp) -> None:
     await rt.svc.store.close()
 
 
-def build_application(settings: Settings) -> BotApp:
+def build_application(
+    settings: Settings, *, ffmpeg: Ffmpeg | Literal["find"] | None = FIND
+) -> BotApp:
     api = settings.telegram_api_url
     # Polling fetches updates through the inbox, which keeps each batch in the store first.
     inbox = None if settings.webhook_url else InboxRequest()
@@ -285,7 +295,7 @@ def build_application(settings: Settings) -> BotApp:
         .rate_limiter(RateLimiter(max_retries=3))
         # No message the bot sends or edits unfurls a link into a preview card.
         .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .post_init(lambda app: _post_init(app, settings, inbox))
+        .post_init(lambda app: _post_init(app, settings, inbox, ffmpeg))
         .post_shutdown(_post_shutdown)
         .build()
     )
@@ -303,7 +313,7 @@ def build_application(settings: Settings) -> BotApp:
         "history": handlers.history,
     }.items():
         app.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
-    app.add_handler(CallbackQueryHandler(handlers.button))
+    app.add_handler(CallbackQueryHandler(buttons.button))
     app.add_handler(
         MessageHandler(NEW_MESSAGES & filters.TEXT & ~filters.COMMAND, handlers.text)
     )

@@ -5,21 +5,13 @@ Clips are tiny and short (the whole module must run fast on two busy cores) and 
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from bot.compress import Engine, Ffmpeg, find_ffmpeg
-
-
-@pytest.fixture(scope="session")
-def ffmpeg() -> Ffmpeg:
-    found = find_ffmpeg()
-    if found is None:
-        pytest.fail("no ffmpeg: `pip install .[dev]` brings imageio-ffmpeg", pytrace=False)
-    return found
+from bot.compress import Engine, Ffmpeg
+from tests.clips import hls_playlist, make
 
 
 @dataclass(frozen=True)
@@ -39,15 +31,6 @@ class Clips:
     directory: Path
 
 
-def _make(ff: str, *args: str, out: Path | None = None) -> None:
-    argv = [ff, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
-    if out is None:
-        subprocess.run(argv, check=True, timeout=120)
-    else:
-        with out.open("wb") as sink:
-            subprocess.run(argv, check=True, timeout=120, stdout=sink)
-
-
 def _testsrc(size: str, rate: int, seconds: float) -> list[str]:
     return ["-f", "lavfi", "-i", f"testsrc2=s={size}:r={rate}:d={seconds}"]
 
@@ -64,27 +47,27 @@ def clips(ffmpeg: Ffmpeg, tmp_path_factory: pytest.TempPathFactory) -> Clips:
     d = tmp_path_factory.mktemp("clips")
     ff = ffmpeg.path
     land = d / "landscape.mp4"
-    _make(ff, *_testsrc("1280x720", 25, 4), *_sine(4), *X264, "-c:a", "aac", "-b:a", "192k",
+    make(ff, *_testsrc("1280x720", 25, 4), *_sine(4), *X264, "-c:a", "aac", "-b:a", "192k",
           "-shortest", str(land))
     portrait = d / "portrait.mp4"
-    _make(ff, "-display_rotation:v:0", "90", "-i", str(land), "-c", "copy", str(portrait))
+    make(ff, "-display_rotation:v:0", "90", "-i", str(land), "-c", "copy", str(portrait))
     silent = d / "silent.mp4"
-    _make(ff, *_testsrc("640x360", 25, 2), *X264, str(silent))
+    make(ff, *_testsrc("640x360", 25, 2), *X264, str(silent))
     two = d / "two_audio.mp4"
-    _make(ff, *_testsrc("640x360", 25, 2), *_sine(2), *_sine(2, 880), "-map", "0:v", "-map", "1:a",
+    make(ff, *_testsrc("640x360", 25, 2), *_sine(2), *_sine(2, 880), "-map", "0:v", "-map", "1:a",
           "-map", "2:a", *X264, "-c:a", "aac", str(two))
     vfr = d / "vfr.mp4"
-    _make(ff, *_testsrc("320x240", 30, 1), *_testsrc("320x240", 10, 1), "-filter_complex",
+    make(ff, *_testsrc("320x240", 30, 1), *_testsrc("320x240", 10, 1), "-filter_complex",
           "[0][1]concat=n=2:v=1:a=0", "-fps_mode", "passthrough", *X264, str(vfr))
     odd = d / "odd.mp4"
-    _make(ff, *_testsrc("320x240", 25, 2), "-vf", "scale=321:241", *X264, "-pix_fmt", "yuv444p",
+    make(ff, *_testsrc("320x240", 25, 2), "-vf", "scale=321:241", *X264, "-pix_fmt", "yuv444p",
           str(odd))
     no_duration = d / "piped.mkv"
-    _make(ff, *_testsrc("320x240", 25, 2), *X264, "-f", "matroska", "pipe:1", out=no_duration)
+    make(ff, *_testsrc("320x240", 25, 2), *X264, "-f", "matroska", "pipe:1", out=no_duration)
     hdr = None
     if ffmpeg.has_x265:
         hdr = d / "hdr.mp4"
-        _make(ff, *_testsrc("640x360", 25, 2), "-vf",
+        make(ff, *_testsrc("640x360", 25, 2), "-vf",
               "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc,"
               "format=yuv420p10le", "-c:v", "libx265", "-x265-params", "log-level=error",
               "-tag:v", "hvc1", str(hdr))
@@ -94,9 +77,7 @@ def clips(ffmpeg: Ffmpeg, tmp_path_factory: pytest.TempPathFactory) -> Clips:
     referenced.parent.mkdir()
     referenced.write_bytes(silent.read_bytes())
     playlist = d / "playlist.mp4"
-    playlist.write_text(
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
-        f"#EXTINF:2.0,\n{referenced}\n#EXTINF:2.0,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n")
+    playlist.write_text(hls_playlist(str(referenced), "http://127.0.0.1:9/x.ts"))
     concat = d / "concat.mp4"
     concat.write_text(f"ffconcat version 1.0\nfile '{referenced}'\n")
     return Clips(land, portrait, silent, two, vfr, odd, no_duration, hdr, text, playlist, concat,

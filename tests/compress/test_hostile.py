@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from bot.compress import EncodeFailed, Engine, NotAVideo, Progress, Request
+from tests.clips import hls_playlist
 from tests.compress.conftest import Clips
 
 
@@ -109,9 +110,7 @@ async def test_a_playlist_never_fetches_a_url(engine: Engine, tmp_path: Path) ->
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     playlist = tmp_path / "video.mp4"
-    playlist.write_text(
-        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
-        f"#EXTINF:2.0,\nhttp://127.0.0.1:{port}/a.ts\n#EXT-X-ENDLIST\n")
+    playlist.write_text(hls_playlist(f"http://127.0.0.1:{port}/a.ts"))
     listing = tmp_path / "list.mp4"
     listing.write_text(f"ffconcat version 1.0\nfile 'http://127.0.0.1:{port}/b.mp4'\n")
     async with server:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.compress import Engine, Ffmpeg, find_ffmpeg
+from bot.compress import Engine, Ffmpeg
 from bot.sandbox.harness import Harness
 from bot.sandbox.telegram import BotMessage
+from tests.clips import hls_playlist, make
 
 ALICE = 5101
 BOB = 5102
@@ -30,19 +30,6 @@ class Clips:
     referenced: Path  # the file it names: ffmpeg must never open it
 
 
-def _make(ff: str, *args: str) -> None:
-    subprocess.run([ff, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args],
-                   check=True, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def ffmpeg() -> Ffmpeg:
-    found = find_ffmpeg()
-    if found is None:
-        pytest.fail("no ffmpeg: `pip install .[dev]` brings imageio-ffmpeg", pytrace=False)
-    return found
-
-
 @pytest.fixture(scope="module")
 def clips(ffmpeg: Ffmpeg, tmp_path_factory: pytest.TempPathFactory) -> Clips:
     d = tmp_path_factory.mktemp("local-clips")
@@ -51,19 +38,16 @@ def clips(ffmpeg: Ffmpeg, tmp_path_factory: pytest.TempPathFactory) -> Clips:
            "sine=f=440:d=3", "-shortest"]
     land, portrait, tiny, long = (d / n for n in ("land.mp4", "portrait.mp4", "tiny.mp4",
                                                   "long.mp4"))
-    _make(ff, *src, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "8", "-c:a", "aac",
+    make(ff, *src, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "8", "-c:a", "aac",
           str(land))
-    _make(ff, "-display_rotation:v:0", "90", "-i", str(land), "-c", "copy", str(portrait))
-    _make(ff, "-f", "lavfi", "-i", "color=c=gray:s=160x90:r=10:d=2", "-c:v", "libx264",
+    make(ff, "-display_rotation:v:0", "90", "-i", str(land), "-c", "copy", str(portrait))
+    make(ff, "-f", "lavfi", "-i", "color=c=gray:s=160x90:r=10:d=2", "-c:v", "libx264",
           "-preset", "veryslow", "-crf", "51", "-an", str(tiny))
-    _make(ff, "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=20", "-c:v", "libx264",
+    make(ff, "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=20", "-c:v", "libx264",
           "-preset", "ultrafast", "-crf", "26", "-an", str(long))
     referenced = d / "secret.mp4"
     referenced.write_bytes(tiny.read_bytes())
-    playlist = (
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
-        f"#EXTINF:2.0,\n{referenced}\n#EXT-X-ENDLIST\n"
-    ).encode()
+    playlist = hls_playlist(str(referenced)).encode()
     return Clips(land.read_bytes(), portrait.read_bytes(), tiny.read_bytes(), long.read_bytes(),
                  playlist, referenced)
 

@@ -1,0 +1,23 @@
+"""Test media made by ffmpeg itself (never committed): one way to run it, and playlists."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def make(ff: str, *args: str, out: Path | None = None) -> None:
+    """Run ``ff`` quietly with ``args``; with ``out``, its standard output goes there."""
+    argv = [ff, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
+    if out is None:
+        subprocess.run(argv, check=True, timeout=120)
+    else:
+        with out.open("wb") as sink:
+            subprocess.run(argv, check=True, timeout=120, stdout=sink)
+
+
+def hls_playlist(*entries: str) -> str:
+    """An HLS playlist naming ``entries`` (files or URLs): a "video" ffmpeg must refuse."""
+    segments = "".join(f"#EXTINF:2.0,\n{entry}\n" for entry in entries)
+    return ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+            f"{segments}#EXT-X-ENDLIST\n")
