@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     port: int = Field(default=8080, ge=0, le=65535)
     health_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_health_port_only: bool = False
     local_compression: Literal["fallback", "always", "off"] = "fallback"
     ffmpeg_binary: str | None = None
     local_encode_concurrency: PositiveInt = 1

@@ -37,6 +37,7 @@ from bot.i18n import SUPPORTED, translator
 from bot.store import PollingTaken, open_store
 from bot.telegram import buttons, handlers
 from bot.telegram.chat import AdminCache, TelegramChat, transient
+from bot.telegram.health import Health
 from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import CONTEXT_TYPES, BotApp, BotContext, Runtime
@@ -238,8 +239,17 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
     # Only when polling, on either engine: one process polls (a SQLite file's lock, or the
     # PostgreSQL poller lock), so it alone owns the inbox. Webhook updates need none: the POST
     # is answered only after the handlers stored the work (bot.telegram.web).
-    if inbox is not None and isinstance(app.update_processor, PerChatOrder):
-        inbox.store = app.update_processor.inbox = store
+    order = app.update_processor
+    if isinstance(order, PerChatOrder):
+        order.health.store = store
+
+        def again(update: Update) -> Any:
+            rt.replayed.add(update.update_id)  # its answers may have been sent (the outbox)
+            return app.process_update(update)
+
+        order.again = again
+    if inbox is not None and isinstance(order, PerChatOrder):
+        inbox.store = order.inbox = store
         kept = await store.unhandled_updates()
         for update_id, body in kept:
             try:
@@ -266,6 +276,8 @@ async def _post_shutdown(app: BotApp) -> None:
     if rt is None:  # post_init failed before opening it
         return
     await rt.cancel_background()
+    if isinstance(app.update_processor, PerChatOrder):
+        await app.update_processor.health.close()
     await rt.queue.shutdown()
     await rt.svc.client.aclose()
     await rt.files.aclose()
@@ -278,7 +290,8 @@ def build_application(
 ) -> BotApp:
     api = settings.telegram_api_url
     # Polling fetches updates through the inbox, which keeps each batch in the store first.
-    inbox = None if settings.webhook_url else InboxRequest()
+    health = Health()
+    inbox = None if settings.webhook_url else InboxRequest(health)
     builder = ApplicationBuilder().context_types(CONTEXT_TYPES)
     if inbox is not None:
         builder = builder.get_updates_request(inbox)
@@ -290,7 +303,7 @@ def build_application(
         .local_mode(settings.telegram_local_mode)
         # Handlers only queue work, but hundreds of chats may talk at once: lift PTB's 256,
         # while each chat's updates still go through in order.
-        .concurrent_updates(PerChatOrder(settings.max_concurrent_updates))
+        .concurrent_updates(PerChatOrder(settings.max_concurrent_updates, health))
         .connection_pool_size(512)
         .rate_limiter(RateLimiter(max_retries=3))
         # No message the bot sends or edits unfurls a link into a preview card.

@@ -19,6 +19,7 @@ from bot.conversation.chat import ChatUnavailable, is_group
 from bot.conversation.context import Ctx
 from bot.conversation.intent import classify
 from bot.conversation.outbox import OutboxChat
+from bot.store.errors import store_failed
 from bot.telegram.chat import TelegramChat
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import BotContext
@@ -335,6 +336,13 @@ async def on_error(update: object, context: BotContext) -> None:
     """Log the failure for the operator; tell the person in plain words."""
     if isinstance(context.error, ChatUnavailable):
         log.info("update dropped: %s", context.error)
+        return
+    order = context.application.update_processor
+    if (isinstance(update, Update) and isinstance(order, PerChatOrder)
+            and context.error is not None and store_failed(context.error)):
+        # Not the person's problem: the update is handled again once the store works
+        # (polling), or Telegram sends it again (webhook). See bot.telegram.ordering.
+        order.store_failed.add(update.update_id)
         return
     log.error("update handling failed", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat:

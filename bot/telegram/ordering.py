@@ -5,13 +5,19 @@ reach the store in either order. Most handlers only parse and queue; /credits an
 which wait on the backend, answer after their handler returned (see ``deferred``), so a slow
 backend never holds up the chat's /cancel or next message. A stored export sent again still
 waits inside the lock.
+
+A store that fails while an update is handled (locked, full, gone for a moment) does not lose
+it: when polling, the update (kept in the inbox) is handled again after a growing pause,
+still inside its chat's lock, so the chat's later updates keep their order; in webhook mode
+:class:`IntakeFailed` makes the POST a 5xx, and Telegram delivers it again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
@@ -19,13 +25,27 @@ from telegram.ext import BaseUpdateProcessor
 
 from bot.locks import KeyedLocks
 from bot.store import ChatStore
+from bot.store.errors import store_failed
+from bot.telegram.health import Health
 
 log = logging.getLogger(__name__)
 
+STORE_RETRY = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Pauses before handling again an update whose handling the store failed; the last repeats."""
+
+
+class IntakeFailed(Exception):
+    """The store failed while this update was handled: it is not taken in (webhook: 5xx)."""
+
 
 class PerChatOrder(BaseUpdateProcessor):
-    def __init__(self, max_concurrent_updates: int) -> None:
+    def __init__(self, max_concurrent_updates: int, health: Health | None = None) -> None:
         super().__init__(max_concurrent_updates)
+        self.health = health or Health()
+        self.store_failed: set[int] = set()
+        """Updates whose handlers met a failing store (the error handler notes them)."""
+        self.again: Callable[[Update], Awaitable[Any]] | None = None
+        """Handles an update once more (set once the Application runs)."""
         self.inbox: ChatStore | None = None
         """Set once the store is open: each update is claimed before and marked handled
         after its handlers (see bot.telegram.inbox)."""
@@ -48,21 +68,44 @@ class PerChatOrder(BaseUpdateProcessor):
 
     async def _handle(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Claim the update in the inbox, run its handlers, mark it handled (unless its
-        answer goes on outside the lock: ``deferred``)."""
+        answer goes on outside the lock: ``deferred``); again while the store fails."""
         update_id = update.update_id if isinstance(update, Update) else None
         inbox = self.inbox if update_id is not None else None
-        if inbox is not None and update_id is not None and not await inbox.claim_update(
-            update_id
-        ):
-            log.info("update %s was handled already; skipped", update_id)
-            if inspect.iscoroutine(coroutine):
-                coroutine.close()
+        claimed = False
+        attempt = 0
+        while True:
+            try:
+                if inbox is not None and update_id is not None and not claimed:
+                    if not await inbox.claim_update(update_id):
+                        log.info("update %s was handled already; skipped", update_id)
+                        if inspect.iscoroutine(coroutine):
+                            coroutine.close()
+                        return
+                    claimed = True
+                await coroutine
+                if update_id is not None and update_id in self.store_failed:
+                    self.store_failed.discard(update_id)
+                    raise IntakeFailed(f"update {update_id}: the store failed")
+                if update_id is not None and update_id in self.deferred:
+                    self.deferred.discard(update_id)
+                elif inbox is not None and update_id is not None:
+                    await inbox.finish_update(update_id)
+            except Exception as exc:
+                if not (isinstance(exc, IntakeFailed) or store_failed(exc)):
+                    raise
+                if self.health.intake_failed(exc):
+                    log.warning("the store failed while update %s was handled (%s)",
+                                update_id, type(exc).__name__)
+                if inbox is None or self.again is None or not isinstance(update, Update):
+                    raise IntakeFailed(str(exc)) from exc  # webhook: Telegram sends it again
+                pause = STORE_RETRY[min(attempt, len(STORE_RETRY) - 1)]
+                attempt += 1
+                await asyncio.sleep(pause)
+                coroutine = self.again(update)
+                continue
+            if self.health.intake_ok():
+                log.warning("the store works again; update %s handled", update_id)
             return
-        await coroutine
-        if update_id is not None and update_id in self.deferred:
-            self.deferred.discard(update_id)
-        elif inbox is not None and update_id is not None:
-            await inbox.finish_update(update_id)
 
     async def finish(self, update_id: int) -> None:
         """A deferred update has been answered."""

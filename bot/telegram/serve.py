@@ -58,6 +58,8 @@ class Serving:
         self.poll_timeout = poll_timeout
         self.mode = "webhook" if settings.webhook_url else "polling"
         self.web: WebServer | None = None
+        self.health: WebServer | None = None
+        """Webhook mode with HEALTH_PORT: /healthz and /metrics on a port of their own."""
 
     async def start(self) -> None:
         app, settings = self.app, self.settings
@@ -94,8 +96,11 @@ class Serving:
             log.info("WEBHOOK_SECRET is not set: a secret token was generated for this run")
         from bot.telegram.web import WebServer
 
+        if settings.health_port is not None:
+            self.health = WebServer(app, mode="webhook")
+            await self.health.start(self.host, settings.health_port)
         self.web = WebServer(app, mode="webhook", webhook_path=settings.webhook_path,
-                             secret=secret)
+                             secret=secret, metrics=not settings.metrics_health_port_only)
         port = await self.web.start(self.host, settings.port)
         await app.start()
         url = self.advertise(port) if self.advertise else str(settings.webhook_url)
@@ -113,9 +118,10 @@ class Serving:
         app = self.app
         if app.updater and app.updater.running:
             await app.updater.stop()
-        if self.web is not None:
-            await self.web.stop()
-            self.web = None
+        for server in (self.web, self.health):
+            if server is not None:
+                await server.stop()
+        self.web = self.health = None
         if app.running:
             await app.stop()  # the updates already fetched are stored and queued first
             rt: Runtime | None = app.bot_data.runtime

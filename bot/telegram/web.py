@@ -3,7 +3,11 @@
 python-telegram-bot's custom-webhook pattern on aiohttp: the POST is checked against the
 secret token, turned into an ``Update`` and processed before it is answered, so by the time
 Telegram hears 200 the update's work is in the durable queue (a repeat is recognised by its
-update id). A POST without the right secret is answered 403 and never looked at.
+update id). A POST without the right secret is answered 403 and never looked at; one the
+store could not take (locked, full) is answered 503, so Telegram delivers it again.
+
+``/healthz`` and ``/metrics`` answer from state kept in memory (``bot.telegram.health``): no
+table scan per request, and no wait on a busy store beyond a second.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot import __version__, metrics
+from bot.telegram.health import Health
+from bot.telegram.ordering import IntakeFailed, PerChatOrder
 from bot.telegram.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,7 @@ class WebServer:
         mode: str,
         webhook_path: str | None = None,
         secret: str | None = None,
+        metrics: bool = True,
     ) -> None:
         self.app = app
         self.mode = mode
@@ -51,7 +58,8 @@ class WebServer:
         self._runner: web.AppRunner | None = None
         self._web = web.Application()
         self._web.router.add_get("/healthz", self._healthz)
-        self._web.router.add_get("/metrics", self._metrics)
+        if metrics:  # METRICS_HEALTH_PORT_ONLY keeps them off the public port
+            self._web.router.add_get("/metrics", self._metrics)
         if webhook_path is not None:
             self._web.router.add_post(webhook_path, self._webhook)
 
@@ -94,7 +102,12 @@ class WebServer:
             return web.Response(status=400)
         # The same path a polled update takes (per-chat order, handlers, error handler); its
         # job is stored before Telegram is answered.
-        await self.app.update_processor.process_update(update, self.app.process_update(update))
+        try:
+            await self.app.update_processor.process_update(
+                update, self.app.process_update(update)
+            )
+        except IntakeFailed:  # not stored: Telegram delivers it again after a 5xx
+            return web.Response(status=503)
         return web.Response(status=200)
 
     # -- health and metrics ----------------------------------------------------------------
@@ -103,15 +116,16 @@ class WebServer:
         rt: Runtime | None = self.app.bot_data.runtime
         return rt
 
+    def _health(self) -> Health | None:
+        order = self.app.update_processor
+        return order.health if isinstance(order, PerChatOrder) else None
+
     async def _healthz(self, request: web.Request) -> web.Response:
-        rt = self._runtime()
+        rt, health = self._runtime(), self._health()
         store_ok, pending = False, None
-        if rt is not None:
-            try:
-                pending = await rt.svc.store.count_unfinished()
-                store_ok = True
-            except Exception as exc:
-                log.warning("health: store check failed: %s", type(exc).__name__)
+        if rt is not None and health is not None:
+            snapshot = await health.snapshot()
+            store_ok, pending = snapshot.store_ok, snapshot.pending
         loop_ok = self.app.running and (
             self.mode != "polling" or bool(self.app.updater and self.app.updater.running)
         )
@@ -129,12 +143,12 @@ class WebServer:
                             content_type="application/json")
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        rt = self._runtime()
+        rt, health = self._runtime(), self._health()
         if rt is not None:
             metrics.RUNNING_CHATS.set(rt.queue.active)
-            try:
-                metrics.QUEUE_DEPTH.set(await rt.svc.store.count_unfinished())
-            except Exception:
-                log.warning("metrics: store unreadable; queue depth not updated")
+        if rt is not None and health is not None:
+            pending = (await health.snapshot(wait=False)).pending  # never waits on the store
+            if pending is not None:
+                metrics.QUEUE_DEPTH.set(pending)
         body = generate_latest()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
