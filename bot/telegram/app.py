@@ -11,7 +11,7 @@ from typing import Any, Final, Literal
 
 import httpx
 from telegram import BotCommand, LinkPreviewOptions, Update
-from telegram.error import NetworkError, RetryAfter
+from telegram.error import RetryAfter
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
@@ -36,25 +36,27 @@ from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
 from bot.store import PollingTaken, open_store
 from bot.telegram import buttons, handlers
-from bot.telegram.chat import AdminCache, TelegramChat, transient
+from bot.telegram.chat import AdminCache, TelegramChat
 from bot.telegram.health import Health
 from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
+from bot.telegram.retries import repeat
 from bot.telegram.runtime import CONTEXT_TYPES, BotApp, BotContext, Runtime
 from bot.transfer import TempFiles
 
 log = logging.getLogger(__name__)
 
 
-TRANSIENT_RETRIES = (0.5, 1.0, 2.0)
-"""Pauses before repeating a Bot API call that failed before Telegram did anything."""
+FLOOD_RETRIES = 3
+"""429s waited out for the calls outside the limiter (chat actions, presses, admin checks)."""
 
 
 class RateLimiter(AIORateLimiter):
     """Telegram's limits are about messages; "typing" must not eat a group's 20 a minute.
 
-    Also repeats a call that got a 5xx, a proxy's HTML error page or a refused connection
-    (``transient``): without it one Bad Gateway loses an answer. 429s are the base class's.
+    Also repeats a call that got a 5xx, a proxy's HTML error page or a refused connection,
+    as far as its method allows (``retries.repeat``): without it one Bad Gateway loses an
+    answer, with it unbounded a send could arrive many times. 429s are the base class's.
     """
 
     async def process_request(
@@ -73,16 +75,7 @@ class RateLimiter(AIORateLimiter):
             # After any rate-limit wait, just before Telegram gets it: a job's message is
             # recorded as on its way (a restart then knows it may have arrived).
             await about_to_send(endpoint)
-            for pause in TRANSIENT_RETRIES:
-                try:
-                    return await counted(*a, **kw)
-                except NetworkError as exc:
-                    if not transient(exc):
-                        raise
-                    metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
-                    log.info("Bot API %s failed (%s); retrying in %.1f s", endpoint, exc, pause)
-                    await asyncio.sleep(pause)
-            return await counted(*a, **kw)
+            return await repeat(endpoint, lambda: counted(*a, **kw))
 
         # Measured for the limited methods: time not spent in the calls themselves was spent
         # held back (the limiter's queue, a 429's retry_after, a retry's pause).
@@ -104,7 +97,7 @@ class RateLimiter(AIORateLimiter):
 
         async def waiting(*a: Any, **kw: Any) -> Any:
             """Outside the limiter a 429 is ours to wait out (once per retry pause)."""
-            for _ in TRANSIENT_RETRIES:
+            for _ in range(FLOOD_RETRIES):
                 try:
                     return await call(*a, **kw)
                 except RetryAfter as exc:

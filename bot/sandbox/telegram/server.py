@@ -95,6 +95,17 @@ class TelegramServer(MediaMethods):
         failure = _Failure(error_code, description, retry_after, html)
         self._failures.setdefault(method.lower(), []).append(failure)
 
+    def fail_after_next(
+        self, method: str, error_code: int = 502, description: str = "Bad Gateway",
+        *, times: int = 1,
+    ) -> None:
+        """Carry out the next ``times`` calls of ``method`` but answer them with this error,
+        as a proxy in front of Telegram does when it loses the answer: the bot sees a 5xx
+        although the message was sent (or the edit made)."""
+        for _ in range(times):
+            failure = _Failure(error_code, description, None, False)
+            self._applied_failures.setdefault(method.lower(), []).append(failure)
+
     def stall_next(self, method: str, seconds: float) -> None:
         """Carry out the next call of ``method`` but answer only after ``seconds``, as Telegram
         does after a large upload: past the client's read timeout the bot sees ``TimedOut``
@@ -175,6 +186,10 @@ class TelegramServer(MediaMethods):
             self.server_errors.append(exc)
             return self._error(call, _ApiError(500, f"Internal Server Error: {exc!r}"))
         call.result = result
+        applied = self._applied_failures.get(name.lower())
+        if applied:
+            failure = applied.pop(0)
+            return self._error(call, _ApiError(failure.error_code, failure.description))
         stalls = self._stalls.get(name.lower())
         if stalls:
             await asyncio.sleep(stalls.pop(0))  # done, but the answer comes late

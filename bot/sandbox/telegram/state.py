@@ -101,6 +101,7 @@ class TelegramState(FakeServer):
         self._callbacks: dict[str, JSONDict] = {}
         self._failures: dict[str, list[_Failure]] = {}
         self._stalls: dict[str, list[float]] = {}
+        self._applied_failures: dict[str, list[_Failure]] = {}
         self.fault_rate = 0.0
         self.blocked_chats: set[int] = set()
         self.faults_injected: Counter[str] = Counter()
