@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import time
-from datetime import timedelta
 from typing import Any, Final, Literal
 
 import httpx
@@ -37,6 +36,7 @@ from bot.i18n import SUPPORTED, translator
 from bot.store import PollingTaken, open_store
 from bot.telegram import buttons, handlers
 from bot.telegram.chat import AdminCache, TelegramChat
+from bot.telegram.flood import Flood, FloodWaits
 from bot.telegram.health import Health
 from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 
 
 FLOOD_RETRIES = 3
-"""429s waited out for the calls outside the limiter (chat actions, presses, admin checks)."""
+"""429s ("retry after N s") waited out before the call's error is the caller's."""
+UNLIMITED = frozenset({"sendChatAction", "answerCallbackQuery", "getChatMember"})
+"""Not messages: Telegram's 30 a second and 20 a minute per group are not theirs to use."""
 
 
 class RateLimiter(AIORateLimiter):
@@ -56,8 +58,13 @@ class RateLimiter(AIORateLimiter):
 
     Also repeats a call that got a 5xx, a proxy's HTML error page or a refused connection,
     as far as its method allows (``retries.repeat``): without it one Bad Gateway loses an
-    answer, with it unbounded a send could arrive many times. 429s are the base class's.
+    answer, with it unbounded a send could arrive many times. A 429 delays only its own
+    chat, and its wait gives the chat's lock back meanwhile (``bot.telegram.flood``).
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.floods = FloodWaits()
 
     async def process_request(
         self,
@@ -88,36 +95,36 @@ class RateLimiter(AIORateLimiter):
             metrics.TELEGRAM_WAITING.dec()
             try:
                 return await callback(*a, **kw)
-            except RetryAfter:  # the rate limiter waits and repeats it
+            except RetryAfter as exc:  # waited out below, past the base class's global pause
                 metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
-                raise
+                raise Flood(exc) from exc
             finally:
                 metrics.TELEGRAM_WAITING.inc()
                 in_flight += time.monotonic() - began
 
-        async def waiting(*a: Any, **kw: Any) -> Any:
-            """Outside the limiter a 429 is ours to wait out (once per retry pause)."""
-            for _ in range(FLOOD_RETRIES):
-                try:
-                    return await call(*a, **kw)
-                except RetryAfter as exc:
-                    wait = exc.retry_after
-                    seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
-                    log.info("Bot API %s: flood control, retrying in %s s", endpoint, seconds)
-                    await asyncio.sleep(float(seconds))
-            return await call(*a, **kw)
-
-        if endpoint in {"sendChatAction", "answerCallbackQuery", "getChatMember"}:
-            return await waiting(*args, **kwargs)
+        chat = data.get("chat_id")
         metrics.TELEGRAM_WAITING.inc()
         try:
-            return await super().process_request(
-                call, args, kwargs, endpoint, data, rate_limit_args
-            )
+            for attempt in range(FLOOD_RETRIES + 1):
+                await self.floods.before(chat)
+                try:
+                    if endpoint in UNLIMITED:
+                        return await call(*args, **kwargs)
+                    return await super().process_request(
+                        call, args, kwargs, endpoint, data, rate_limit_args
+                    )
+                except Flood as flood:
+                    if attempt == FLOOD_RETRIES:
+                        raise flood.exc from None
+                    log.info("Bot API %s: flood control, retrying in %.0f s", endpoint,
+                             flood.seconds)
+                    self.floods.hit(chat, flood.seconds)
+            raise AssertionError("unreachable")
         finally:
             metrics.TELEGRAM_WAITING.dec()
-            waited = time.monotonic() - entered - in_flight
-            metrics.TELEGRAM_WAIT.labels(endpoint).observe(max(0.0, waited))
+            if endpoint not in UNLIMITED:
+                waited = time.monotonic() - entered - in_flight
+                metrics.TELEGRAM_WAIT.labels(endpoint).observe(max(0.0, waited))
 
 
 # Editing a sent message must not run it again.

@@ -26,6 +26,7 @@ from telegram.ext import BaseUpdateProcessor
 from bot.locks import KeyedLocks
 from bot.store import ChatStore
 from bot.store.errors import store_failed
+from bot.telegram.flood import HELD
 from bot.telegram.health import Health
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,14 @@ class PerChatOrder(BaseUpdateProcessor):
         # The chat's lock is taken before anything awaits: updates enter it in arrival order.
         # (Claiming first let an album's items overtake each other on PostgreSQL, where
         # concurrent claims return in any order from a pool of connections.)
-        async with self._locks(chat.id):
-            await self._handle(update, coroutine)
+        lock = self._locks(chat.id)
+        async with lock:
+            # A flood wait gives it back meanwhile (bot.telegram.flood).
+            held = HELD.set((lock, asyncio.current_task()))
+            try:
+                await self._handle(update, coroutine)
+            finally:
+                HELD.reset(held)
 
     async def _handle(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Claim the update in the inbox, run its handlers, mark it handled (unless its

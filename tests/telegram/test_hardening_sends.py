@@ -65,3 +65,58 @@ async def test_a_send_refused_before_telegram_took_it_arrives_exactly_once(h: Ha
     await h.idle()
     assert len(texts(h)) == 1
     assert [c.ok for c in h.tg.calls_of("sendMessage")] == [False, True]
+
+
+# -- item 18: direct answers throttled; a flood wait neither holds the chat nor other chats --
+
+
+def limited_calls(method: str) -> float:
+    """How many ``method`` calls went through the rate limiter (its wait histogram)."""
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value("bot_telegram_limiter_wait_seconds_count",
+                                      {"method": method})
+    return value or 0.0
+
+
+async def test_a_direct_answer_goes_through_the_rate_limiter(h: Harness) -> None:
+    before = limited_calls("sendMessage")
+    await h.tg.send_text(-100777, "/help", chat_type="supergroup")
+    await h.tg.wait_for(lambda: texts(h, -100777), timeout=20)
+    await h.idle()
+    assert limited_calls("sendMessage") == before + 1
+
+
+FLOOD = "Too Many Requests: retry after 6"
+
+
+async def test_a_flood_wait_on_a_direct_answer_does_not_hold_up_the_chats_cancel(
+    h: Harness,
+) -> None:
+    h.backend.queue_turn([], hold=60)  # a turn that runs until it is stopped
+    await h.tg.send_text(ALICE, QUESTION)
+    await h.tg.wait_for(lambda: h.backend.requests_to("run_sse") and h.runtime.queue.active,
+                        timeout=20)
+    h.tg.fail_next("sendMessage", 429, FLOOD, retry_after=6)
+    await h.tg.send_text(ALICE, "/help")
+    await h.tg.wait_for(
+        lambda: any(c.error_code == 429 for c in h.tg.calls_of("sendMessage")), timeout=20
+    )
+    await h.tg.send_text(ALICE, "/cancel")
+    # The turn stops while /help's answer still waits out Telegram's flood limit.
+    await h.tg.wait_for(lambda: not h.runtime.queue.active, timeout=30)
+    assert await h.runtime.svc.store.count_unfinished() == 0
+    assert not any("Supported formats" in t for t in texts(h))
+    await h.tg.wait_for(lambda: any("Supported formats" in t for t in texts(h)), timeout=30)
+
+
+async def test_a_flood_wait_in_one_chat_does_not_hold_up_another(h: Harness) -> None:
+    h.tg.fail_next("sendMessage", 429, FLOOD, retry_after=6)
+    await h.tg.send_text(ALICE, "/help")
+    await h.tg.wait_for(
+        lambda: any(c.error_code == 429 for c in h.tg.calls_of("sendMessage")), timeout=20
+    )
+    await h.tg.send_text(BOB, "/help")
+    await h.tg.wait_for(lambda: texts(h, BOB), timeout=30)
+    assert not texts(h, ALICE)  # Bob was answered while Alice's answer waited
+    await h.tg.wait_for(lambda: texts(h, ALICE), timeout=30)
