@@ -20,6 +20,8 @@ _PATTERNS = (
     re.compile(r"nmv_usr_[A-Za-z0-9_\-]+"),  # backend tokens
     re.compile(r"(Bearer\s+)[^\s\"']+"),
     re.compile(r"(/bot)\d+:[A-Za-z0-9_\-]+"),  # a bot token inside a Bot API URL
+    # The register link's anonymous user id claims that chat's account for whoever opens it.
+    re.compile(r"(bind=)[^\s&#\"'<>\\]+"),
 )
 
 # What a log line is about; set where the value becomes known, inherited by the tasks it starts.

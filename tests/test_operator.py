@@ -111,3 +111,25 @@ async def test_webhook_mode_at_debug_logs_no_secret(tmp_path: Path) -> None:
         assert "webhook" in logs.lower()
         for value in (TOKEN, "OPERATOR-SECRET", secret, token):
             assert value not in logs, f"{value[:4]}… is in the log"
+
+
+async def test_debug_logs_carry_no_bind_id(tmp_path: Path) -> None:
+    """The register link (``?bind=<anonymous user id>``) claims a chat's anonymous account
+    for whoever opens it: it goes to its own chat only, never to the log, even at DEBUG where
+    python-telegram-bot logs every request's parameters."""
+    async with FakeTelegram(TOKEN) as tg, FakeBackend() as backend:
+        proc = await launch(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=tg.url,
+                            NEMO_API_URL=backend.url, LOG_LEVEL="DEBUG")
+        try:
+            backend.fail("run_sse", 2001, message="insufficient credits")
+            await tg.send_text(79, "make it smaller")
+            link = await tg.wait_for_message(79, contains="bind=", timeout=40)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+        logs = (out + err).decode()
+        text = (link.text or "") + str(link.reply_markup or "")
+        bind = text.split("bind=", 1)[1][:21]
+        assert bind.startswith("anon_") and len(bind) == 21
+        assert "sendMessage" in logs  # requests are logged, with their parameters
+        assert bind not in logs, "a bind id is in the log"
