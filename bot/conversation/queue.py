@@ -98,6 +98,7 @@ class ChatQueue:
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._kicked: set[Key] = set()
         self._leaving: dict[Key, asyncio.Event] = {}  # chats whose lease a worker releases
+        self._moved: dict[int, int] = {}  # chat ids that changed (see ``moved``)
         self._closing = False
         self.line = Line(svc.store, lambda chat_id, thread_id: chat_for(chat_id, thread_id, None),
                          self.translator_for)
@@ -185,8 +186,19 @@ class ChatQueue:
         self._kick((chat_id, thread_id))
         return True
 
+    def moved(self, old_id: int, new_id: int) -> None:
+        """The chat's id changed (a group became a supergroup) and its stored work moved
+        with it: a worker still running under the old id finishes its job, and the new id's
+        worker starts only after it, so the chat still runs one job at a time."""
+        self._moved[old_id] = new_id
+        for thread_id in {t for c, t in self._workers if c == old_id}:
+            self._kicked.add((new_id, thread_id))  # started when the old worker ends
+
     def _kick(self, key: Key) -> None:
         if self._closing:
+            return
+        if any(self._moved.get(c) == key[0] and t == key[1] for c, t in self._workers):
+            self._kicked.add(key)  # its old id's worker starts it when it ends
             return
         if key in self._workers:
             # The worker may be between an empty read and its exit: make it look again.
@@ -243,6 +255,10 @@ class ChatQueue:
             self._kicked.discard(key)
             if claimed:
                 await self._release(key)
+            new_id = self._moved.get(chat_id)
+            if new_id is not None and (new_id, thread_id) in self._kicked:
+                self._kicked.discard((new_id, thread_id))
+                self._kick((new_id, thread_id))
 
     async def _release(self, key: Key) -> None:
         """Let go of a chat's lease, then look once more: another replica may have stored a

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from bot.store.moves import ChatMoves
 from bot.store.records import (
     ChatRecord,
     ExportRecord,
@@ -50,7 +51,7 @@ def _marks(first: int, count: int) -> str:
     return ", ".join(f"${i}" for i in range(first, first + count))
 
 
-class ChatStore(ABC):
+class ChatStore(ChatMoves, ABC):
     """A chat's identity, its sessions and renders, and its durable queue of work."""
 
     # -- what an engine supplies -------------------------------------------------------------

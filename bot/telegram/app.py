@@ -39,6 +39,7 @@ from bot.telegram.chat import AdminCache, TelegramChat
 from bot.telegram.flood import Flood, FloodWaits
 from bot.telegram.health import Health
 from bot.telegram.inbox import InboxRequest
+from bot.telegram.migration import Moves
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.retries import repeat
 from bot.telegram.runtime import CONTEXT_TYPES, BotApp, BotContext, Runtime
@@ -212,11 +213,11 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
         auto_export=settings.auto_export,
         local=local,
     )
-    admins = AdminCache()
+    admins, moves = AdminCache(), Moves()
     queue = ChatQueue(
         svc,
         lambda chat_id, thread_id, reply_to: TelegramChat(
-            app.bot, chat_id, thread_id, reply_to, files=files, admins=admins
+            app.bot, chat_id, thread_id, reply_to, files=files, admins=admins, moves=moves
         ),
         flows.LOCAL_HANDLERS if local is not None and local.always else flows.HANDLERS,
         on_error=flows.job_failed,
@@ -225,7 +226,13 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
         max_pending=settings.max_pending_jobs,
     )
     rt = app.bot_data.runtime = Runtime(settings=settings, svc=svc, queue=queue, files=files,
-                                        admins=admins)
+                                        admins=admins, moves=moves)
+
+    async def move(old_id: int, new_id: int) -> None:  # a group became a supergroup
+        await store.move_chat(old_id, new_id)
+        queue.moved(old_id, new_id)
+
+    moves.on_move = move
     if app.job_queue is not None:  # a long-running bot must not only prune when restarted
         app.job_queue.run_repeating(_prune, interval=settings.prune_interval_seconds,
                                     first=settings.prune_interval_seconds, name="prune-jobs")

@@ -16,13 +16,15 @@ from typing import Any, TypeVar
 import httpx
 from telegram import (
     Bot,
+    ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
+    Message,
     ReplyParameters,
 )
 from telegram.constants import ChatMemberStatus, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TimedOut
 
 from bot.conversation.chat import (
     ChatUnavailable,
@@ -33,6 +35,7 @@ from bot.conversation.chat import (
     TooLarge,
     is_group,
 )
+from bot.telegram.migration import Moves
 from bot.transfer import ByteSource, PathSource, UrlSource
 
 log = logging.getLogger(__name__)
@@ -143,11 +146,17 @@ class TelegramChat:
         *,
         files: httpx.AsyncClient | None = None,
         admins: AdminCache | None = None,
+        moves: Moves | None = None,
     ) -> None:
         self._bot = bot
         self._admins = admins
         self._files = files
-        self._chat_id = chat_id
+        self._moves = moves
+        self._chat_id = moves.current(chat_id) if moves is not None else chat_id
+        # A group that became a supergroup: its old messages stay in the old group, so an
+        # edit of one becomes a new message in the new chat (old id -> the new message's).
+        self._moved = self._chat_id != chat_id
+        self._replaced: dict[int, int] = {}
         self._thread_id = thread_id
         # In groups every answer quotes the message it answers, so people see who asked what.
         self._reply = (
@@ -168,36 +177,58 @@ class TelegramChat:
     def _thread(self) -> int | None:
         return self._thread_id or None
 
+    async def _migrating(self, make: Callable[[int], Awaitable[T]]) -> T:
+        """``make(chat_id)``; when Telegram says the group became a supergroup, the chat moves
+        (bot.telegram.migration) and the call is made again there."""
+        try:
+            return await make(self._chat_id)
+        except ChatMigrated as exc:
+            old, self._chat_id, self._moved = self._chat_id, int(exc.new_chat_id), True
+            if self._moves is not None:
+                await self._moves.moved(old, self._chat_id)
+            return await make(self._chat_id)
+
     async def send(
         self, text: str, *, buttons: Keyboard | None = None, html: str | None = None
     ) -> int:
-        send = functools.partial(
-            self._bot.send_message,
-            self._chat_id,
-            message_thread_id=self._thread,
-            reply_markup=markup(buttons),
-            reply_parameters=self._reply,
-        )
-        with _reachable(self._chat_id):
-            message = await self._formatted(send, text, html)
-        return message.message_id
+        async def make(chat_id: int) -> Message:
+            send = functools.partial(
+                self._bot.send_message,
+                chat_id,
+                message_thread_id=self._thread,
+                reply_markup=markup(buttons),
+                reply_parameters=self._reply,
+            )
+            with _reachable(chat_id):
+                return await self._formatted(send, text, html)
+
+        return (await self._migrating(make)).message_id
 
     async def edit(
         self, message_id: int, text: str, *, buttons: Keyboard | None = None,
         html: str | None = None,
     ) -> None:
-        edit = functools.partial(
-            self._bot.edit_message_text,
-            chat_id=self._chat_id,
-            message_id=message_id,
-            reply_markup=markup(buttons),
-        )
+        message_id = self._replaced.get(message_id, message_id)
+
+        async def make(chat_id: int) -> object:
+            edit = functools.partial(
+                self._bot.edit_message_text,
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=markup(buttons),
+            )
+            with _reachable(chat_id):
+                return await self._formatted(edit, text, html)
+
         try:
-            with _reachable(self._chat_id):
-                await self._formatted(edit, text, html)
+            await self._migrating(make)
         except BadRequest as exc:
-            if "not modified" not in exc.message:
-                raise
+            if "not modified" in exc.message:
+                return
+            if self._moved and "not found" in exc.message.lower():
+                self._replaced[message_id] = await self.send(text, buttons=buttons, html=html)
+                return
+            raise
 
     async def _formatted(self, call: Callable[..., Awaitable[T]], text: str, html: str | None) -> T:
         """``call`` with ``html`` when given, and with the plain ``text`` when there is none or
@@ -213,17 +244,23 @@ class TelegramChat:
         return await call(text)
 
     async def delete(self, message_id: int) -> None:
+        async def make(chat_id: int) -> bool:
+            with _reachable(chat_id):
+                return await self._bot.delete_message(chat_id, message_id)
+
         try:
-            with _reachable(self._chat_id):
-                await self._bot.delete_message(self._chat_id, message_id)
+            await self._migrating(make)
         except BadRequest as exc:
             log.debug("delete of %s in %s failed: %s", message_id, self._chat_id, exc.message)
 
     async def action(self, action: str = "typing") -> None:
-        with _reachable(self._chat_id):
-            await self._bot.send_chat_action(
-                self._chat_id, action, message_thread_id=self._thread
-            )
+        async def make(chat_id: int) -> bool:
+            with _reachable(chat_id):
+                return await self._bot.send_chat_action(
+                    chat_id, action, message_thread_id=self._thread
+                )
+
+        await self._migrating(make)
 
     async def send_video(
         self, source: Path | str, *, caption: str | None = None, filename: str = "video.mp4",
@@ -270,13 +307,15 @@ class TelegramChat:
         }
         if timeout is not None:
             common["read_timeout"] = timeout
-        try:
+        async def make(chat_id: int) -> Message:
             if as_document:
-                message = await self._bot.send_document(self._chat_id, media, **common)  # type: ignore[arg-type]
-            else:
-                message = await self._bot.send_video(
-                    self._chat_id, media, supports_streaming=True, **common  # type: ignore[arg-type]
-                )
+                return await self._bot.send_document(chat_id, media, **common)  # type: ignore[arg-type]
+            return await self._bot.send_video(
+                chat_id, media, supports_streaming=True, **common  # type: ignore[arg-type]
+            )
+
+        try:
+            message = await self._migrating(make)
         except Forbidden as exc:
             raise ChatUnavailable(f"chat {self._chat_id}: {exc.message}") from exc
         except NetworkError as exc:
@@ -323,8 +362,11 @@ class TelegramChat:
         cached = self._admins.get(self._chat_id, user_id) if self._admins else None
         if cached is not None:
             return cached
-        with _reachable(self._chat_id):
-            member = await self._bot.get_chat_member(self._chat_id, user_id)
+        async def make(chat_id: int) -> ChatMember:
+            with _reachable(chat_id):
+                return await self._bot.get_chat_member(chat_id, user_id)
+
+        member = await self._migrating(make)
         admin = member.status in {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
         if self._admins is not None:
             self._admins.put(self._chat_id, user_id, admin)

@@ -51,7 +51,7 @@ async def ctx_for(update: Update, context: BotContext) -> Ctx:
     return Ctx(
         chat=OutboxChat(
             TelegramChat(context.bot, chat.id, thread_of(update), reply_to, files=rt.files,
-                         admins=rt.admins),
+                         admins=rt.admins, moves=rt.moves),
             rt.svc.store, owner, t, again=again,
         ),
         t=t,

@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.conversation.context import Services
 from bot.conversation.queue import ChatQueue
 from bot.telegram.chat import AdminCache
+from bot.telegram.migration import Moves
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Runtime:
     queue: ChatQueue
     files: httpx.AsyncClient  # streams files the people sent from the Bot API's file server
     admins: AdminCache = field(default_factory=AdminCache)
+    moves: Moves = field(default_factory=Moves)
+    """Groups that became supergroups, old id -> new id (bot.telegram.migration)."""
     background: set[asyncio.Task[None]] = field(default_factory=set)
     replayed: set[int] = field(default_factory=set)
     """Updates handed to the handlers again at start (kept in the inbox, not handled when the

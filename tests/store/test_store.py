@@ -422,3 +422,28 @@ async def test_a_source_keeps_what_fetches_the_original_again(reopen: Opener) ->
     plain = await store.get_source(-100, 8)
     assert plain is not None and plain.file is None
     await store.close()
+
+
+async def test_a_chat_moves_to_its_new_id_with_everything_keyed_by_it(reopen: Opener) -> None:
+    """A group upgraded to a supergroup (issue 23, item 8): token, language, session and
+    queue move; a fresh row the new id got meanwhile gives way to the old chat's."""
+    store = await reopen()
+    try:
+        await store.ensure_chat(-1)
+        await store.save_token(-1, client_id="c1", token="t1", expires_at=None,
+                               anon_user_id="u1")
+        await store.set_language(-1, "zh_Hans")
+        await store.save_session(-1, 0, "session-1", "zh_Hans")
+        job = await store.add_job(-1, 0, "turn", {"text": "hi"}, "update:1")
+        await store.ensure_chat(-100)  # the supergroup wrote before the bot noticed
+        await store.save_session(-100, 0, "fresh", None)
+        assert await store.move_chat(-1, -100) > 0
+        chat, topic = await store.get_chat(-100), await store.get_topic(-100, 0)
+        assert chat is not None and chat.token == "t1" and chat.language == "zh_Hans"
+        assert topic is not None and topic.session_id == "session-1"
+        assert await store.get_chat(-1) is None and await store.get_topic(-1, 0) is None
+        pending = await store.next_job(-100, 0)
+        assert pending is not None and pending.id == job
+        assert await store.move_chat(-1, -100) == 0  # once is enough
+    finally:
+        await store.close()

@@ -106,6 +106,13 @@ class TelegramServer(MediaMethods):
             failure = _Failure(error_code, description, None, False)
             self._applied_failures.setdefault(method.lower(), []).append(failure)
 
+    def migrate_chat(self, old_id: int, new_id: int) -> None:
+        """Upgrade group ``old_id`` to supergroup ``new_id``: from now on every call naming the
+        old id is answered 400 with ``migrate_to_chat_id`` (python-telegram-bot raises
+        ``ChatMigrated``); the new chat starts empty (its message ids are its own)."""
+        self._migrated[old_id] = new_id
+        self._ensure_chat(new_id, chat_type="supergroup")
+
     def stall_next(self, method: str, seconds: float) -> None:
         """Carry out the next call of ``method`` but answer only after ``seconds``, as Telegram
         does after a large upload: past the client's read timeout the bot sees ``TimedOut``
@@ -171,6 +178,12 @@ class TelegramServer(MediaMethods):
             if failure.retry_after is not None:
                 extra = {"retry_after": failure.retry_after}
             return self._error(call, _ApiError(failure.error_code, failure.description, extra))
+        moved_to = self._migrated.get(int_chat_id(params.get("chat_id")) or 0)
+        if moved_to is not None:
+            return self._error(call, _ApiError(
+                400, "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": moved_to},
+            ))
         if self.fault_rate or self.blocked_chats:
             fault = self._random_fault(name.lower(), int_chat_id(params.get("chat_id")))
             if fault is not None:

@@ -102,6 +102,7 @@ class TelegramState(FakeServer):
         self._failures: dict[str, list[_Failure]] = {}
         self._stalls: dict[str, list[float]] = {}
         self._applied_failures: dict[str, list[_Failure]] = {}
+        self._migrated: dict[int, int] = {}  # group id -> the supergroup it became
         self.fault_rate = 0.0
         self.blocked_chats: set[int] = set()
         self.faults_injected: Counter[str] = Counter()
