@@ -255,6 +255,7 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
             return app.process_update(update)
 
         order.again = again
+        order.running = lambda: app.running
     if inbox is not None and isinstance(order, PerChatOrder):
         inbox.store = order.inbox = store
         kept = await store.unhandled_updates()

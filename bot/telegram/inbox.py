@@ -28,7 +28,7 @@ from bot.telegram.health import Health
 
 log = logging.getLogger(__name__)
 
-STORE_RETRY = (0.5, 1.0, 2.0, 4.0, 8.0)
+STORE_RETRY = (0.5, 1.0, 2.0, 4.0, 5.0)
 """Pauses between writes of a batch the store refused; the last one repeats."""
 
 

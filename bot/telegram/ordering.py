@@ -31,7 +31,7 @@ from bot.telegram.health import Health
 
 log = logging.getLogger(__name__)
 
-STORE_RETRY = (0.5, 1.0, 2.0, 4.0, 8.0)
+STORE_RETRY = (0.5, 1.0, 2.0, 4.0, 5.0)
 """Pauses before handling again an update whose handling the store failed; the last repeats."""
 
 
@@ -47,6 +47,9 @@ class PerChatOrder(BaseUpdateProcessor):
         """Updates whose handlers met a failing store (the error handler notes them)."""
         self.again: Callable[[Update], Awaitable[Any]] | None = None
         """Handles an update once more (set once the Application runs)."""
+        self.running: Callable[[], bool] = lambda: True
+        """Whether the Application still runs: a stop ends the retries (the update stays
+        kept in the inbox, and the next start handles it)."""
         self.inbox: ChatStore | None = None
         """Set once the store is open: each update is claimed before and marked handled
         after its handlers (see bot.telegram.inbox)."""
@@ -100,6 +103,9 @@ class PerChatOrder(BaseUpdateProcessor):
             except Exception as exc:
                 if not (isinstance(exc, IntakeFailed) or store_failed(exc)):
                     raise
+                if (inspect.iscoroutine(coroutine)
+                        and inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED):
+                    coroutine.close()  # the claim failed before the handlers ran
                 if self.health.intake_failed(exc):
                     log.warning("the store failed while update %s was handled (%s)",
                                 update_id, type(exc).__name__)
@@ -108,6 +114,10 @@ class PerChatOrder(BaseUpdateProcessor):
                 pause = STORE_RETRY[min(attempt, len(STORE_RETRY) - 1)]
                 attempt += 1
                 await asyncio.sleep(pause)
+                if not self.running():
+                    log.warning("update %s left to the next start (the store failed)",
+                                update_id)
+                    return
                 coroutine = self.again(update)
                 continue
             if self.health.intake_ok():
