@@ -51,7 +51,16 @@ async def lock_released() -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await lock.acquire()
+        # Held again whatever happens: the caller's ``async with`` releases it afterwards.
+        cancelled = False
+        while True:
+            try:
+                await lock.acquire()
+                break
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
 
 
 class FloodWaits:

@@ -342,6 +342,8 @@ async def on_error(update: object, context: BotContext) -> None:
             and context.error is not None and store_failed(context.error)):
         # Not the person's problem: the update is handled again once the store works
         # (polling), or Telegram sends it again (webhook). See bot.telegram.ordering.
+        log.warning("update %s: the store failed (%s: %s); it is handled again",
+                    update.update_id, type(context.error).__name__, context.error)
         order.store_failed.add(update.update_id)
         return
     log.error("update handling failed", exc_info=context.error)
