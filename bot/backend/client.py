@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -114,7 +115,7 @@ class NemoClient:
         self.allow_private_urls = allow_private_urls
         self.connection_retries = connection_retries
         self.connection_retry_seconds = connection_retry_seconds
-        self._own_host = (httpx.URL(base_url).host or "").lower()
+        self._own_origin = _origin(httpx.URL(base_url))
 
     async def aclose(self) -> None:
         for http in (self._http, self._transfers, *self._streams):
@@ -353,12 +354,16 @@ class NemoClient:
 
     # -- fetching render links ------------------------------------------------------------
 
-    async def check_url(self, url: str) -> httpx.URL:
-        """Refuse a link the bot must not fetch; ``UnsafeUrl`` says why.
+    async def check_url(self, url: str) -> Checked:
+        """Refuse a link the bot must not fetch (``UnsafeUrl`` says why); else the address
+        to dial.
 
-        http(s) only. The backend's own host is trusted whatever its address (a self-hosted
-        backend may be private); any other host must resolve to public addresses only, unless
-        the operator allowed private ones.
+        http(s) only. The backend's own origin (scheme, host and port) is trusted whatever its
+        address (a self-hosted backend may be private); another port or scheme of that host is
+        another service. Any other host must resolve to public addresses only, unless the
+        operator allowed private ones. The host is resolved here once and the connection goes
+        to the address checked (``Checked.address``): a second lookup could answer another
+        address (DNS rebinding).
         """
         try:
             parsed = httpx.URL(url)
@@ -366,13 +371,28 @@ class NemoClient:
             raise UnsafeUrl(f"not a URL: {exc}") from exc
         if parsed.scheme not in {"http", "https"} or not parsed.host:
             raise UnsafeUrl(f"not an http(s) URL (scheme {parsed.scheme!r})")
+        if _origin(parsed) == self._own_origin:
+            return Checked(parsed, None)
         host = parsed.host.lower()
-        if host == self._own_host or self.allow_private_urls:
-            return parsed
-        for address in await _addresses(host, parsed.port or 443):
-            if not address.is_global:
-                raise UnsafeUrl(f"{host} resolves to a non-public address ({address})")
-        return parsed
+        addresses = await _addresses(host, parsed.port or DEFAULT_PORTS[parsed.scheme])
+        if not self.allow_private_urls:
+            for address in addresses:
+                if not address.is_global:
+                    raise UnsafeUrl(f"{host} resolves to a non-public address ({address})")
+        return Checked(parsed, addresses[0])
+
+    def _dial(self, method: str, target: Checked, timeout: httpx.Timeout) -> httpx.Request:
+        """A request to the checked address, still naming the host (Host header, TLS name)."""
+        url = target.url
+        if target.address is None:
+            return self._transfers.build_request(method, url, timeout=timeout)
+        return self._transfers.build_request(
+            method,
+            url.copy_with(host=str(target.address)),
+            headers={"Host": url.netloc.decode("ascii")},
+            extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
+            timeout=timeout,
+        )
 
     @asynccontextmanager
     async def _fetch(
@@ -381,7 +401,7 @@ class NemoClient:
         """A streamed GET/HEAD whose every redirect hop passes ``check_url`` too."""
         target = await self.check_url(url)
         for _ in range(MAX_REDIRECTS + 1):
-            request = self._transfers.build_request(method, target, timeout=timeout)
+            request = self._dial(method, target, timeout)
             response = await self._send(request, stream=True, http=self._transfers)
             if not response.is_redirect:
                 try:
@@ -391,8 +411,8 @@ class NemoClient:
                 return
             location = response.headers.get("location", "")
             await response.aclose()
-            target = await self.check_url(str(target.join(location)))
-        raise Unavailable(f"more than {MAX_REDIRECTS} redirects", path=target.path)
+            target = await self.check_url(str(target.url.join(location)))
+        raise Unavailable(f"more than {MAX_REDIRECTS} redirects", path=target.url.path)
 
     async def download(
         self,
@@ -540,6 +560,22 @@ def _retry_after(response: httpx.Response) -> float | None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - datetime.now(UTC)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A link that passed ``check_url``: the URL asked for (redirects resolve against it) and
+    the address to dial, or None to dial the backend's own origin by name."""
+
+    url: httpx.URL
+    address: IPv4Address | IPv6Address | None
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, (url.host or "").lower(), url.port or DEFAULT_PORTS.get(url.scheme))
 
 
 async def _addresses(host: str, port: int) -> list[IPv4Address | IPv6Address]:
