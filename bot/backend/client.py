@@ -47,7 +47,7 @@ from bot.backend.models import (
 )
 from bot.backend.multipart import FileUpload, ProgressFn, multipart_body, part_head
 from bot.backend.stream import TurnStream
-from bot.transfer import FileWriter
+from bot.streams import FileWriter
 
 log = logging.getLogger(__name__)
 

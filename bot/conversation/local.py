@@ -58,7 +58,7 @@ from bot.conversation.context import Ctx
 from bot.conversation.media import MediaItem
 from bot.conversation.outbox import delivering, delivery_before, named, send_progress
 from bot.store import Job, Source, SourceFile, VideoInfo
-from bot.transfer import FileWriter, PathSource, SourceError
+from bot.streams import FileWriter, PathSource, SourceError
 
 log = logging.getLogger(__name__)
 

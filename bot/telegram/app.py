@@ -40,7 +40,7 @@ from bot.telegram.chat import AdminCache, TelegramChat, transient
 from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import CONTEXT_TYPES, BotApp, BotContext, Runtime
-from bot.transfer import TempFiles
+from bot.tempfiles import TempFiles
 
 log = logging.getLogger(__name__)
 
