@@ -10,15 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,8 +28,10 @@ from bot.backend.errors import (
     FileTooLarge,
     MalformedAnswer,
     RateLimited,
+    ServerFailed,
     StreamBroken,
     Unavailable,
+    Unreachable,
     UnsafeUrl,
     code_of,
     error_for,
@@ -46,6 +45,7 @@ from bot.backend.models import (
     UploadResult,
 )
 from bot.backend.multipart import FileUpload, ProgressFn, multipart_body, part_head
+from bot.backend.retry import RetryPolicy, retry_after
 from bot.backend.stream import TurnStream
 from bot.streams import FileWriter
 
@@ -59,7 +59,6 @@ TRANSFER_CONNECTIONS = 100
 connection for minutes, must not take the short calls' (sessions, state, credits)."""
 STREAMS_PER_POOL = 50
 MAX_REDIRECTS = 5
-MAX_RETRY_AFTER = 300.0
 
 
 class NemoClient:
@@ -110,11 +109,13 @@ class NemoClient:
         self._max_pools = -(-max_connections // STREAMS_PER_POOL)
         self._streams: list[httpx.AsyncClient] = []
         self._open: list[int] = []
-        self.rate_limit_retry_seconds = rate_limit_retry_seconds
+        self.retry = RetryPolicy(
+            rate_limit_seconds=rate_limit_retry_seconds,
+            connection_retries=connection_retries,
+            connection_seconds=connection_retry_seconds,
+        )
         self.sse_timeout_seconds = sse_timeout_seconds
         self.allow_private_urls = allow_private_urls
-        self.connection_retries = connection_retries
-        self.connection_retry_seconds = connection_retry_seconds
         self._own_origin = _origin(httpx.URL(base_url))
 
     async def aclose(self) -> None:
@@ -145,15 +146,10 @@ class NemoClient:
         retry_429: bool = True,
         http: httpx.AsyncClient | None = None,
     ) -> httpx.Response:
-        """Send under the one retry policy of the client.
-
-        A 429 waits (``Retry-After`` when the backend gives one, else the configured pause,
-        plus jitter) and tries once more. A connection failure on an idempotent call (GET,
-        HEAD) is retried with a short jittered backoff; other calls are never sent twice
-        blindly, since the first may have been applied.
-        """
+        """Send under the client's one retry policy (``retry.py``): a 429 waits and tries once
+        more; a connection failure is tried again only where the policy says (idempotent
+        requests), since the first POST may have been applied."""
         path = request.url.path
-        idempotent = request.method in {"GET", "HEAD"}
         limited = False
         failures = 0
         while True:
@@ -161,9 +157,9 @@ class NemoClient:
                 response = await (http or self._http).send(request, stream=stream)
             except httpx.TransportError as exc:
                 failures += 1
-                if not idempotent or failures > self.connection_retries:
-                    raise Unavailable(f"{type(exc).__name__}: {exc}", path=path) from exc
-                pause = _jitter(self.connection_retry_seconds * 2 ** (failures - 1))
+                if not self.retry.retries_connection(request.method, failures):
+                    raise Unreachable(f"{type(exc).__name__}: {exc}", path=path) from exc
+                pause = self.retry.connection_pause(failures)
                 log.info("backend %s failed (%s); retrying in %.1fs",
                          path, type(exc).__name__, pause)
                 await asyncio.sleep(pause)
@@ -173,9 +169,11 @@ class NemoClient:
             if stream:
                 await response.aclose()
             if limited or not retry_429:
-                raise RateLimited("rate limited", status=429, path=path)
+                error = RateLimited("rate limited", status=429, path=path)
+                error.retry_after = retry_after(response)
+                raise error
             limited = True
-            pause = _jitter(_retry_after(response) or self.rate_limit_retry_seconds)
+            pause = self.retry.rate_limit_pause(retry_after(response))
             log.info("backend rate limited %s; retrying in %.1fs", path, pause)
             await asyncio.sleep(pause)
 
@@ -200,7 +198,7 @@ class NemoClient:
         if not isinstance(body, dict):
             if status >= 400:
                 raise error_for(None, response.text[:200], status, path)
-            raise Unavailable(f"unexpected answer (HTTP {status})", status=status, path=path)
+            raise ServerFailed(f"unexpected answer (HTTP {status})", status=status, path=path)
         message = str(body.get("msg") or body.get("message") or body.get("error") or "")
         code = code_of(body.get("code"))
         if code is not None and code != 0:
@@ -270,10 +268,10 @@ class NemoClient:
         for attempt in (1, 2):
             try:
                 data = await self._upload_once(token, session_id, files, on_progress)
-            except RateLimited:
+            except RateLimited as exc:
                 if attempt == 2:
                     raise
-                pause = _jitter(self.rate_limit_retry_seconds)
+                pause = self.retry.rate_limit_pause(exc.retry_after)
                 log.info("backend rate limited an upload; retrying in %.1fs", pause)
                 await asyncio.sleep(pause)
                 continue
@@ -429,7 +427,8 @@ class NemoClient:
         try:
             async with self._fetch("GET", url, httpx.Timeout(60.0, connect=10.0)) as response:
                 if response.status_code >= 400:
-                    raise Unavailable(f"download failed (HTTP {response.status_code})",
+                    failed = ServerFailed if response.status_code >= 500 else Unavailable
+                    raise failed(f"download failed (HTTP {response.status_code})",
                                       status=response.status_code, path=response.url.path)
                 declared = response.headers.get("content-length")
                 if max_bytes is not None and declared and int(declared) > max_bytes:
@@ -448,7 +447,7 @@ class NemoClient:
             if opened:
                 _discard(dest)  # never leave a truncated download behind
             if isinstance(exc, httpx.TransportError | httpx.StreamError):
-                raise Unavailable(f"download failed: {type(exc).__name__}") from exc
+                raise Unreachable(f"download failed: {type(exc).__name__}") from exc
             raise
         return size
 
@@ -499,10 +498,10 @@ class NemoClient:
                 try:
                     await response.aread()
                 except httpx.TransportError as exc:
-                    raise Unavailable(f"{type(exc).__name__}: {exc}",
+                    raise Unreachable(f"{type(exc).__name__}: {exc}",
                                       status=response.status_code, path="/run_sse") from exc
                 self._unwrap(response, "/run_sse")  # raises the error the backend sent
-                raise Unavailable(f"no event stream (HTTP {response.status_code})",
+                raise ServerFailed(f"no event stream (HTTP {response.status_code})",
                                   status=response.status_code, path="/run_sse")
             yield TurnStream(response, deadline, self.sse_timeout_seconds)
         finally:
@@ -539,29 +538,6 @@ def _first_error(exc: ValidationError) -> str:
     return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
 
 
-def _jitter(seconds: float) -> float:
-    """Spread retries so many chats hitting one failure do not return in lockstep."""
-    return seconds * random.uniform(1.0, 1.2)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (a number or an HTTP date), capped to something sane."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -587,7 +563,7 @@ async def _addresses(host: str, port: int) -> list[IPv4Address | IPv6Address]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise Unavailable(f"cannot resolve {host}: {exc}") from exc
+        raise Unreachable(f"cannot resolve {host}: {exc}") from exc
     found: list[IPv4Address | IPv6Address] = []
     for info in infos:
         address = ip_address(str(info[4][0]).split("%", 1)[0])

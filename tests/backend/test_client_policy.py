@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from bot import __version__
-from bot.backend import NemoClient
+from bot.backend import FileUpload, NemoClient
 from bot.backend.errors import (
     MalformedAnswer,
     NoCredits,
@@ -325,3 +325,18 @@ async def test_only_the_backends_own_origin_is_trusted(url: str, tmp_path: Path)
     finally:
         await c.aclose()
     assert [r.url.path for r in seen] == ["/ok.mp4"]
+
+
+async def test_an_upload_429_waits_as_long_as_the_backend_says(
+    mock: Callable[..., NemoClient], tmp_path: Path
+) -> None:
+    """Uploads re-open their files for the second try, under the same policy as calls."""
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(b"\0" * 10)
+    handler, seen = script(
+        httpx.Response(429, headers={"Retry-After": "0.4"}, json={"code": 429}),
+        httpx.Response(200, json={"code": 0, "data": {"files": []}}),
+    )
+    await mock(handler).upload_files("t", "1", [FileUpload(clip, "c.mp4")])
+    assert len(seen) == 2
+    assert seen[1] - seen[0] >= 0.4
