@@ -11,31 +11,27 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
 
+from bot.backend import links
 from bot.backend.errors import (
     BackendError,
     FileTooLarge,
-    MalformedAnswer,
     RateLimited,
     ServerFailed,
     StreamBroken,
     Unavailable,
     Unreachable,
-    UnsafeUrl,
     code_of,
     error_for,
 )
+from bot.backend.links import Checked
 from bot.backend.models import (
     AnonymousToken,
     Credits,
@@ -43,6 +39,8 @@ from bot.backend.models import (
     Session,
     StateResult,
     UploadResult,
+    parse_answer,
+    parse_render,
 )
 from bot.backend.multipart import FileUpload, ProgressFn, multipart_body, part_head
 from bot.backend.retry import RetryPolicy, retry_after
@@ -116,7 +114,7 @@ class NemoClient:
         )
         self.sse_timeout_seconds = sse_timeout_seconds
         self.allow_private_urls = allow_private_urls
-        self._own_origin = _origin(httpx.URL(base_url))
+        self._own_origin = links.origin(httpx.URL(base_url))
 
     async def aclose(self) -> None:
         for http in (self._http, self._transfers, *self._streams):
@@ -243,14 +241,14 @@ class NemoClient:
         # A 429 here waits and retries once like any call; the caller then switches client id.
         path = "/api/auth/anonymous-token"
         data = await self._call("POST", path, None, headers={"X-Client-Id": client_id})
-        return _parse(AnonymousToken, data, path)
+        return parse_answer(AnonymousToken, data, path)
 
     async def create_session(self, token: str, language: str) -> Session:
         path = f"/api/tasks/me/with-session/{APP_NAME}"
         data = await self._call(
             "POST", path, token, json_body={"task_name": "project", "language": language}
         )
-        return _parse(Session, data, path)
+        return parse_answer(Session, data, path)
 
     async def upload_files(
         self,
@@ -275,7 +273,7 @@ class NemoClient:
                 log.info("backend rate limited an upload; retrying in %.1fs", pause)
                 await asyncio.sleep(pause)
                 continue
-            return _parse(UploadResult, data, f"/api/upload-video/{APP_NAME}/me/{session_id}")
+            return parse_answer(UploadResult, data, f"/api/upload-video/{APP_NAME}/me/{session_id}")
         raise AssertionError("unreachable")
 
     async def _upload_once(
@@ -318,15 +316,15 @@ class NemoClient:
             json_body={"urls": list(urls), "source_type": "url"},
             timeout=httpx.Timeout(300.0, connect=10.0),
         )
-        return _parse(UploadResult, data, path)
+        return parse_answer(UploadResult, data, path)
 
     async def credits(self, token: str) -> Credits:
         path = "/api/credits/balance/simple"
-        return _parse(Credits, await self._call("GET", path, token), path)
+        return parse_answer(Credits, await self._call("GET", path, token), path)
 
     async def state(self, token: str, session_id: str) -> StateResult:
         path = f"/api/state/{APP_NAME}/me/{session_id}/latest"
-        return _parse(StateResult, await self._call("GET", path, token), path)
+        return parse_answer(StateResult, await self._call("GET", path, token), path)
 
     async def start_render(
         self, token: str, session_id: str, draft: dict[str, Any], render_id: str
@@ -343,54 +341,19 @@ class NemoClient:
                 "output": {"format": "mp4", "quality": "high"},
             },
         )
-        result = _parse_render(data, path)
+        result = parse_render(data, path)
         return result if result.id else result.model_copy(update={"id": render_id})
 
     async def render_status(self, token: str, render_id: str) -> RenderStatus:
         path = f"/api/render/proxy/lambda/{render_id}"
-        return _parse_render(await self._call("GET", path, token), path)
+        return parse_render(await self._call("GET", path, token), path)
 
     # -- fetching render links ------------------------------------------------------------
 
     async def check_url(self, url: str) -> Checked:
         """Refuse a link the bot must not fetch (``UnsafeUrl`` says why); else the address
-        to dial.
-
-        http(s) only. The backend's own origin (scheme, host and port) is trusted whatever its
-        address (a self-hosted backend may be private); another port or scheme of that host is
-        another service. Any other host must resolve to public addresses only, unless the
-        operator allowed private ones. The host is resolved here once and the connection goes
-        to the address checked (``Checked.address``): a second lookup could answer another
-        address (DNS rebinding).
-        """
-        try:
-            parsed = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise UnsafeUrl(f"not a URL: {exc}") from exc
-        if parsed.scheme not in {"http", "https"} or not parsed.host:
-            raise UnsafeUrl(f"not an http(s) URL (scheme {parsed.scheme!r})")
-        if _origin(parsed) == self._own_origin:
-            return Checked(parsed, None)
-        host = parsed.host.lower()
-        addresses = await _addresses(host, parsed.port or DEFAULT_PORTS[parsed.scheme])
-        if not self.allow_private_urls:
-            for address in addresses:
-                if not address.is_global:
-                    raise UnsafeUrl(f"{host} resolves to a non-public address ({address})")
-        return Checked(parsed, addresses[0])
-
-    def _dial(self, method: str, target: Checked, timeout: httpx.Timeout) -> httpx.Request:
-        """A request to the checked address, still naming the host (Host header, TLS name)."""
-        url = target.url
-        if target.address is None:
-            return self._transfers.build_request(method, url, timeout=timeout)
-        return self._transfers.build_request(
-            method,
-            url.copy_with(host=str(target.address)),
-            headers={"Host": url.netloc.decode("ascii")},
-            extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
-            timeout=timeout,
-        )
+        to dial (``links.check``)."""
+        return await links.check(url, self._own_origin, allow_private=self.allow_private_urls)
 
     @asynccontextmanager
     async def _fetch(
@@ -399,7 +362,7 @@ class NemoClient:
         """A streamed GET/HEAD whose every redirect hop passes ``check_url`` too."""
         target = await self.check_url(url)
         for _ in range(MAX_REDIRECTS + 1):
-            request = self._dial(method, target, timeout)
+            request = links.dial(self._transfers, method, target, timeout)
             response = await self._send(request, stream=True, http=self._transfers)
             if not response.is_redirect:
                 try:
@@ -511,65 +474,6 @@ class NemoClient:
 
 def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _parse(model: type[M], data: dict[str, Any], path: str) -> M:
-    """Validate an answer; a shape the models cannot take is a backend error, not a crash."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise MalformedAnswer(f"unexpected {model.__name__}: {_first_error(exc)}",
-                              path=path) from exc
-
-
-def _parse_render(data: dict[str, Any], path: str) -> RenderStatus:
-    try:
-        return RenderStatus.parse(data)
-    except ValidationError as exc:
-        raise MalformedAnswer(f"unexpected render status: {_first_error(exc)}",
-                              path=path) from exc
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A link that passed ``check_url``: the URL asked for (redirects resolve against it) and
-    the address to dial, or None to dial the backend's own origin by name."""
-
-    url: httpx.URL
-    address: IPv4Address | IPv6Address | None
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, (url.host or "").lower(), url.port or DEFAULT_PORTS.get(url.scheme))
-
-
-async def _addresses(host: str, port: int) -> list[IPv4Address | IPv6Address]:
-    """Every address ``host`` names (a literal, or what DNS answers)."""
-    try:
-        return [ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise Unreachable(f"cannot resolve {host}: {exc}") from exc
-    found: list[IPv4Address | IPv6Address] = []
-    for info in infos:
-        address = ip_address(str(info[4][0]).split("%", 1)[0])
-        mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
-        found.append(mapped or address)
-    return found
 
 
 __all__ = ["BackendError", "FileUpload", "NemoClient", "TurnStream"]
