@@ -16,6 +16,6 @@ from bot.store.records import (
 )
 from bot.store.store import Store
 
-__all__ = ["ChatRecord", "ChatSettings", "ChatStore", "ExportRecord", "Job", "PollingTaken", "SendRecord",
-           "Source", "SourceFile", "Store", "StoreUnavailable", "TopicRecord", "VideoInfo",
-           "open_store"]
+__all__ = ["ChatRecord", "ChatSettings", "ChatStore", "ExportRecord", "Job", "PollingTaken",
+           "SendRecord", "Source", "SourceFile", "Store", "StoreUnavailable", "TopicRecord",
+           "VideoInfo", "open_store"]
