@@ -108,3 +108,24 @@ async def test_h265_and_a_720_cap_reach_the_local_encode(
         probe = await _probe(h, ffmpeg, video, tmp_path)
     assert probe.video_codec == "hevc", probe
     assert (probe.width, probe.height) == (960, 720), probe
+
+
+async def test_a_default_goes_to_this_machine_when_the_backend_cannot(
+    tmp_path: Path, clips: Clips, ffmpeg: Ffmpeg
+) -> None:
+    """LOCAL_COMPRESSION=fallback: the default's request (720p) is what is compressed here."""
+    async with Harness(tmp_path, local_compression="fallback",
+                       transfer_progress_seconds=0.2) as h:
+        await _choose(h, "set:p:720")
+        h.backend.fail("run_sse", 2001, message="insufficient credits")
+        await h.tg.send_video(ALICE, clips.tall, file_name="tall.mp4", duration=1,
+                              width=1280, height=960)
+        await h.tg.wait_for_message(ALICE, contains="your default",
+                                    timeout=20)
+        video = await h.tg.wait_for_message(ALICE, kind="video", timeout=120)
+        await h.tg.wait_for_message(ALICE, contains="on this machine instead")
+        probe = await _probe(h, ffmpeg, video, tmp_path)
+        (instruction,) = [r.json["new_message"]["parts"][0]["text"]
+                          for r in h.backend.requests_to("run_sse")]
+    assert "720p" in instruction  # the preset's instruction went to the agent first
+    assert (probe.width, probe.height) == (960, 720), probe
