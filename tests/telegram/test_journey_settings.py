@@ -188,3 +188,14 @@ async def test_settings_is_in_the_command_menu(tmp_path: Path) -> None:
         names = [c["command"] for c in h.tg.commands()]
         zh = [c["command"] for c in h.tg.commands(language_code="zh")]
     assert "settings" in names and "settings" in zh
+
+
+async def test_an_export_over_the_defaults_size_says_so(h: Harness) -> None:
+    """The default is a size asked for like a tapped preset: never passed off as a fit."""
+    menu = await _settings(h, ALICE)
+    await _press(h, ALICE, menu, "set:p:16")
+    h.backend.render_size = 16_500_000
+    await h.tg.send_video(ALICE, VIDEO, file_name="clip.mp4", duration=8,
+                          declared_size=19_000_000)
+    video = await h.tg.wait_for_message(ALICE, kind="video", timeout=30)
+    assert "over the 16.0 MB you asked for" in (video.text or ""), video.text
