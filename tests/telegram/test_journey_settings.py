@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.sandbox.harness import Harness
 from bot.sandbox.telegram import BotMessage
+from bot.store import ChatSettings
 
 ALICE = 5601
 GROUP = -100_560
@@ -169,8 +170,7 @@ async def test_only_admins_change_a_groups_settings(h: Harness) -> None:
     await h.idle()
     shown = next(m for m in h.tg.messages(GROUP) if m.message_id == menu.message_id)
     assert shown.text == menu.text and not shown.edits  # nothing changed
-    assert await h.runtime.svc.store.get_settings(GROUP, 0) == type(
-        await h.runtime.svc.store.get_settings(GROUP, 0))()
+    assert await h.runtime.svc.store.get_settings(GROUP, 0) == ChatSettings()
     await h.tg.send_video(GROUP, VIDEO, file_name="g.mp4", duration=8,
                           caption="@rtk_compressor_bot", user=member, **group)  # type: ignore
     ack = await h.tg.wait_for_message(GROUP, contains="g.mp4", timeout=20)
