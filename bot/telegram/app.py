@@ -144,6 +144,7 @@ def command_menu(locale: str) -> list[BotCommand]:
         BotCommand("new", t._("Start a fresh project")),
         BotCommand("cancel", t._("Stop what is running")),
         BotCommand("language", t._("Choose the language")),
+        BotCommand("settings", t._("A default for new videos, the language, the codec")),
         BotCommand("history", t._("Your latest videos, to get one again")),
     ]
 
@@ -312,6 +313,7 @@ def build_application(
         "new": handlers.new,
         "cancel": handlers.cancel,
         "language": handlers.language,
+        "settings": handlers.show_settings,
         "history": handlers.history,
     }.items():
         app.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))

@@ -422,3 +422,25 @@ async def test_a_source_keeps_what_fetches_the_original_again(reopen: Opener) ->
     plain = await store.get_source(-100, 8)
     assert plain is not None and plain.file is None
     await store.close()
+
+
+async def test_a_chats_settings_survive_a_restart_per_topic(reopen: Opener) -> None:
+    """/settings (issue 22): one row per chat or forum topic; a topic's never leaks."""
+    from bot.store import ChatSettings
+
+    store = await reopen()
+    assert await store.get_settings(-100, 7) == ChatSettings()  # nothing chosen yet
+    await store.save_settings(-100, 7, ChatSettings(preset="16", codec="h265",
+                                                    max_short_side=720))
+    await store.save_settings(-100, 8, ChatSettings(preset="small"))
+    await store.save_settings(-100, 8, ChatSettings(preset=None, max_short_side=480))
+    await store.close()
+
+    store = await reopen()
+    try:
+        assert await store.get_settings(-100, 7) == ChatSettings("16", "h265", 720)
+        assert await store.get_settings(-100, 8) == ChatSettings(None, "h264", 480)
+        assert await store.get_settings(-100, 0) == ChatSettings()
+        assert await store.get_settings(-200, 7) == ChatSettings()
+    finally:
+        await store.close()
