@@ -128,7 +128,8 @@ def _adk(obj: dict[str, Any]) -> list[Event]:
     partial = bool(obj.get("partial", False))
     events: list[Event] = []
     texts: list[str] = []
-    for part in content.get("parts") or []:
+    parts = content.get("parts")
+    for part in parts if isinstance(parts, list) else []:
         if not isinstance(part, dict):
             continue
         if part.get("thought"):

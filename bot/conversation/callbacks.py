@@ -91,3 +91,27 @@ def language(locale: str) -> str:
 
 def parse_language(data: str) -> str | None:
     return data.removeprefix(LANGUAGE) if data.startswith(LANGUAGE) else None
+
+
+SETTINGS_OPEN = "set:open"
+"""Under an upload compressed to the chat's default: opens /settings."""
+SETTING = "set:"
+SETTING_FIELDS = frozenset({"p", "l", "c", "r"})
+"""/settings' buttons: ``set:<field>:<value>``, the default preset (p), the language (l), the
+local codec (c) and resolution cap (r); the value is checked where it is applied."""
+
+
+def setting(field: str, value: str) -> str:
+    return f"{SETTING}{field}:{value}"
+
+
+def parse_setting(data: str) -> tuple[str, str] | None:
+    """``(field, value)`` of a /settings button; ``None`` for anything else."""
+    if not data.startswith(SETTING):
+        return None
+    field, sep, value = data.removeprefix(SETTING).partition(":")
+    if not sep or field not in SETTING_FIELDS or not value or len(value) > 16:
+        return None
+    if not value.replace("_", "").isalnum() or not value.isascii():
+        return None
+    return field, value

@@ -7,6 +7,7 @@ chat's queue, in order; read-only answers (credits, status) and menus answer at 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,7 @@ from bot.conversation import (
     messages,
     presets,
     retry,
+    settings,
 )
 from bot.conversation.chat import (
     Button,
@@ -247,6 +249,12 @@ async def media_job(ctx: Ctx, job: Job) -> None:
         jobs += await ctx.svc.store.take_album(job.chat_id, job.thread_id, str(group), job.id)
     items = [MediaItem.from_payload(j.payload["item"]) for j in jobs]
     caption = next((str(j.payload["caption"]) for j in jobs if j.payload.get("caption")), "")
+    # No words: the chat's default preset (/settings), as if its button had been pressed;
+    # kept in the job's payload, so a fallback to this machine compresses to it too.
+    default = None if caption else await settings.default_for(ctx, items)
+    if default is not None:
+        job = dataclasses.replace(job, payload={**job.payload, "preset": default})
+        ctx = dataclasses.replace(ctx, job=job)
     setup: int | None = None
 
     async def set_up() -> None:
@@ -267,8 +275,11 @@ async def media_job(ctx: Ctx, job: Job) -> None:
     source = await gains.remember_source(
         ctx, items, result, uploader if isinstance(uploader, int) else None
     )
-    buttons = presets.keyboard(ctx, source) if source and not caption else None
-    text = await acknowledge(ctx, items, result, bool(caption))
+    if source is None:
+        default = None
+    buttons = (settings.change_buttons(ctx) if default is not None
+               else presets.keyboard(ctx, source) if source and not caption else None)
+    text = await acknowledge(ctx, items, result, bool(caption), default=default)
     if setup is not None:
         await ctx.chat.edit(setup, text, buttons=buttons)
     else:
@@ -276,6 +287,9 @@ async def media_job(ctx: Ctx, job: Job) -> None:
             await ctx.chat.send(text, buttons=buttons)
     if caption:
         await _instruct(ctx, job, caption)
+    elif default is not None and source is not None:
+        await _instruct(ctx, job, messages.preset_instruction(ctx.t, default, source.video),
+                        export_when_done=True)
 
 
 async def _upload_once(

@@ -43,7 +43,7 @@ from bot.compress import (
     parse_request,
     preset_request,
 )
-from bot.conversation import callbacks, gains, messages, presets, retry
+from bot.conversation import callbacks, gains, messages, presets, retry, settings
 from bot.conversation import local_messages as lm
 from bot.conversation.chat import (
     Button,
@@ -58,7 +58,7 @@ from bot.conversation.context import Ctx
 from bot.conversation.media import MediaItem
 from bot.conversation.outbox import delivering, delivery_before, named, send_progress
 from bot.store import Job, Source, SourceFile, VideoInfo
-from bot.transfer import FileWriter, PathSource, SourceError
+from bot.streams import FileWriter, PathSource, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -287,8 +287,10 @@ async def _fetch_and_encode(
     status.show(lm.compressing(t, None, None, ""))
     started = time.monotonic()
     note: str | None = None
+    request, cap = await settings.for_encode(ctx, request)  # the chat's codec and cap
     try:
-        result = await engine.compress(src, request, on_progress=progressed)
+        result = await engine.compress(src, request, on_progress=progressed,
+                                       max_short_side=cap)
     except NotAVideo:
         metrics.LOCAL_COMPRESSIONS.labels("not_a_video").inc()
         await chat.send(lm.not_a_video(t))
@@ -407,12 +409,15 @@ async def media_job(ctx: Ctx, job: Job) -> None:
         return
     source = await _save_source(ctx, item, job.payload.get("user_id"))
     request = asked(str(job.payload.get("caption") or ""))
+    default = None if request is not None else await settings.default_for(ctx, [item])
     details = _details(ctx, source.video)
+    buttons = (settings.change_buttons(ctx) if default is not None
+               else None if request is not None else presets.keyboard(ctx, source))
     with named("ack"):
-        await chat.send(
-            lm.received(t, item.upload_name, details, request is not None),
-            buttons=None if request is not None else presets.keyboard(ctx, source),
-        )
+        await chat.send(lm.received(t, item.upload_name, details, request is not None,
+                                    default=default), buttons=buttons)
+    if default is not None:  # no words: the chat's default (/settings)
+        request = preset_request(default)
     if request is not None:
         await compress(ctx, request)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.backend import errors as be
 from bot.backend.models import MAX_UPLOAD_MB
 from bot.conversation.messages import REGISTER_URL, _
+from bot.conversation.settings_messages import compressing_to_default
 from bot.i18n import Translator
 
 # -- the live status ---------------------------------------------------------------------------
@@ -180,10 +181,14 @@ how_to_ask = _(
 )
 
 
-def received(t: Translator, name: str, details: list[str], asked: bool) -> str:
+def received(t: Translator, name: str, details: list[str], asked: bool,
+             default: str | None = None) -> str:
+    """``default``: no words, the chat's default preset (/settings) is what happens."""
     suffix = f" ({', '.join(details)})" if details else ""
     head = t._("📥 Received: {name}{details}").format(name=name, details=suffix)
     tail = t._("Compressing it as you asked…") if asked else how_to_ask(t)
+    if default is not None:
+        tail = compressing_to_default(t, default)
     return f"{head}\n\n{tail}"
 
 

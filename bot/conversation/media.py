@@ -19,12 +19,12 @@ from typing import Any
 from bot.backend import FileUpload
 from bot.backend.errors import BackendError, FileTooLarge
 from bot.backend.models import UploadResult
-from bot.conversation import messages
+from bot.conversation import messages, settings_messages
 from bot.conversation.chat import TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.progress import progress, transfer
-from bot.transfer import SourceError
+from bot.streams import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +190,9 @@ async def _upload(ctx: Ctx, fn: Any) -> UploadResult | None:
 
 
 def acknowledgement(ctx: Ctx, items: list[MediaItem], result: UploadResult,
-                    has_instruction: bool) -> str:
-    """What was received (name or kind, size, duration) and what to say next."""
+                    has_instruction: bool, default: str | None = None) -> str:
+    """What was received (name or kind, size, duration) and what to say next (or what
+    happens next: the chat's ``default`` preset)."""
     t = ctx.t
     lines: list[str] = []
     by_name = {f.filename: f for f in result.files if f.filename}
@@ -211,14 +212,16 @@ def acknowledgement(ctx: Ctx, items: list[MediaItem], result: UploadResult,
         n=len(items)
     )
     tail = messages.working_on_caption(t) if has_instruction else messages.what_next(t)
+    if default is not None:
+        tail = settings_messages.compressing_to_default(t, default)
     return "\n".join([head, *lines, "", tail])
 
 
 async def acknowledge(ctx: Ctx, items: list[MediaItem], result: UploadResult,
-                      has_instruction: bool) -> str:
+                      has_instruction: bool, default: str | None = None) -> str:
     """The acknowledgement, with the quality hint the first time this chat sends a video
     the ordinary way (Telegram re-encodes those; a file keeps the original)."""
-    text = acknowledgement(ctx, items, result, has_instruction)
+    text = acknowledgement(ctx, items, result, has_instruction, default)
     if any(item.kind == "video" for item in items) and await ctx.svc.store.claim_quality_hint(
         ctx.chat.chat_id
     ):

@@ -51,7 +51,8 @@ def help_text(t: Translator, limit: int) -> str:
         "/new – start a fresh project\n"
         "/cancel – stop what I'm doing\n"
         "/history – your latest videos, to get one again\n"
-        "/language – choose the language\n\n"
+        "/language – choose the language\n"
+        "/settings – a default for every new video, the language, and how I compress\n\n"
         "Supported formats: {formats}. Up to {limit} MB."
     ).format(formats=", ".join(SUPPORTED_FORMATS), limit=limit // 1_000_000)
 

@@ -5,6 +5,7 @@ from bot.store.interface import ChatStore
 from bot.store.open import PollingTaken, StoreUnavailable, open_store
 from bot.store.records import (
     ChatRecord,
+    ChatSettings,
     ExportRecord,
     Job,
     SendRecord,
@@ -15,6 +16,6 @@ from bot.store.records import (
 )
 from bot.store.store import Store
 
-__all__ = ["ChatRecord", "ChatStore", "ExportRecord", "Job", "PollingTaken", "SendRecord",
-           "Source", "SourceFile", "Store", "StoreUnavailable", "TopicRecord", "VideoInfo",
-           "open_store"]
+__all__ = ["ChatRecord", "ChatSettings", "ChatStore", "ExportRecord", "Job", "PollingTaken",
+           "SendRecord", "Source", "SourceFile", "Store", "StoreUnavailable", "TopicRecord",
+           "VideoInfo", "open_store"]

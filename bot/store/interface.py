@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from bot.store.chat_settings import SettingsQueries
 from bot.store.moves import ChatMoves
 from bot.store.records import (
     ChatRecord,
@@ -51,8 +52,9 @@ def _marks(first: int, count: int) -> str:
     return ", ".join(f"${i}" for i in range(first, first + count))
 
 
-class ChatStore(ChatMoves, ABC):
-    """A chat's identity, its sessions and renders, and its durable queue of work."""
+class ChatStore(SettingsQueries, ChatMoves, ABC):
+    """A chat's identity, its sessions and renders, its durable queue of work, and its
+    /settings (``chat_settings.py``); a chat whose id changed moves (``moves.py``)."""
 
     # -- what an engine supplies -------------------------------------------------------------
 

@@ -118,4 +118,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE topics ADD COLUMN line_message_id INTEGER;
     """,
+    # 10: /settings, one row per chat or forum topic (thread 0 = the chat itself): the
+    # default preset each new video is compressed to, and the local engine's codec and
+    # resolution cap. The language stays in chats.language (/language set it first).
+    """
+    CREATE TABLE chat_settings (
+        chat_id        INTEGER NOT NULL,
+        thread_id      INTEGER NOT NULL DEFAULT 0,
+        preset         TEXT,
+        codec          TEXT NOT NULL DEFAULT 'h264',
+        max_short_side INTEGER,
+        updated_at     REAL NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
+    );
+    """,
 ]

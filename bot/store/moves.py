@@ -12,10 +12,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
-KEYED_BY_CHAT = ("chats", "topics", "sources", "jobs", "exports")
+KEYED_BY_CHAT = ("chats", "topics", "sources", "chat_settings", "jobs", "exports")
 """Every table with a ``chat_id`` (``chat_leases`` excepted: a lease belongs to the worker
 that holds it, and it lets go of the old id by itself)."""
-ONE_ROW = {"chats": "", "topics": "thread_id", "sources": "thread_id"}
+ONE_ROW = {"chats": "", "topics": "thread_id", "sources": "thread_id",
+           "chat_settings": "thread_id"}
 """Tables with one row per chat (or per chat and the column named here)."""
 
 

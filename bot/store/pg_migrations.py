@@ -129,4 +129,16 @@ PG_MIGRATIONS: list[str] = [
     """
     ALTER TABLE topics ADD COLUMN line_message_id BIGINT;
     """,
+    # 10: /settings per chat or forum topic (SQLite's 10).
+    """
+    CREATE TABLE chat_settings (
+        chat_id        BIGINT NOT NULL,
+        thread_id      BIGINT NOT NULL DEFAULT 0,
+        preset         TEXT,
+        codec          TEXT NOT NULL DEFAULT 'h264',
+        max_short_side INTEGER,
+        updated_at     DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (chat_id, thread_id)
+    );
+    """,
 ]

@@ -127,3 +127,14 @@ class SendRecord:
 
     sent: bool
     message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """What /settings keeps for one chat or forum topic (the language is the chat's own,
+    ``ChatRecord.language``): the preset each new video is compressed to (``None``: ask),
+    and the local engine's codec and resolution cap (short side; ``None``: no cap)."""
+
+    preset: str | None = None
+    codec: str = "h264"
+    max_short_side: int | None = None

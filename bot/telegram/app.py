@@ -30,6 +30,7 @@ from bot.conversation import flows
 from bot.conversation.accounts import Accounts
 from bot.conversation.context import Limits, Services, Timing, TypingBudget
 from bot.conversation.encoder import EncodeSlots, Local
+from bot.conversation.interrupted import interrupted
 from bot.conversation.outbox import about_to_send
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
@@ -43,7 +44,7 @@ from bot.telegram.migration import Moves
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.retries import repeat
 from bot.telegram.runtime import CONTEXT_TYPES, BotApp, BotContext, Runtime
-from bot.transfer import TempFiles
+from bot.tempfiles import TempFiles
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ def command_menu(locale: str) -> list[BotCommand]:
         BotCommand("new", t._("Start a fresh project")),
         BotCommand("cancel", t._("Stop what is running")),
         BotCommand("language", t._("Choose the language")),
+        BotCommand("settings", t._("A default for new videos, the language, the codec")),
         BotCommand("history", t._("Your latest videos, to get one again")),
     ]
 
@@ -221,6 +223,7 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
         ),
         flows.LOCAL_HANDLERS if local is not None and local.always else flows.HANDLERS,
         on_error=flows.job_failed,
+        on_interrupted=interrupted,
         lease_seconds=settings.replica_lease_seconds,
         turn_rate_limit=settings.turn_rate_limit,
         max_pending=settings.max_pending_jobs,
@@ -331,6 +334,7 @@ def build_application(
         "new": handlers.new,
         "cancel": handlers.cancel,
         "language": handlers.language,
+        "settings": handlers.show_settings,
         "history": handlers.history,
     }.items():
         app.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot.conversation import callbacks, flows, messages, presets
+from bot.conversation import callbacks, flows, messages, presets, settings
 from bot.conversation.context import Ctx
 from bot.i18n import SUPPORTED
 from bot.telegram.handlers import _admin_or_refuse, _in_group, _key, _payload, ctx_for
@@ -80,6 +80,12 @@ async def _press(update: Update, context: BotContext) -> str | None:
         return await _fit(update, context, fit[0])
     if (again := callbacks.parse_retry(data)) is not None:
         return await _retry(update, context, again[0])
+    if data == callbacks.SETTINGS_OPEN:
+        await settings.show(await ctx_for(update, context))
+        return None
+    if (choice := callbacks.parse_setting(data)) is not None:
+        await _setting(update, context, *choice)
+        return None
     ctx = await ctx_for(update, context)
     queue = context.runtime.queue
     export_id = callbacks.parse_history(data)
@@ -108,6 +114,18 @@ async def _press(update: Update, context: BotContext) -> str | None:
             await ctx.chat.delete(query.message.message_id)
         await flows.set_language(ctx, locale)
     return None
+
+
+async def _setting(update: Update, context: BotContext, field: str, value: str) -> None:
+    """A /settings button: in groups only admins change the group's (or topic's) settings;
+    the menu pressed is edited to show the new value."""
+    ctx = await ctx_for(update, context)
+    if not await _admin_or_refuse(update, ctx):
+        return
+    query = update.callback_query
+    message = query.message if query is not None else None
+    await settings.change(ctx, message.message_id if message is not None else None, field,
+                          value)
 
 
 async def _preset(update: Update, context: BotContext, key: str) -> str | None:

@@ -35,8 +35,9 @@ from bot.conversation.chat import (
     TooLarge,
     is_group,
 )
+from bot.streams import ByteSource, PathSource
+from bot.telegram.files import UrlSource
 from bot.telegram.migration import Moves
-from bot.transfer import ByteSource, PathSource, UrlSource
 
 log = logging.getLogger(__name__)
 

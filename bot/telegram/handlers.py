@@ -14,7 +14,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from bot import logs, metrics
-from bot.conversation import flows, messages
+from bot.conversation import flows, messages, settings
 from bot.conversation.chat import ChatUnavailable, is_group
 from bot.conversation.context import Ctx
 from bot.conversation.intent import classify
@@ -217,6 +217,11 @@ async def language(update: Update, context: BotContext) -> None:
     ctx = await ctx_for(update, context)
     if await _admin_or_refuse(update, ctx):
         await flows.ask_language(ctx)
+
+
+async def show_settings(update: Update, context: BotContext) -> None:
+    """Anyone may see the settings; who may change them is checked on each press."""
+    await settings.show(await ctx_for(update, context))
 
 
 # -- buttons -------------------------------------------------------------------------------

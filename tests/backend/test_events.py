@@ -103,6 +103,12 @@ def test_adk_event_without_content_is_keepalive() -> None:
     assert frame({"content": {"parts": []}}) == [Heartbeat()]
 
 
+@pytest.mark.parametrize("parts", [1, "text", {"text": "x"}, True])
+def test_adk_parts_that_are_not_a_list_are_a_keepalive(parts: object) -> None:
+    """Found by the property test: a garbled frame must not end the turn with a TypeError."""
+    assert frame({"content": {"parts": parts}}) == [Heartbeat()]
+
+
 def test_adk_error_frames() -> None:
     assert frame(adk_error("model overloaded")) == [StreamError("model overloaded")]
     assert frame({"errorCode": "SAFETY", "errorMessage": "blocked"}) == [

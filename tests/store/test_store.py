@@ -424,9 +424,33 @@ async def test_a_source_keeps_what_fetches_the_original_again(reopen: Opener) ->
     await store.close()
 
 
+async def test_a_chats_settings_survive_a_restart_per_topic(reopen: Opener) -> None:
+    """/settings (issue 22): one row per chat or forum topic; a topic's never leaks."""
+    from bot.store import ChatSettings
+
+    store = await reopen()
+    assert await store.get_settings(-100, 7) == ChatSettings()  # nothing chosen yet
+    await store.save_settings(-100, 7, ChatSettings(preset="16", codec="h265",
+                                                    max_short_side=720))
+    await store.save_settings(-100, 8, ChatSettings(preset="small"))
+    await store.save_settings(-100, 8, ChatSettings(preset=None, max_short_side=480))
+    await store.close()
+
+    store = await reopen()
+    try:
+        assert await store.get_settings(-100, 7) == ChatSettings("16", "h265", 720)
+        assert await store.get_settings(-100, 8) == ChatSettings(None, "h264", 480)
+        assert await store.get_settings(-100, 0) == ChatSettings()
+        assert await store.get_settings(-200, 7) == ChatSettings()
+    finally:
+        await store.close()
+
+
 async def test_a_chat_moves_to_its_new_id_with_everything_keyed_by_it(reopen: Opener) -> None:
-    """A group upgraded to a supergroup (issue 23, item 8): token, language, session and
-    queue move; a fresh row the new id got meanwhile gives way to the old chat's."""
+    """A group upgraded to a supergroup (issue 23, item 8): token, language, session,
+    settings and queue move; a fresh row the new id got meanwhile gives way to the old's."""
+    from bot.store import ChatSettings
+
     store = await reopen()
     try:
         await store.ensure_chat(-1)
@@ -434,6 +458,7 @@ async def test_a_chat_moves_to_its_new_id_with_everything_keyed_by_it(reopen: Op
                                anon_user_id="u1")
         await store.set_language(-1, "zh_Hans")
         await store.save_session(-1, 0, "session-1", "zh_Hans")
+        await store.save_settings(-1, 0, ChatSettings(preset="16"))
         job = await store.add_job(-1, 0, "turn", {"text": "hi"}, "update:1")
         await store.ensure_chat(-100)  # the supergroup wrote before the bot noticed
         await store.save_session(-100, 0, "fresh", None)
@@ -441,6 +466,7 @@ async def test_a_chat_moves_to_its_new_id_with_everything_keyed_by_it(reopen: Op
         chat, topic = await store.get_chat(-100), await store.get_topic(-100, 0)
         assert chat is not None and chat.token == "t1" and chat.language == "zh_Hans"
         assert topic is not None and topic.session_id == "session-1"
+        assert await store.get_settings(-100, 0) == ChatSettings(preset="16")
         assert await store.get_chat(-1) is None and await store.get_topic(-1, 0) is None
         pending = await store.next_job(-100, 0)
         assert pending is not None and pending.id == job

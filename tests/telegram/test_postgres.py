@@ -56,6 +56,11 @@ test_queued_work_survives_a_restart = _conversation.test_queued_work_survives_a_
 test_two_chats_get_two_tokens_and_sessions_reused_after_restart = (
     _foundation.test_two_chats_get_two_tokens_and_sessions_reused_after_restart
 )
+_settings = _load("test_journey_settings.py")
+test_settings_survive_a_restart = _settings.test_settings_survive_a_restart
+test_a_forum_topics_default_does_not_leak_into_another_topic = (
+    _settings.test_a_forum_topics_default_does_not_leak_into_another_topic
+)
 
 
 async def test_the_bot_really_runs_on_postgresql(h: Harness) -> None:
