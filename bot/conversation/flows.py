@@ -7,6 +7,7 @@ chat's queue, in order; read-only answers (credits, status) and menus answer at 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,7 +44,6 @@ from bot.conversation.media import (
 )
 from bot.conversation.outbox import named, progress_before, send_progress
 from bot.conversation.queue import ChatQueue, Handler, TakenOver
-from bot.conversation.status import show as show_status
 from bot.conversation.timeline import summarize
 from bot.conversation.turn import check_draft, run_turn
 from bot.i18n import LANGUAGE_NAMES, SUPPORTED, translator
@@ -68,10 +68,8 @@ async def setting_up(ctx: Ctx) -> int | None:
     if has_token and topic and topic.session_id:
         # Set up by an earlier run of this job: its "Setting up…" becomes the answer.
         return await progress_before(chat, "setup")
-    if show_status(ctx, messages.setting_up(ctx.t)):
-        message_id = None  # the job's live status says it: no second message
-    else:
-        message_id = await send_progress(chat, "setup", messages.setting_up(ctx.t))
+    # Its own message (not the job's live status): the first answer replaces it in place.
+    message_id = await send_progress(chat, "setup", messages.setting_up(ctx.t))
     try:
         await svc.accounts.call(chat.chat_id, chat.thread_id, ctx.language, _nothing)
     except BackendError:
@@ -238,8 +236,15 @@ async def _instruct(
 
 async def turn_job(ctx: Ctx, job: Job) -> None:
     reuse = await setting_up(ctx)
-    await _instruct(ctx, job, str(job.payload["text"]), reuse=reuse,
-                    export_when_done=bool(job.payload.get("export")))
+    try:
+        await _instruct(ctx, job, str(job.payload["text"]), reuse=reuse,
+                        export_when_done=bool(job.payload.get("export")))
+    except asyncio.CancelledError:
+        # ❌ or /cancel before the answer: no "Setting up…" left hanging for good.
+        if reuse is not None and await ctx.svc.store.cancelled_among([job.id]):
+            with contextlib.suppress(Exception):
+                await ctx.chat.delete(reuse)
+        raise
 
 
 async def export_job(ctx: Ctx, job: Job) -> None:
