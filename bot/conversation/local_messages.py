@@ -213,7 +213,8 @@ def help_text(t: Translator, limit: int) -> str:
         "/cancel – stop what I'm doing\n"
         "/history – your latest videos, to get one again\n"
         "/language – choose the language\n\n"
-        "Videos up to {limit} MB, compressed on this machine with ffmpeg."
+        "I compress on this machine with ffmpeg. "
+        "Supported formats: MP4, MOV, MKV, WebM. Up to {limit} MB."
     ).format(limit=limit // 1_000_000)
 
 

@@ -3,8 +3,9 @@
 
 :class:`LiveStatus` is the one throttled implementation (local compression uses it too): at
 most one edit every ``TRANSFER_PROGRESS_SECONDS`` (twice that in groups, whose 20 messages a
-minute are shared), the latest text wins, so no stage ever waits for an edit and a slow or
-rate-limited chat gets fewer edits rather than a backlog or a FloodWait.
+minute are shared, and that times the number of statuses open in the chat: several forum
+topics at work share one group's budget), the latest text wins, so no stage ever waits for an
+edit and a slow or rate-limited chat gets fewer edits rather than a backlog or a FloodWait.
 
 A backend job's status appears once the job has run ``typing_delay`` (half a second: an
 answer that comes sooner needs none), with its stage by then. It is sent as a recorded
@@ -21,8 +22,10 @@ import contextlib
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
+from typing import ClassVar
 
 from bot.conversation import callbacks
 from bot.conversation import local_messages as lm
@@ -44,6 +47,10 @@ class LiveStatus:
     and never a backlog (the latest text wins), so a slow or rate-limited edit holds nothing
     up and a group's 20 messages a minute are not spent on percentages."""
 
+    _open: ClassVar[Counter[int]] = Counter()
+    """Live statuses per chat: a group's jobs (one per forum topic) share its budget, so each
+    waits ``every`` times their number between edits."""
+
     def __init__(self, chat: Chat, message_id: int | None, every: float,
                  buttons: Keyboard | None = None, *, shown: str | None = None) -> None:
         """``shown``: the text the message was sent with (no edit is due for it)."""
@@ -55,6 +62,13 @@ class LiveStatus:
         self._shown: str | None = shown
         self._last = -math.inf
         self._task: asyncio.Task[None] | None = None
+        self._open[chat.chat_id] += 1
+        self._counted = True
+
+    @property
+    def gap(self) -> float:
+        """Seconds between two edits now."""
+        return self.every * max(1, self._open[self.chat.chat_id])
 
     def show(self, text: str) -> None:
         self._latest = text
@@ -64,7 +78,7 @@ class LiveStatus:
     async def _run(self) -> None:
         assert self.message_id is not None
         while self._latest is not None and self._latest != self._shown:
-            wait = self._last + self.every - time.monotonic()
+            wait = self._last + self.gap - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             text = self._latest
@@ -78,6 +92,11 @@ class LiveStatus:
             self._shown = text
 
     async def stop_editing(self) -> None:
+        if self._counted:
+            self._counted = False
+            self._open[self.chat.chat_id] -= 1
+            if self._open[self.chat.chat_id] <= 0:
+                del self._open[self.chat.chat_id]
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

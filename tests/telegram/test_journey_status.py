@@ -255,3 +255,25 @@ async def test_a_quick_answer_needs_no_status(h: Harness) -> None:
     await h.idle()
     assert not [c for c in h.tg.calls_of("sendMessage") if "stop:" in str(c.params)], \
         "nothing flickers for an answer that comes within half a second"
+
+
+async def test_several_jobs_in_one_group_share_its_edit_budget(tmp_path: Path) -> None:
+    forum = -100581
+    every = 0.6  # in a group: 1.2 s between edits; two statuses open: 2.4 s each
+    async with Harness(tmp_path, transfer_progress_seconds=every) as h:
+        h.backend.queue_turn(HELD)
+        h.backend.queue_turn(HELD)
+        for topic in (11, 12):
+            await h.tg.send_text(forum, "@rtk_compressor_bot make it shorter",
+                                 user=h.tg.user(ALICE), chat_type="supergroup", is_forum=True,
+                                 message_thread_id=topic)
+        await h.tg.wait_for(lambda: len([m for m in h.tg.messages(forum) if _is_status(m)]) == 2
+                            or None, 10)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.sleep(7)
+        window = loop.time() - started
+        edits = [c for c in h.tg.calls_of("editMessageText") if int(c.params["chat_id"]) == forum]
+        # Ticking every second would make ~2 × 7 edits; sharing allows 2 × (7 / 2.4 + 1).
+        assert len(edits) <= 2 * (window / (every * 2 * 2) + 1.5), len(edits)
+        assert len(edits) >= 2, "the statuses do count the agent's time"
