@@ -29,7 +29,7 @@ def run() -> int:
     from bot.store.open import StoreUnavailable
     from bot.telegram.app import build_application
     from bot.telegram.serve import run as serve
-    from bot.transfer import UnsafeTempDir
+    from bot.tempfiles import UnsafeTempDir
 
     secrets = settings.secrets()
     logs.setup(settings.log_level, secrets, settings.log_format)

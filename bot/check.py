@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot import __version__, logs
 from bot.config import ConfigError, Settings, load_settings
-from bot.transfer import TempFiles, UnsafeTempDir, secure_dir
+from bot.tempfiles import TempFiles, UnsafeTempDir, secure_dir
 
 if TYPE_CHECKING:
     from bot.store import ChatStore

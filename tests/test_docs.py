@@ -28,7 +28,7 @@ def test_the_readme_configuration_table_names_every_setting() -> None:
 
 
 def _module_path(name: str) -> Path | None:
-    """``queue.py`` or ``conversation/queue.py`` or ``bot/transfer.py`` -> the file under bot/
+    """``queue.py`` or ``conversation/queue.py`` or ``bot/streams.py`` -> the file under bot/
     (or the repository), ``None`` when no such file exists."""
     for base in (ROOT, ROOT / "bot"):
         if (base / name).exists():

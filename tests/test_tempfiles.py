@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.transfer import FileWriter, TempFiles, UnsafeTempDir
+from bot.streams import FileWriter
+from bot.tempfiles import TempFiles, UnsafeTempDir
 
 
 async def test_the_directory_is_private_even_if_it_existed_open(tmp_path: Path) -> None:

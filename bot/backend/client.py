@@ -10,32 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
 
+from bot.backend import links
 from bot.backend.errors import (
     BackendError,
     FileTooLarge,
-    MalformedAnswer,
     RateLimited,
+    ServerFailed,
     StreamBroken,
     Unavailable,
-    UnsafeUrl,
+    Unreachable,
     code_of,
     error_for,
 )
+from bot.backend.links import Checked
 from bot.backend.models import (
     AnonymousToken,
     Credits,
@@ -43,10 +39,13 @@ from bot.backend.models import (
     Session,
     StateResult,
     UploadResult,
+    parse_answer,
+    parse_render,
 )
 from bot.backend.multipart import FileUpload, ProgressFn, multipart_body, part_head
+from bot.backend.retry import RetryPolicy, retry_after
 from bot.backend.stream import TurnStream
-from bot.transfer import FileWriter
+from bot.streams import FileWriter
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,6 @@ TRANSFER_CONNECTIONS = 100
 connection for minutes, must not take the short calls' (sessions, state, credits)."""
 STREAMS_PER_POOL = 50
 MAX_REDIRECTS = 5
-MAX_RETRY_AFTER = 300.0
 
 
 class NemoClient:
@@ -109,12 +107,14 @@ class NemoClient:
         self._max_pools = -(-max_connections // STREAMS_PER_POOL)
         self._streams: list[httpx.AsyncClient] = []
         self._open: list[int] = []
-        self.rate_limit_retry_seconds = rate_limit_retry_seconds
+        self.retry = RetryPolicy(
+            rate_limit_seconds=rate_limit_retry_seconds,
+            connection_retries=connection_retries,
+            connection_seconds=connection_retry_seconds,
+        )
         self.sse_timeout_seconds = sse_timeout_seconds
         self.allow_private_urls = allow_private_urls
-        self.connection_retries = connection_retries
-        self.connection_retry_seconds = connection_retry_seconds
-        self._own_host = (httpx.URL(base_url).host or "").lower()
+        self._own_origin = links.origin(httpx.URL(base_url))
 
     async def aclose(self) -> None:
         for http in (self._http, self._transfers, *self._streams):
@@ -144,15 +144,10 @@ class NemoClient:
         retry_429: bool = True,
         http: httpx.AsyncClient | None = None,
     ) -> httpx.Response:
-        """Send under the one retry policy of the client.
-
-        A 429 waits (``Retry-After`` when the backend gives one, else the configured pause,
-        plus jitter) and tries once more. A connection failure on an idempotent call (GET,
-        HEAD) is retried with a short jittered backoff; other calls are never sent twice
-        blindly, since the first may have been applied.
-        """
+        """Send under the client's one retry policy (``retry.py``): a 429 waits and tries once
+        more; a connection failure is tried again only where the policy says (idempotent
+        requests), since the first POST may have been applied."""
         path = request.url.path
-        idempotent = request.method in {"GET", "HEAD"}
         limited = False
         failures = 0
         while True:
@@ -160,9 +155,9 @@ class NemoClient:
                 response = await (http or self._http).send(request, stream=stream)
             except httpx.TransportError as exc:
                 failures += 1
-                if not idempotent or failures > self.connection_retries:
-                    raise Unavailable(f"{type(exc).__name__}: {exc}", path=path) from exc
-                pause = _jitter(self.connection_retry_seconds * 2 ** (failures - 1))
+                if not self.retry.retries_connection(request.method, failures):
+                    raise Unreachable(f"{type(exc).__name__}: {exc}", path=path) from exc
+                pause = self.retry.connection_pause(failures)
                 log.info("backend %s failed (%s); retrying in %.1fs",
                          path, type(exc).__name__, pause)
                 await asyncio.sleep(pause)
@@ -172,9 +167,11 @@ class NemoClient:
             if stream:
                 await response.aclose()
             if limited or not retry_429:
-                raise RateLimited("rate limited", status=429, path=path)
+                error = RateLimited("rate limited", status=429, path=path)
+                error.retry_after = retry_after(response)
+                raise error
             limited = True
-            pause = _jitter(_retry_after(response) or self.rate_limit_retry_seconds)
+            pause = self.retry.rate_limit_pause(retry_after(response))
             log.info("backend rate limited %s; retrying in %.1fs", path, pause)
             await asyncio.sleep(pause)
 
@@ -199,7 +196,7 @@ class NemoClient:
         if not isinstance(body, dict):
             if status >= 400:
                 raise error_for(None, response.text[:200], status, path)
-            raise Unavailable(f"unexpected answer (HTTP {status})", status=status, path=path)
+            raise ServerFailed(f"unexpected answer (HTTP {status})", status=status, path=path)
         message = str(body.get("msg") or body.get("message") or body.get("error") or "")
         code = code_of(body.get("code"))
         if code is not None and code != 0:
@@ -244,14 +241,14 @@ class NemoClient:
         # A 429 here waits and retries once like any call; the caller then switches client id.
         path = "/api/auth/anonymous-token"
         data = await self._call("POST", path, None, headers={"X-Client-Id": client_id})
-        return _parse(AnonymousToken, data, path)
+        return parse_answer(AnonymousToken, data, path)
 
     async def create_session(self, token: str, language: str) -> Session:
         path = f"/api/tasks/me/with-session/{APP_NAME}"
         data = await self._call(
             "POST", path, token, json_body={"task_name": "project", "language": language}
         )
-        return _parse(Session, data, path)
+        return parse_answer(Session, data, path)
 
     async def upload_files(
         self,
@@ -269,14 +266,14 @@ class NemoClient:
         for attempt in (1, 2):
             try:
                 data = await self._upload_once(token, session_id, files, on_progress)
-            except RateLimited:
+            except RateLimited as exc:
                 if attempt == 2:
                     raise
-                pause = _jitter(self.rate_limit_retry_seconds)
+                pause = self.retry.rate_limit_pause(exc.retry_after)
                 log.info("backend rate limited an upload; retrying in %.1fs", pause)
                 await asyncio.sleep(pause)
                 continue
-            return _parse(UploadResult, data, f"/api/upload-video/{APP_NAME}/me/{session_id}")
+            return parse_answer(UploadResult, data, f"/api/upload-video/{APP_NAME}/me/{session_id}")
         raise AssertionError("unreachable")
 
     async def _upload_once(
@@ -319,15 +316,15 @@ class NemoClient:
             json_body={"urls": list(urls), "source_type": "url"},
             timeout=httpx.Timeout(300.0, connect=10.0),
         )
-        return _parse(UploadResult, data, path)
+        return parse_answer(UploadResult, data, path)
 
     async def credits(self, token: str) -> Credits:
         path = "/api/credits/balance/simple"
-        return _parse(Credits, await self._call("GET", path, token), path)
+        return parse_answer(Credits, await self._call("GET", path, token), path)
 
     async def state(self, token: str, session_id: str) -> StateResult:
         path = f"/api/state/{APP_NAME}/me/{session_id}/latest"
-        return _parse(StateResult, await self._call("GET", path, token), path)
+        return parse_answer(StateResult, await self._call("GET", path, token), path)
 
     async def start_render(
         self, token: str, session_id: str, draft: dict[str, Any], render_id: str
@@ -344,35 +341,19 @@ class NemoClient:
                 "output": {"format": "mp4", "quality": "high"},
             },
         )
-        result = _parse_render(data, path)
+        result = parse_render(data, path)
         return result if result.id else result.model_copy(update={"id": render_id})
 
     async def render_status(self, token: str, render_id: str) -> RenderStatus:
         path = f"/api/render/proxy/lambda/{render_id}"
-        return _parse_render(await self._call("GET", path, token), path)
+        return parse_render(await self._call("GET", path, token), path)
 
     # -- fetching render links ------------------------------------------------------------
 
-    async def check_url(self, url: str) -> httpx.URL:
-        """Refuse a link the bot must not fetch; ``UnsafeUrl`` says why.
-
-        http(s) only. The backend's own host is trusted whatever its address (a self-hosted
-        backend may be private); any other host must resolve to public addresses only, unless
-        the operator allowed private ones.
-        """
-        try:
-            parsed = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise UnsafeUrl(f"not a URL: {exc}") from exc
-        if parsed.scheme not in {"http", "https"} or not parsed.host:
-            raise UnsafeUrl(f"not an http(s) URL (scheme {parsed.scheme!r})")
-        host = parsed.host.lower()
-        if host == self._own_host or self.allow_private_urls:
-            return parsed
-        for address in await _addresses(host, parsed.port or 443):
-            if not address.is_global:
-                raise UnsafeUrl(f"{host} resolves to a non-public address ({address})")
-        return parsed
+    async def check_url(self, url: str) -> Checked:
+        """Refuse a link the bot must not fetch (``UnsafeUrl`` says why); else the address
+        to dial (``links.check``)."""
+        return await links.check(url, self._own_origin, allow_private=self.allow_private_urls)
 
     @asynccontextmanager
     async def _fetch(
@@ -381,7 +362,7 @@ class NemoClient:
         """A streamed GET/HEAD whose every redirect hop passes ``check_url`` too."""
         target = await self.check_url(url)
         for _ in range(MAX_REDIRECTS + 1):
-            request = self._transfers.build_request(method, target, timeout=timeout)
+            request = links.dial(self._transfers, method, target, timeout)
             response = await self._send(request, stream=True, http=self._transfers)
             if not response.is_redirect:
                 try:
@@ -391,8 +372,8 @@ class NemoClient:
                 return
             location = response.headers.get("location", "")
             await response.aclose()
-            target = await self.check_url(str(target.join(location)))
-        raise Unavailable(f"more than {MAX_REDIRECTS} redirects", path=target.path)
+            target = await self.check_url(str(target.url.join(location)))
+        raise Unavailable(f"more than {MAX_REDIRECTS} redirects", path=target.url.path)
 
     async def download(
         self,
@@ -409,7 +390,8 @@ class NemoClient:
         try:
             async with self._fetch("GET", url, httpx.Timeout(60.0, connect=10.0)) as response:
                 if response.status_code >= 400:
-                    raise Unavailable(f"download failed (HTTP {response.status_code})",
+                    failed = ServerFailed if response.status_code >= 500 else Unavailable
+                    raise failed(f"download failed (HTTP {response.status_code})",
                                       status=response.status_code, path=response.url.path)
                 declared = response.headers.get("content-length")
                 if max_bytes is not None and declared and int(declared) > max_bytes:
@@ -428,7 +410,7 @@ class NemoClient:
             if opened:
                 _discard(dest)  # never leave a truncated download behind
             if isinstance(exc, httpx.TransportError | httpx.StreamError):
-                raise Unavailable(f"download failed: {type(exc).__name__}") from exc
+                raise Unreachable(f"download failed: {type(exc).__name__}") from exc
             raise
         return size
 
@@ -479,10 +461,10 @@ class NemoClient:
                 try:
                     await response.aread()
                 except httpx.TransportError as exc:
-                    raise Unavailable(f"{type(exc).__name__}: {exc}",
+                    raise Unreachable(f"{type(exc).__name__}: {exc}",
                                       status=response.status_code, path="/run_sse") from exc
                 self._unwrap(response, "/run_sse")  # raises the error the backend sent
-                raise Unavailable(f"no event stream (HTTP {response.status_code})",
+                raise ServerFailed(f"no event stream (HTTP {response.status_code})",
                                   status=response.status_code, path="/run_sse")
             yield TurnStream(response, deadline, self.sse_timeout_seconds)
         finally:
@@ -492,72 +474,6 @@ class NemoClient:
 
 def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _parse(model: type[M], data: dict[str, Any], path: str) -> M:
-    """Validate an answer; a shape the models cannot take is a backend error, not a crash."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise MalformedAnswer(f"unexpected {model.__name__}: {_first_error(exc)}",
-                              path=path) from exc
-
-
-def _parse_render(data: dict[str, Any], path: str) -> RenderStatus:
-    try:
-        return RenderStatus.parse(data)
-    except ValidationError as exc:
-        raise MalformedAnswer(f"unexpected render status: {_first_error(exc)}",
-                              path=path) from exc
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-
-
-def _jitter(seconds: float) -> float:
-    """Spread retries so many chats hitting one failure do not return in lockstep."""
-    return seconds * random.uniform(1.0, 1.2)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (a number or an HTTP date), capped to something sane."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-async def _addresses(host: str, port: int) -> list[IPv4Address | IPv6Address]:
-    """Every address ``host`` names (a literal, or what DNS answers)."""
-    try:
-        return [ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise Unavailable(f"cannot resolve {host}: {exc}") from exc
-    found: list[IPv4Address | IPv6Address] = []
-    for info in infos:
-        address = ip_address(str(info[4][0]).split("%", 1)[0])
-        mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
-        found.append(mapped or address)
-    return found
 
 
 __all__ = ["BackendError", "FileUpload", "NemoClient", "TurnStream"]

@@ -65,7 +65,9 @@ class PlanRequired(BackendError, code=402):
 
 
 class RateLimited(BackendError, code=429):
-    """Too many requests; retry once after a pause."""
+    """Too many requests; retry once after a pause (``retry_after`` when the backend said)."""
+
+    retry_after: float | None = None
 
 
 class DuplicateRenderId(BackendError):
@@ -73,7 +75,16 @@ class DuplicateRenderId(BackendError):
 
 
 class Unavailable(BackendError):
-    """Transport failure, timeout or a 5xx: the service cannot be reached right now."""
+    """The service cannot serve right now: catch this for either kind below."""
+
+
+class Unreachable(Unavailable):
+    """No answer at all: the connection failed, timed out or broke, or the name did not
+    resolve. A request that was not idempotent may or may not have been applied."""
+
+
+class ServerFailed(Unavailable):
+    """The backend answered, with a 5xx or an answer that is not the API's (a proxy's page)."""
 
 
 class StreamBroken(Unavailable):
@@ -109,7 +120,7 @@ def error_for(
         if status in _BY_CODE and code is None:
             return _BY_CODE[status](message, status=status, path=path)
         if status >= 500:
-            return Unavailable(message or f"HTTP {status}", code=code, status=status, path=path)
+            return ServerFailed(message or f"HTTP {status}", code=code, status=status, path=path)
     return BackendError(message or f"backend error {code}", code=code, status=status, path=path)
 
 

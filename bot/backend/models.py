@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from bot.backend.errors import MalformedAnswer
 
 MAX_UPLOAD_MB = 500
 """The largest file the backend accepts (backend-api.md, uploads), in the MB people read."""
@@ -164,3 +173,28 @@ class RenderStatus(_Model):
             error=str(err) if err and status == "failed" else None,
             progress=cls._progress(inner, payload),
         )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_answer(model: type[M], data: dict[str, Any], path: str) -> M:
+    """Validate an answer; a shape the models cannot take is a backend error, not a crash."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise MalformedAnswer(f"unexpected {model.__name__}: {_first_error(exc)}",
+                              path=path) from exc
+
+
+def parse_render(data: dict[str, Any], path: str) -> RenderStatus:
+    try:
+        return RenderStatus.parse(data)
+    except ValidationError as exc:
+        raise MalformedAnswer(f"unexpected render status: {_first_error(exc)}",
+                              path=path) from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.transfer import ByteSource, Opened, PathSource, SourceError
+from bot.streams import ByteSource, Opened, PathSource, SourceError
 
 
 @dataclass(frozen=True, slots=True)

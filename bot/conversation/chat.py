@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bot.transfer import ByteSource
+from bot.streams import ByteSource
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from bot.conversation.chat import Chat
 from bot.conversation.encoder import Local
 from bot.i18n import Translator, backend_language
 from bot.store import ChatStore, Job
-from bot.transfer import TempFiles
+from bot.tempfiles import TempFiles
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
 import time
 from collections.abc import Callable
@@ -18,7 +17,6 @@ from typing import Any
 
 from bot import logs, metrics
 from bot.backend.errors import (
-    TRANSIENT,
     BackendError,
     DuplicateRenderId,
     FileTooLarge,
@@ -44,7 +42,6 @@ from bot.conversation.timeline import duration_seconds, exportable
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_POLLS = 8
 LONG_VIDEO_SECONDS = 60
 """A project longer than this gets the "shorter clips compress faster" tip when it fails."""
 
@@ -142,15 +139,6 @@ async def _poll(
     return delivered
 
 
-def poll_delay(poll: float, failures: int) -> float:
-    """The pause before the next status request: the poll interval, doubled after each failed
-    poll in a row, capped at ``MAX_BACKOFF_POLLS`` intervals, with a little jitter."""
-    if failures <= 0:
-        return poll
-    backoff: float = poll * min(2 ** min(failures, 10), MAX_BACKOFF_POLLS)
-    return backoff * random.uniform(1.0, 1.2)
-
-
 async def _watch(ctx: Ctx, render_id: str, status_id: int | None, started: float) -> bool:
     """Poll until the render ends, keeping the status message current; then deliver.
 
@@ -166,21 +154,21 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int | None, started: float
     before = max(0.0, time.time() - started)
     watching = time.monotonic()
     while True:
-        await asyncio.sleep(poll_delay(svc.timing.render_poll, failures))
+        await asyncio.sleep(svc.client.retry.poll_pause(svc.timing.render_poll, failures))
         elapsed = before + time.monotonic() - watching
         try:
             status = await svc.accounts.call(
                 chat.chat_id, chat.thread_id, ctx.language,
                 lambda ident: svc.client.render_status(ident.token, render_id),
             )
-        except TRANSIENT as exc:
-            failures += 1
-            log.warning("chat %s: render %s poll failed (%s, %s in a row): %s",
-                        chat.chat_id, render_id, type(exc).__name__, failures, exc)
-            if elapsed > svc.timing.render_give_up:
-                return await _no_video(ctx, status_id, "timeout", messages.render_too_slow)
-            continue
         except BackendError as exc:
+            if svc.client.retry.transient(exc):
+                failures += 1
+                log.warning("chat %s: render %s poll failed (%s, %s in a row): %s",
+                            chat.chat_id, render_id, type(exc).__name__, failures, exc)
+                if elapsed > svc.timing.render_give_up:
+                    return await _no_video(ctx, status_id, "timeout", messages.render_too_slow)
+                continue
             metrics.RENDERS.labels("error").inc()
             await _clear_status(ctx, status_id)
             await report_error(ctx, exc)

@@ -55,7 +55,7 @@ from bot.conversation.media import MediaItem
 from bot.conversation.outbox import delivering, delivery_before, named, send_progress
 from bot.conversation.status import LiveStatus, interval, stop_buttons
 from bot.store import Job, Source, SourceFile, VideoInfo
-from bot.transfer import FileWriter, PathSource, SourceError
+from bot.streams import FileWriter, PathSource, SourceError
 
 log = logging.getLogger(__name__)
 

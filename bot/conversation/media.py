@@ -24,7 +24,7 @@ from bot.conversation.chat import TooLarge
 from bot.conversation.context import Ctx
 from bot.conversation.errors import report_error
 from bot.conversation.progress import progress, transfer
-from bot.transfer import SourceError
+from bot.streams import SourceError
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from bot.conversation import messages
 from bot.conversation.chat import Button, Chat, Keyboard, Sent
 from bot.i18n import Translator
 from bot.store import ChatStore, SendRecord
-from bot.transfer import ByteSource
+from bot.streams import ByteSource
 
 Hook = Callable[[], Awaitable[None]]
 

@@ -21,15 +21,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bot import logs
-from bot.conversation import messages
 from bot.conversation.chat import Chat, ChatUnavailable
 from bot.conversation.context import Ctx, Services
-from bot.conversation.export import resume
 from bot.conversation.line import Line
-from bot.conversation.outbox import OutboxChat, delivery_before
+from bot.conversation.outbox import OutboxChat
 from bot.conversation.status import job_status
-from bot.conversation.timeline import summarize
-from bot.conversation.turn import check_draft
 from bot.i18n import Translator, choose_locale, translator
 from bot.store import Job
 
@@ -68,6 +64,7 @@ class ChatQueue:
         handlers: dict[str, Handler],
         on_error: Callable[[Ctx, Job, Exception], Awaitable[None]] | None = None,
         *,
+        on_interrupted: Callable[[Ctx, Job], Awaitable[bool]] | None = None,
         lease_seconds: float = 30.0,
         turn_rate_limit: int = 0,
         max_pending: int = 0,
@@ -96,6 +93,9 @@ class ChatQueue:
         self.chat_for = chat_for
         self.handlers = handlers
         self.on_error = on_error
+        self.on_interrupted = on_interrupted
+        """What a job that was running when the bot stopped does first; ``True`` when that
+        dealt with it (the flows decide: a sent turn is never sent again)."""
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._kicked: set[Key] = set()
         self._leaving: dict[Key, asyncio.Event] = {}  # chats whose lease a worker releases
@@ -281,7 +281,9 @@ class ChatQueue:
             return  # cancelled between the read and now
         try:
             async with job_status(ctx, job):  # one live status with ❌, from the first second
-                if not (resumed and await interrupted(ctx, job)):
+                dealt_with = resumed and self.on_interrupted is not None and (
+                    await self.on_interrupted(ctx, job))
+                if not dealt_with:
                     await self.handlers[job.kind](ctx, job)
         except asyncio.CancelledError:
             raise  # /cancel marks the job itself; a shutdown leaves it to resume
@@ -413,25 +415,3 @@ def store_backoff(failures: int) -> float:
     """Seconds to wait after the store's ``failures``-th failure in a row: 0.5 s doubling
     up to 30 s, so a store that is back is used again soon and a dead one is not hammered."""
     return float(min(30.0, 0.5 * 2 ** min(failures - 1, 6)))
-
-
-async def interrupted(ctx: Ctx, job: Job) -> bool:
-    """The one guard for a job that was running when the bot stopped; ``True`` when it is
-    dealt with here. A render in flight is polled again; an instruction that already reached
-    the agent is never re-sent (the edit could apply twice): the person is told and the
-    project's state is checked. Anything else (an upload not finished, a turn not yet sent)
-    runs on; a completed upload is not repeated (the job carries its result)."""
-    topic = await ctx.svc.store.get_topic(ctx.chat.chat_id, ctx.chat.thread_id)
-    if topic and topic.render_id:
-        await resume(ctx)
-        return True
-    if await delivery_before(ctx.chat) == "sent":
-        return True  # the turn's video was delivered: the job had only to be marked done
-    if not job.turn_sent:
-        return False
-    instruction = str(job.payload.get("text") or job.payload.get("caption") or "")
-    await ctx.chat.send(messages.interrupted(ctx.t, instruction))
-    check = await check_draft(ctx)
-    if check and check.changed and (summary := summarize(check.draft, ctx.t)):
-        await ctx.chat.send(messages.applied_anyway(ctx.t, summary))
-    return True

@@ -31,6 +31,7 @@ from bot.conversation import flows
 from bot.conversation.accounts import Accounts
 from bot.conversation.context import Limits, Services, Timing, TypingBudget
 from bot.conversation.encoder import EncodeSlots, Local
+from bot.conversation.interrupted import interrupted
 from bot.conversation.outbox import about_to_send
 from bot.conversation.queue import ChatQueue
 from bot.i18n import SUPPORTED, translator
@@ -40,7 +41,7 @@ from bot.telegram.chat import AdminCache, TelegramChat, transient
 from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.runtime import CONTEXT_TYPES, BotApp, BotContext, Runtime
-from bot.transfer import TempFiles
+from bot.tempfiles import TempFiles
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,7 @@ async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None
         ),
         flows.LOCAL_HANDLERS if local is not None and local.always else flows.HANDLERS,
         on_error=flows.job_failed,
+        on_interrupted=interrupted,
         lease_seconds=settings.replica_lease_seconds,
         turn_rate_limit=settings.turn_rate_limit,
         max_pending=settings.max_pending_jobs,

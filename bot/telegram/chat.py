@@ -33,7 +33,8 @@ from bot.conversation.chat import (
     TooLarge,
     is_group,
 )
-from bot.transfer import ByteSource, PathSource, UrlSource
+from bot.streams import ByteSource, PathSource
+from bot.telegram.files import UrlSource
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,11 @@ from bot.backend.errors import (
     NoCredits,
     PlanRequired,
     RateLimited,
+    ServerFailed,
     SessionNotFound,
     TokenInvalid,
     Unavailable,
+    Unreachable,
     UnsupportedFile,
 )
 from bot.backend.models import Credits, RenderStatus
@@ -361,10 +363,10 @@ async def test_one_exception_per_code(
         (400, MissingClientId),
         (401, TokenInvalid),
         (402, PlanRequired),
-        (500, Unavailable),
-        (502, Unavailable),
-        (503, Unavailable),
-        (504, Unavailable),
+        (500, ServerFailed),
+        (502, ServerFailed),
+        (503, ServerFailed),
+        (504, ServerFailed),
     ],
 )
 async def test_http_status_with_html_body(
@@ -390,13 +392,13 @@ async def test_5xx_json_is_unavailable(
     fake: FakeBackend, client: NemoClient, token: str, status: int
 ) -> None:
     fake.fail("credits", status, http_status=status)
-    with pytest.raises(Unavailable):
+    with pytest.raises(ServerFailed):
         await client.credits(token)
 
 
 async def test_200_with_html_is_unavailable(mock: Callable[[Handler], NemoClient]) -> None:
     handler, _ = answers(html(200, "<html>maintenance</html>"))
-    with pytest.raises(Unavailable):
+    with pytest.raises(ServerFailed):
         await mock(handler).credits("t")
 
 
@@ -425,15 +427,15 @@ async def test_expired_token_and_lost_session(
 async def test_connection_refused_is_unavailable(refused_url: str, tmp_path: Path) -> None:
     c = NemoClient(refused_url, version=__version__, rate_limit_retry_seconds=RETRY)
     try:
-        with pytest.raises(Unavailable):
+        with pytest.raises(Unreachable):
             await c.credits("t")
-        with pytest.raises(Unavailable):
+        with pytest.raises(Unreachable):
             await c.anonymous_token("cid")
-        with pytest.raises(Unavailable):
+        with pytest.raises(Unreachable):
             async with c.run("t", "1", "hi") as events:
                 async for _ in events:
                     pass
-        with pytest.raises(Unavailable):
+        with pytest.raises(Unreachable):
             await c.download(f"{refused_url}/cdn/x.mp4", tmp_path / "x.mp4")
         assert await c.content_length(f"{refused_url}/cdn/x.mp4") is None
     finally:
@@ -595,7 +597,7 @@ async def test_upload_gateway_error_is_unavailable(
     clip = tmp_path / "c.mp4"
     clip.write_bytes(b"\0" * 10)
     handler, seen = answers(html(503))
-    with pytest.raises(Unavailable):
+    with pytest.raises(ServerFailed):
         await mock(handler).upload_files("t", "1", [FileUpload(clip, "c.mp4")])
     (_, req) = seen[0]
     assert req.url.path == "/api/upload-video/nemo_agent/me/1"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from aiohttp import web
 
 from bot import __version__
-from bot.backend import NemoClient
+from bot.backend import FileUpload, NemoClient
 from bot.backend.errors import (
     MalformedAnswer,
     NoCredits,
@@ -180,7 +182,7 @@ async def test_the_backends_own_host_and_public_addresses_are_fetched(
 ) -> None:
     handler, seen = script(httpx.Response(200, content=b"video"))
     c = mock(handler)
-    assert await c.download("https://backend.test/r.mp4", tmp_path / "a.mp4") == 5
+    assert await c.download("http://backend.test/r.mp4", tmp_path / "a.mp4") == 5
     assert await c.download("https://93.184.215.14/r.mp4", tmp_path / "b.mp4") == 5
     assert len(seen) == 2
 
@@ -191,7 +193,7 @@ async def test_a_private_own_host_is_trusted(tmp_path: Path) -> None:
 
     c = NemoClient("http://10.0.0.5:8080", version="t", transport=httpx.MockTransport(handler))
     try:
-        assert await c.download("http://10.0.0.5:9000/r.mp4", tmp_path / "r.mp4") == 3
+        assert await c.download("http://10.0.0.5:8080/r.mp4", tmp_path / "r.mp4") == 3
         with pytest.raises(UnsafeUrl):
             await c.download("http://10.0.0.6/r.mp4", tmp_path / "s.mp4")
     finally:
@@ -225,3 +227,116 @@ async def test_too_many_redirects(mock: Callable[..., NemoClient], tmp_path: Pat
     with pytest.raises(Unavailable):
         await mock(handler).download("http://backend.test/r.mp4", tmp_path / "r.mp4")
     assert len(seen) == 6
+
+
+# -- issue 23 item 12: one resolution, the checked address, the backend's own origin only ----
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, list[str]], list[str]]:
+    """A hostile resolver for one name: each lookup answers the next address of a script
+    (the last one repeats), as a DNS-rebinding server does. Returns the lookups seen."""
+    lookups: list[str] = []
+    real = socket.getaddrinfo
+
+    def install(name: str, answers: list[str]) -> list[str]:
+        def fake(host: object, port: object, *args: object, **kwargs: object) -> object:
+            if (host.decode() if isinstance(host, bytes) else host) != name:
+                return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+            lookups.append(name)
+            ip = answers[min(len(lookups), len(answers)) - 1]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, int(port or 0)))]  # type: ignore[call-overload]
+
+        monkeypatch.setattr(socket, "getaddrinfo", fake)
+        return lookups
+
+    return install
+
+
+async def test_a_rebinding_host_cannot_reach_a_private_server(
+    dns: Callable[[str, list[str]], list[str]], tmp_path: Path
+) -> None:
+    """The check resolves a public address; a second lookup would answer 127.0.0.1, where a
+    private service listens. The connection goes to the checked address, never the second."""
+    hits: list[str] = []
+
+    async def secret(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(body=b"internal secrets")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", secret)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    lookups = dns("cdn.rebind.test", ["93.184.215.14", "127.0.0.1"])
+    c = NemoClient("http://backend.test/", version="t", connection_retry_seconds=0.01)
+    try:
+        with pytest.raises(Unavailable):
+            await c.download(f"http://cdn.rebind.test:{port}/r.mp4", tmp_path / "r.mp4")
+        assert await c.content_length(f"http://cdn.rebind.test:{port}/r.mp4") is None
+    finally:
+        await c.aclose()
+        await runner.cleanup()
+    assert hits == []
+    assert not (tmp_path / "r.mp4").exists()
+    assert len(lookups) == 2  # once per fetch, by the check only
+
+
+async def test_the_checked_address_is_dialled_with_the_hosts_name(
+    mock: Callable[..., NemoClient], dns: Callable[[str, list[str]], list[str]], tmp_path: Path
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/a.mp4":
+            return httpx.Response(302, headers={"Location": "/b.mp4"})
+        return httpx.Response(200, content=b"video")
+
+    dns("cdn.example.com", ["93.184.215.14"])
+    c = mock(handler)
+    assert await c.download("https://cdn.example.com:8443/a.mp4", tmp_path / "v.mp4") == 5
+    assert [r.url.host for r in seen] == ["93.184.215.14", "93.184.215.14"]
+    assert [r.url.path for r in seen] == ["/a.mp4", "/b.mp4"]
+    assert {r.headers["host"] for r in seen} == {"cdn.example.com:8443"}
+    assert {r.extensions.get("sni_hostname") for r in seen} == {"cdn.example.com"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://10.0.0.5:9000/r.mp4", "https://10.0.0.5:8080/r.mp4", "http://10.0.0.5/r.mp4"],
+)
+async def test_only_the_backends_own_origin_is_trusted(url: str, tmp_path: Path) -> None:
+    """Another port or scheme of the backend's (private) host is another service."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"abc")
+
+    c = NemoClient("http://10.0.0.5:8080", version="t", transport=httpx.MockTransport(handler))
+    try:
+        assert await c.download("http://10.0.0.5:8080/ok.mp4", tmp_path / "ok.mp4") == 3
+        with pytest.raises(UnsafeUrl):
+            await c.download(url, tmp_path / "r.mp4")
+    finally:
+        await c.aclose()
+    assert [r.url.path for r in seen] == ["/ok.mp4"]
+
+
+async def test_an_upload_429_waits_as_long_as_the_backend_says(
+    mock: Callable[..., NemoClient], tmp_path: Path
+) -> None:
+    """Uploads re-open their files for the second try, under the same policy as calls."""
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(b"\0" * 10)
+    handler, seen = script(
+        httpx.Response(429, headers={"Retry-After": "0.4"}, json={"code": 429}),
+        httpx.Response(200, json={"code": 0, "data": {"files": []}}),
+    )
+    await mock(handler).upload_files("t", "1", [FileUpload(clip, "c.mp4")])
+    assert len(seen) == 2
+    assert seen[1] - seen[0] >= 0.4

@@ -18,7 +18,7 @@ import pytest
 
 from bot.sandbox.backend import make_draft
 from bot.sandbox.harness import Harness
-from bot.transfer import TempFiles
+from bot.tempfiles import TempFiles
 
 ALICE = 3001
 BOB = 3002
@@ -244,7 +244,7 @@ async def test_orphans_of_a_killed_run_are_swept_at_start_and_live_runs_kept(
 KILLED_RUN = """
 import asyncio, os, signal, sys
 from pathlib import Path
-from bot.transfer import TempFiles
+from bot.tempfiles import TempFiles
 
 async def main() -> None:
     temp = await TempFiles.start(Path(sys.argv[1]))
