@@ -7,7 +7,6 @@ chat's queue, in order; read-only answers (credits, status) and menus answer at 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -236,15 +235,8 @@ async def _instruct(
 
 async def turn_job(ctx: Ctx, job: Job) -> None:
     reuse = await setting_up(ctx)
-    try:
-        await _instruct(ctx, job, str(job.payload["text"]), reuse=reuse,
-                        export_when_done=bool(job.payload.get("export")))
-    except asyncio.CancelledError:
-        # ❌ or /cancel before the answer: no "Setting up…" left hanging for good.
-        if reuse is not None and await ctx.svc.store.cancelled_among([job.id]):
-            with contextlib.suppress(Exception):
-                await ctx.chat.delete(reuse)
-        raise
+    await _instruct(ctx, job, str(job.payload["text"]), reuse=reuse,
+                    export_when_done=bool(job.payload.get("export")))
 
 
 async def export_job(ctx: Ctx, job: Job) -> None:

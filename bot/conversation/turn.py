@@ -7,6 +7,7 @@ result can be exported.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -174,6 +175,13 @@ async def run_turn(
                                                      ctx.t.locale)
         except BackendError as exc:
             error = exc
+        except asyncio.CancelledError:
+            # ❌ or /cancel before the answer: no "Setting up…" left hanging for good.
+            if reuse is not None and ctx.job is not None and (
+                    await svc.store.cancelled_among([ctx.job.id])):
+                with contextlib.suppress(Exception):
+                    await chat.delete(reuse)
+            raise
         metrics.TURN_SECONDS.observe(time.monotonic() - started)
         metrics.TURNS.labels("error" if error else "ok").inc()
         # Words without a tool call cannot have changed the draft: no state read, unless

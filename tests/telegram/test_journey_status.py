@@ -165,6 +165,8 @@ async def test_cancel_on_a_render_forgets_it_and_a_restart_resumes_nothing(
         assert len(h.backend.requests_to("render_status")) == polls, "the render is not polled"
         assert not [m for m in h.tg.messages(ALICE) if m.kind in {"video", "document"}]
         assert "Stopped" in (_now(h, ALICE, status.message_id).text or "")
+        answers = [m for m in h.tg.messages(ALICE) if m.text == "Compressed."]
+        assert answers and not answers[0].deleted, "the agent's answer stays"
 
 
 async def test_cancel_during_the_upload_sends_no_turn(tmp_path: Path) -> None:
