@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from bot import metrics
-from bot.backend.errors import BackendError, NoCredits
-from bot.conversation import messages, retry
+from bot.backend.errors import BackendError, FileTooLarge, NoCredits
+from bot.conversation import local_messages as lm
+from bot.conversation import messages, presets, retry
+from bot.conversation.chat import Keyboard
 from bot.conversation.context import Ctx
 
 log = logging.getLogger(__name__)
@@ -31,9 +33,21 @@ async def report_error(ctx: Ctx, exc: BackendError) -> None:
         anon_user_id = await accounts.anon_user_id(
             ctx.chat.chat_id, ctx.chat.thread_id, ctx.language
         )
-    await ctx.chat.send(
-        messages.error_message(
-            ctx.t, exc, anon_user_id=anon_user_id, operator=accounts.is_operator
-        ),
-        buttons=retry.buttons(ctx, exc),
-    )
+    text = messages.error_message(ctx.t, exc, anon_user_id=anon_user_id,
+                                  operator=accounts.is_operator)
+    buttons = retry.buttons(ctx, exc)
+    if isinstance(exc, FileTooLarge):
+        text, buttons = await _too_large(ctx, exc)
+    await ctx.chat.send(text, buttons=buttons)
+
+
+async def _too_large(ctx: Ctx, exc: FileTooLarge) -> tuple[str, Keyboard | None]:
+    """4002: a video in the project gets the presets that ask for less (720p, a size to
+    fit) as buttons; an upload refused for its size, what to send instead."""
+    refused = "/upload" in (exc.path or "")  # then the stored video is an older one
+    source = None if refused else await ctx.svc.store.get_source(ctx.chat.chat_id,
+                                                                  ctx.chat.thread_id)
+    keyboard = presets.smaller_keyboard(ctx, source) if source is not None else []
+    if not keyboard:
+        return lm.too_large_to_take(ctx.t), None
+    return lm.too_large_to_work_on(ctx.t), keyboard

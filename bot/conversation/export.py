@@ -24,6 +24,7 @@ from bot.backend.errors import (
 )
 from bot.backend.models import RenderStatus
 from bot.conversation import gains, local_messages, messages, retry
+from bot.conversation import status as live_status
 from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button, DeliveryUncertain, TooLarge, send_playable
 from bot.conversation.context import Ctx
@@ -68,7 +69,7 @@ async def export(ctx: Ctx, draft: dict[str, Any] | None = None) -> bool:
     except BackendError as exc:
         await report_error(ctx, exc)
         return False
-    status_id = await send_progress(chat, "rendering", messages.rendering(ctx.t, None))
+    status_id = await _render_status(ctx)
     try:
         render_id = await _start(ctx, draft, status_id)
     except BackendError as exc:
@@ -108,9 +109,18 @@ async def resume(ctx: Ctx) -> bool:
     log.info("chat %s: resuming render %s", ctx.chat.chat_id, topic.render_id)
     status_id = topic.render_message_id
     if status_id is None:
-        status_id = await send_progress(ctx.chat, "rendering", messages.rendering(ctx.t, None))
+        status_id = await _render_status(ctx)
     started = topic.render_started_at or time.time()
     return await _poll(ctx, topic.render_id, status_id, started_wall=started)
+
+
+async def _render_status(ctx: Ctx) -> int | None:
+    """"Rendering…" in the job's live status (``None``: nothing of its own to store or take
+    down), else in a message of its own, stored with the render."""
+    text = messages.rendering(ctx.t, None)
+    if live_status.show(ctx, text):
+        return None
+    return await send_progress(ctx.chat, "rendering", text)
 
 
 async def _poll(
@@ -174,9 +184,10 @@ async def _watch(ctx: Ctx, render_id: str, status_id: int | None, started: float
             return await _no_video(ctx, status_id, "failed", messages.render_failed)
         if elapsed > svc.timing.render_give_up:
             return await _no_video(ctx, status_id, "timeout", messages.render_too_slow)
-        if status_id is not None:
+        text = messages.rendering(ctx.t, elapsed, status.progress)
+        if not live_status.show(ctx, text) and status_id is not None:
             with contextlib.suppress(Exception):
-                await chat.edit(status_id, messages.rendering(ctx.t, elapsed, status.progress))
+                await chat.edit(status_id, text)
 
 
 async def _no_video(ctx: Ctx, status_id: int | None, outcome: str, text: Text) -> bool:
@@ -291,6 +302,7 @@ async def _send_file(ctx: Ctx, url: str, path: Path, size: int) -> bool:
     elif source is not None and source.video.size and size >= source.video.size:
         caption = (f"{messages.video_ready(t, size)}\n\n"
                    f"{local_messages.export_not_smaller(t, source.video.size)}")
+    live_status.show(ctx, local_messages.sending(t))
     async with delivering(chat) as confirm:
         try:
             playable = await send_playable(chat, path, caption=caption, buttons=buttons)

@@ -69,6 +69,7 @@ async def setting_up(ctx: Ctx) -> int | None:
     if has_token and topic and topic.session_id:
         # Set up by an earlier run of this job: its "Setting up…" becomes the answer.
         return await progress_before(chat, "setup")
+    # Its own message (not the job's live status): the first answer replaces it in place.
     message_id = await send_progress(chat, "setup", messages.setting_up(ctx.t))
     try:
         await svc.accounts.call(chat.chat_id, chat.thread_id, ctx.language, _nothing)
@@ -83,7 +84,10 @@ async def _nothing(_ident: object) -> None:
 
 
 async def start(ctx: Ctx) -> None:
-    text = messages.welcome(ctx.t, ctx.svc.limits.accepted(ctx.svc.backend_enabled))
+    limit = ctx.svc.limits.accepted(ctx.svc.backend_enabled)
+    # LOCAL_COMPRESSION=always: no AI and no video service, so its own words.
+    words = messages.welcome if ctx.svc.backend_enabled else local_messages.welcome
+    text = words(ctx.t, limit)
     if is_group(ctx.chat.chat_id):
         text += "\n\n" + messages.group_hint(ctx.t)
     setup = await setting_up(ctx)
@@ -94,7 +98,9 @@ async def start(ctx: Ctx) -> None:
 
 
 async def show_help(ctx: Ctx) -> None:
-    text = messages.help_text(ctx.t, ctx.svc.limits.accepted(ctx.svc.backend_enabled))
+    limit = ctx.svc.limits.accepted(ctx.svc.backend_enabled)
+    words = messages.help_text if ctx.svc.backend_enabled else local_messages.help_text
+    text = words(ctx.t, limit)
     if is_group(ctx.chat.chat_id):
         text += "\n\n" + messages.group_hint(ctx.t)
     await ctx.chat.send(text)

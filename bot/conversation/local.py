@@ -15,9 +15,7 @@ sends it twice; a restart before that runs the encode again from the start.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
 import re
 import time
 from pathlib import Path
@@ -47,16 +45,15 @@ from bot.conversation import callbacks, gains, messages, presets, retry, setting
 from bot.conversation import local_messages as lm
 from bot.conversation.chat import (
     Button,
-    Chat,
     DeliveryUncertain,
     Keyboard,
     TooLarge,
-    is_group,
     send_playable,
 )
 from bot.conversation.context import Ctx
 from bot.conversation.media import MediaItem
 from bot.conversation.outbox import delivering, delivery_before, named, send_progress
+from bot.conversation.status import LiveStatus, interval, stop_buttons
 from bot.store import Job, Source, SourceFile, VideoInfo
 from bot.streams import FileWriter, PathSource, SourceError
 
@@ -146,61 +143,7 @@ async def _save_source(ctx: Ctx, item: MediaItem, user_id: object) -> Source:
     return Source(user_id=uid, name=item.upload_name, video=video, file=file)
 
 
-# -- the live status ------------------------------------------------------------------------------
-
-
-class LiveStatus:
-    """One status message, edited as the work moves on: at most once every ``every`` seconds
-    and never a backlog (the latest text wins), so a slow or rate-limited edit holds nothing
-    up and a group's 20 messages a minute are not spent on percentages."""
-
-    def __init__(self, chat: Chat, message_id: int | None, every: float,
-                 buttons: Keyboard | None = None) -> None:
-        self.chat = chat
-        self.message_id = message_id
-        self.every = every
-        self.buttons = buttons
-        self._latest: str | None = None
-        self._shown: str | None = None
-        self._last = -math.inf
-        self._task: asyncio.Task[None] | None = None
-
-    def show(self, text: str) -> None:
-        self._latest = text
-        if self.message_id is not None and (self._task is None or self._task.done()):
-            self._task = asyncio.create_task(self._run(), name="live-status")
-
-    async def _run(self) -> None:
-        assert self.message_id is not None
-        while self._latest is not None and self._latest != self._shown:
-            wait = self._last + self.every - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            text = self._latest
-            self._last = time.monotonic()
-            try:
-                await self.chat.edit(self.message_id, text, buttons=self.buttons)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the next edit may go through; the work goes on regardless
-                log.info("chat %s: status not edited", self.chat.chat_id, exc_info=True)
-            self._shown = text
-
-    async def stop_editing(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def close(self, final: str | None = None) -> None:
-        """Stop editing; then take the status down (the result or the reason replaces it),
-        or leave ``final`` in it, without buttons."""
-        await self.stop_editing()
-        if self.message_id is not None:
-            with contextlib.suppress(Exception):
-                if final is None:
-                    await self.chat.delete(self.message_id)
-                else:
-                    await self.chat.edit(self.message_id, final)
+# -- buttons ---------------------------------------------------------------------------------------
 
 
 def fit_buttons(ctx: Ctx, target: int) -> Keyboard | None:
@@ -211,16 +154,6 @@ def fit_buttons(ctx: Ctx, target: int) -> Keyboard | None:
     uid = ctx.job.payload.get("user_id") if ctx.job else None
     return [[Button(lm.fit_button(ctx.t, target),
                     data=callbacks.fit(target, uid if isinstance(uid, int) else None))]]
-
-
-def stop_buttons(ctx: Ctx) -> Keyboard | None:
-    """A live status's ❌ Cancel (who asked may press it)."""
-    job = ctx.job
-    if job is None:
-        return None
-    uid = job.payload.get("user_id")
-    return [[Button(lm.cancel_button(ctx.t),
-                    data=callbacks.stop(job.id, uid if isinstance(uid, int) else None))]]
 
 
 # -- the compress job -----------------------------------------------------------------------------
@@ -247,10 +180,9 @@ async def compress(ctx: Ctx, request: Request) -> None:
     if source is None or source.file is None:
         await chat.send(lm.send_a_video(t))
         return
-    every = local.progress_every * (2 if is_group(chat.chat_id) else 1)
-    status = LiveStatus(chat, await send_progress(chat, "compress", lm.starting(t)), every,
-                        stop_buttons(ctx))
-    status.show(lm.starting(t))  # with its ❌ button
+    buttons = stop_buttons(ctx)
+    status = LiveStatus(chat, await send_progress(chat, "compress", lm.starting(t), buttons),
+                        interval(ctx, local.progress_every), buttons, shown=lm.starting(t))
 
     async def in_line(place: int) -> None:
         status.show(lm.waiting(t, place))
@@ -311,9 +243,7 @@ async def _fetch_and_encode(
     metrics.LOCAL_ENCODE_SECONDS.observe(time.monotonic() - started)
     if not result.smaller:
         metrics.LOCAL_COMPRESSIONS.labels("not_smaller").inc()
-        keyboard = [row for row in presets.keyboard(ctx, source)
-                    if all(b.data and not b.data.startswith(f"{callbacks.PRESET}small:")
-                           for b in row)]
+        keyboard = presets.smaller_keyboard(ctx, source)
         await chat.send(lm.already_small(t, result.input_size, bool(keyboard)),
                         buttons=keyboard or None)
         return

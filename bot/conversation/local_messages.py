@@ -38,6 +38,11 @@ def compressing(t: Translator, fraction: float | None, eta: float | None, again:
     return text
 
 
+def working(t: Translator, elapsed: float) -> str:
+    """While the video service's agent works: "⏳ Working on it… 12 sec"."""
+    return t._("⏳ Working on it… {elapsed}").format(elapsed=t.duration(elapsed))
+
+
 sending = _("📤 Sending the video…")
 
 cancel_button = _("❌ Cancel")
@@ -163,7 +168,56 @@ def export_not_smaller(t: Translator, before: int) -> str:
         before=t.size(before))
 
 
+# -- too large for the video service (4002) -----------------------------------------------------
+
+
+def too_large_to_work_on(t: Translator) -> str:
+    """The video is in the project but too large to work on as it is: smaller ways, as buttons."""
+    return t._(
+        "That video is too large for the video service to work on as it is ({limit} MB at "
+        "most). Tap a lower resolution or a size to fit, and I'll ask for that instead:"
+    ).format(limit=MAX_UPLOAD_MB)
+
+
+def too_large_to_take(t: Translator) -> str:
+    """The upload itself was refused for its size: nothing of it is in the project."""
+    return t._(
+        "That file is too large for the video service ({limit} MB at most), so it couldn't be "
+        "added. Send a shorter clip, or send it as a video rather than a file: most Telegram "
+        "apps then send a smaller copy."
+    ).format(limit=MAX_UPLOAD_MB)
+
+
 # -- LOCAL_COMPRESSION=always: no video service at all -----------------------------------------
+
+def welcome(t: Translator, limit: int) -> str:
+    """/start when every video is compressed here (``limit``: the biggest file, in bytes)."""
+    return t._(
+        "Hi! I compress videos right here, on this bot's own machine, with ffmpeg: no "
+        "account and no credits.\n\n"
+        "1. Send me a video (up to {limit} MB; MP4, MOV, MKV or WebM).\n"
+        "2. Tell me how to compress it, for example “under 10 MB”, “720p”, “50%”, “H.265” or "
+        "“no audio”, or tap a preset.\n\n"
+        "A status shows each step, with ❌ to stop it, and the smaller video comes back here. "
+        "/help lists everything I can do."
+    ).format(limit=limit // 1_000_000)
+
+
+def help_text(t: Translator, limit: int) -> str:
+    """/help when every video is compressed here: only what works without a video service."""
+    return t._(
+        "Send a video, then tell me how to compress it (“under 16 MB”, “720p”, “50%”, "
+        "“H.265”, “no audio”) or tap a preset.\n\n"
+        "/export – compress the current video with the default settings\n"
+        "/status – show the current video\n"
+        "/new – forget the current video\n"
+        "/cancel – stop what I'm doing\n"
+        "/history – your latest videos, to get one again\n"
+        "/language – choose the language\n\n"
+        "I compress on this machine with ffmpeg. "
+        "Supported formats: MP4, MOV, MKV, WebM. Up to {limit} MB."
+    ).format(limit=limit // 1_000_000)
+
 
 no_credits_needed = _(
     "This bot compresses videos on its own machine: there are no credits to count."

@@ -183,12 +183,13 @@ class OutboxChat:
             notice, lambda: self._chat.send(messages.maybe_missing(self._t))
         )
 
-    async def send_progress(self, step: str, text: str) -> int | None:
+    async def send_progress(self, step: str, text: str,
+                            buttons: Keyboard | None = None) -> int | None:
         """A progress message, at most once: ``None`` when an earlier run may have sent it."""
         before = await self.before(step)
         if before is not None:
             return before.message_id if before.sent else None
-        return await self._recorded(step, lambda: self._chat.send(text))
+        return await self._recorded(step, lambda: self._chat.send(text, buttons=buttons))
 
     async def edit(self, message_id: int, text: str, *, buttons: Keyboard | None = None,
                    html: str | None = None) -> None:
@@ -220,11 +221,12 @@ DELIVERY = "delivery"
 Delivery = Literal["new", "sent", "unsure"]
 
 
-async def send_progress(chat: Chat, step: str, text: str) -> int | None:
+async def send_progress(chat: Chat, step: str, text: str,
+                        buttons: Keyboard | None = None) -> int | None:
     """Send a progress message at most once per job (``None``: maybe sent before)."""
     if isinstance(chat, OutboxChat):
-        return await chat.send_progress(step, text)
-    return await chat.send(text)
+        return await chat.send_progress(step, text, buttons)
+    return await chat.send(text, buttons=buttons)
 
 
 async def progress_before(chat: Chat, step: str) -> int | None:

@@ -50,3 +50,10 @@ async def instruction(ctx: Ctx, key: str) -> str | None:
     if source is None:
         return None
     return messages.preset_instruction(ctx.t, key, source.video)
+
+
+def smaller_keyboard(ctx: Ctx, source: Source) -> Keyboard:
+    """Only the presets that make the file smaller by a measure (720p, a size to fit): for a
+    video too large to work on as it is."""
+    return [row for row in keyboard(ctx, source)
+            if all(b.data and not b.data.startswith(f"{callbacks.PRESET}small:") for b in row)]

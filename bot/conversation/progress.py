@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from bot.conversation.context import Ctx
+from bot.conversation.status import current
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +145,32 @@ class Transfer(_Status):
                 shown = text
 
 
+class _Shown(Transfer):
+    """A transfer shown in the job's live status: each chunk hands it the text (the status
+    throttles its own edits)."""
+
+    def __init__(self, ctx: Ctx, text: Callable[[int, int | None], str], total: int | None,
+                 show: Callable[[str], None]) -> None:
+        super().__init__(ctx, text, total)
+        self._show = show
+
+    def advance(self, done: int, total: int | None = None) -> None:
+        super().advance(done, total)
+        self._show(self._text(self.done, self.total))
+
+
 @contextlib.asynccontextmanager
 async def transfer(
     ctx: Ctx, text: Callable[[int, int | None], str], total: int | None = None
 ) -> AsyncIterator[Transfer]:
-    """Percent-and-size status for a long transfer; feed it with ``advance``."""
+    """Percent-and-size status for a long transfer; feed it with ``advance``. In a job with
+    a live status (bot/conversation/status.py) that status shows it, from the first byte."""
+    live = current(ctx)
+    if live is not None:
+        shown = _Shown(ctx, text, total, live.show)
+        live.show(text(0, total))
+        yield shown
+        return
     status = Transfer(ctx, text, total)
     status._tasks = [asyncio.create_task(status._run())]
     try:

@@ -25,6 +25,7 @@ from bot.conversation.chat import Chat, ChatUnavailable
 from bot.conversation.context import Ctx, Services
 from bot.conversation.line import Line
 from bot.conversation.outbox import OutboxChat
+from bot.conversation.status import job_status
 from bot.i18n import Translator, choose_locale, translator
 from bot.store import Job
 
@@ -295,10 +296,11 @@ class ChatQueue:
         if not resumed and not await self.svc.store.start_job(job.id):
             return  # cancelled between the read and now
         try:
-            dealt_with = resumed and self.on_interrupted is not None and (
-                await self.on_interrupted(ctx, job))
-            if not dealt_with:
-                await self.handlers[job.kind](ctx, job)
+            async with job_status(ctx, job):  # one live status with ❌, from the first second
+                dealt_with = resumed and self.on_interrupted is not None and (
+                    await self.on_interrupted(ctx, job))
+                if not dealt_with:
+                    await self.handlers[job.kind](ctx, job)
         except asyncio.CancelledError:
             raise  # /cancel marks the job itself; a shutdown leaves it to resume
         except ChatUnavailable as exc:
@@ -340,6 +342,10 @@ class ChatQueue:
             except Exception:
                 log.exception("worker failed while being cancelled")
         return count
+
+    def running(self, chat_id: int, thread_id: int) -> int | None:
+        """The job this process runs for the chat now, if any."""
+        return self._running.get((chat_id, thread_id))
 
     async def cancel_job(self, chat_id: int, thread_id: int, job_id: int) -> bool:
         """Stop one job (its status's ❌ button): the chat's other work goes on. ``False``

@@ -7,6 +7,8 @@ result can be exported.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from typing import Any
 from bot import metrics
 from bot.backend.errors import AgentError, BackendError, Unavailable, stream_error
 from bot.backend.events import AnswerBuilder, End, StreamError, TextChunk, ToolActivity
-from bot.conversation import callbacks, messages, rich
+from bot.conversation import callbacks, local_messages, messages, rich, status
 from bot.conversation.accounts import Identity
 from bot.conversation.chat import Button
 from bot.conversation.context import Ctx
@@ -157,7 +159,12 @@ async def run_turn(
     text = ""
     started = time.monotonic()
     seen = Seen()
-    async with progress(ctx, lambda elapsed: messages.still_working(t, elapsed)):
+    live = status.current(ctx)
+    # The job's live status counts the agent's time; without one, "still working" appears.
+    still = None if live is not None else (lambda elapsed: messages.still_working(t, elapsed))
+    ticking = contextlib.nullcontext() if live is None else live.ticking(
+        local_messages.starting(t), lambda elapsed: local_messages.working(t, elapsed))
+    async with progress(ctx, still), ticking:
         try:
             note = await align_language(ctx)
             text = await stream_answer(
@@ -168,6 +175,13 @@ async def run_turn(
                                                      ctx.t.locale)
         except BackendError as exc:
             error = exc
+        except asyncio.CancelledError:
+            # ❌ or /cancel before the answer: no "Setting up…" left hanging for good.
+            if reuse is not None and ctx.job is not None and (
+                    await svc.store.cancelled_among([ctx.job.id])):
+                with contextlib.suppress(Exception):
+                    await chat.delete(reuse)
+            raise
         metrics.TURN_SECONDS.observe(time.monotonic() - started)
         metrics.TURNS.labels("error" if error else "ok").inc()
         # Words without a tool call cannot have changed the draft: no state read, unless

@@ -6,13 +6,14 @@ the press, store what it asks for, hand it on, answer the query.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot.conversation import callbacks, flows, messages, presets, settings
+from bot.conversation import callbacks, flows, local_messages, messages, presets, settings
 from bot.conversation.context import Ctx
 from bot.i18n import SUPPORTED
 from bot.telegram.handlers import _admin_or_refuse, _in_group, _key, _payload, ctx_for
@@ -169,8 +170,19 @@ async def _stop(update: Update, context: BotContext, job_id: int) -> str | None:
     queue = context.runtime.queue
 
     async def stop(ctx: Ctx) -> str | None:
-        if not await queue.cancel_job(ctx.chat.chat_id, ctx.chat.thread_id, job_id):
+        chat_id, thread_id = ctx.chat.chat_id, ctx.chat.thread_id
+        job = await ctx.svc.store.get_job(chat_id, thread_id, job_id)
+        here = queue.running(chat_id, thread_id) == job_id
+        if not await queue.cancel_job(chat_id, thread_id, job_id):
             return messages.cancelled(ctx.t, 0)
+        if job is not None and job.state == "running":
+            # Its render (one per topic, the running job's) must not resume after a restart.
+            await ctx.svc.store.set_render(chat_id, thread_id, None)
+        query = update.callback_query
+        if not here and query is not None and query.message is not None:
+            # Not running in this process (a restart, another replica): confirm it here.
+            with contextlib.suppress(Exception):
+                await ctx.chat.edit(query.message.message_id, local_messages.stopped(ctx.t))
         return None
 
     return await _job_press(update, context, job_id, stop)

@@ -49,7 +49,7 @@ async def test_no_credits_with_operator_token_says_top_up(tmp_path: Any) -> None
     ("code", "status", "expected"),
     [
         (4001, 200, "mp4, mov, avi, webm, mkv"),
-        (4002, 200, "compress or trim"),
+        (4002, 200, "couldn't be added"),
         (429, 429, "try again in a few minutes"),
         (500, 502, "unavailable right now"),
     ],

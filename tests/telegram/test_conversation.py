@@ -184,14 +184,17 @@ async def test_negated_export_is_an_instruction_and_holds_the_auto_export(h: Har
 # -- a turn ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("harness_options", [{"still_working_seconds": 0.3}])
-async def test_still_working_is_one_message_edited_then_removed(h: Harness) -> None:
-    h.backend.queue_turn([adk_call("compress", {}), sleep_frame(1.2), adk_text("All done.")])
+@pytest.mark.parametrize("harness_options", [{"transfer_progress_seconds": 0.3}])
+async def test_the_agents_time_is_one_status_edited_then_removed(h: Harness) -> None:
+    # The job's live status (issue 22) counts the agent's time; no "still working" besides.
+    h.backend.queue_turn([adk_call("compress", {}), sleep_frame(1.6), adk_text("All done.")])
     await h.tg.send_text(ALICE, "make it smaller")
     await h.tg.wait_for_message(ALICE, contains="All done.", timeout=10)
     await h.idle()
-    status = [m for m in h.tg.messages(ALICE) if "Still working" in (m.text or "")
-              or any("Still working" in e for e in m.edits)]
+    assert not any("Still working" in t for m in h.tg.messages(ALICE)
+                   for t in [*m.edits, m.text or ""])
+    status = [m for m in h.tg.messages(ALICE) if "Working on it" in (m.text or "")
+              or any("Working on it" in e for e in m.edits)]
     assert len(status) == 1
     assert status[0].deleted
     assert status[0].edits  # edited in place with the elapsed time
@@ -316,7 +319,9 @@ async def test_rendering_status_is_edited_in_place(tmp_path: Any) -> None:
         h.backend.render_polls = 5
         await send_clip(h, caption=COMPRESS)
         await h.tg.wait_for_message(ALICE, kind="video", timeout=20)
-        status = [m for m in h.tg.messages(ALICE) if "Rendering" in (m.text or "")]
+        await h.idle()
+        status = [m for m in h.tg.messages(ALICE)
+                  if any("Rendering" in t for t in [*m.edits, m.text or ""])]
         assert len(status) == 1 and status[0].edits and status[0].deleted
 
 
@@ -479,14 +484,15 @@ async def test_editing_a_message_does_not_run_it_again(h: Harness) -> None:
     assert len(h.backend.requests_to("run_sse")) == 1
 
 
-async def test_cancel_during_a_render_removes_its_status(h: Harness) -> None:
+async def test_cancel_during_a_render_stops_its_status(h: Harness) -> None:
     h.backend.render_polls = 1000
     await send_clip(h, caption=COMPRESS)
     status = await h.tg.wait_for_message(ALICE, contains="Rendering", timeout=15)
     await h.tg.send_text(ALICE, "/cancel")
-    await h.tg.wait_for_message(ALICE, contains="Stopped")
-    await h.tg.wait_for(lambda: next(m for m in h.tg.messages(ALICE)
-                                     if m.message_id == status.message_id).deleted)
+    await h.tg.wait_for_message(ALICE, contains="request was cancelled")
+    # The job's live status says it stopped, without its ❌ (issue 22).
+    await h.tg.wait_for(lambda: (lambda m: "Stopped" in (m.text or "") and not m.buttons)(
+        next(m for m in h.tg.messages(ALICE) if m.message_id == status.message_id)))
     topic = await h.runtime.svc.store.get_topic(ALICE, 0)
     assert topic is not None and topic.render_id is None
     await h.restart()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.conversation import messages
+from bot.conversation import local_messages, messages
 from bot.i18n import translator
 from bot.sandbox.backend import adk_call, make_draft, sleep_frame
 from bot.sandbox.harness import Harness
@@ -57,14 +57,14 @@ async def test_error_summary_and_progress_in_the_users_script(
     user_id = 6001
     user = h.tg.user(user_id, language_code=code)
 
-    # still working, then a no-text turn summarised as a timeline
+    # the live status, then a no-text turn summarised as a timeline
     h.backend.queue_turn([adk_call("music", {}), sleep_frame(0.9)],
                          draft=make_draft(bgm=("Lo-fi", 0.35)))
     await h.tg.send_text(user_id, "add music", user=user)
     summary = await h.tg.wait_for_message(user_id, contains="Lo-fi", timeout=10)
     await h.idle()
     status = [m for m in h.tg.messages(user_id) if m.deleted]
-    assert status and status[0].params["text"] == messages.still_working(t)
+    assert status and status[0].params["text"] == local_messages.starting(t)
     assert t._("Video") in (summary.text or "") and t._("Music") in (summary.text or "")
     assert (summary.text or "").startswith(messages.done_with_summary(t, "").strip()[:4])
 

@@ -118,8 +118,11 @@ async def test_a_long_upload_shows_one_status_edited_with_percent_then_removed(
     h.backend.upload_chunk_delay = 0.004
     await h.tg.send_video(ALICE, b"", file_name="long.mp4", source_path=source)
     await h.tg.wait_for_message(ALICE, contains="Received", timeout=30)
-    status = next(m for m in h.tg.messages(ALICE) if "Uploading" in [*m.edits, m.text or ""][0])
-    shown = [*status.edits, status.text or ""]
+    await h.idle()
+    # The job's live status (issue 22) shows the upload among its stages.
+    status = next(m for m in h.tg.messages(ALICE)
+                  if any("Uploading" in t for t in [*m.edits, m.text or ""]))
+    shown = [t for t in [*status.edits, status.text or ""] if "Uploading" in t]
     assert all(s.startswith("📤 Uploading long.mp4… ") and s.endswith(" of 25.2 MB")
                for s in shown), shown
     percents = [int(s.split("… ")[1].split("%")[0]) for s in shown]
