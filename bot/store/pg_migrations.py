@@ -129,4 +129,14 @@ PG_MIGRATIONS: list[str] = [
     """
     ALTER TABLE topics ADD COLUMN line_message_id BIGINT;
     """,
+    # 10: helper "settings"' migration (issue 22) lands here on main; a placeholder on the
+    # "lease" branch only, so its number stays free. The integrator puts the real one here.
+    "SELECT 1",
+    # 11: fencing tokens (issue 23 item 2): each claim of a chat gets a new epoch, never
+    # reused (a sequence, so a lease deleted and claimed again does not start over); a
+    # renewal keeps it. The irreversible steps check it (bot/store/claims.py).
+    """
+    CREATE SEQUENCE chat_lease_epochs;
+    ALTER TABLE chat_leases ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
+    """,
 ]
