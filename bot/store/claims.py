@@ -103,6 +103,15 @@ class ExclusiveSteps(ABC):
         lease is alive. Claiming a chat one holds renews it (with a new epoch)."""
         return await self.claim(chat_id, thread_id, owner, ttl) is not None
 
+    async def finish_job(self, job_id: int) -> None:
+        """running → done, with the album items it claimed (a stale holder cannot: the job
+        is its new holder's)."""
+        await self._exclusive(
+            "UPDATE jobs SET state = 'done', updated_at = $1 WHERE ((id = $2 AND state ="
+            f" 'running') OR (batch_of = $2 AND state = 'claimed')) AND {FENCE}",
+            time.time(), job_id,
+        )
+
     async def mark_uploaded(self, job_id: int, result: dict[str, Any]) -> None:
         """The job's files reached the backend: a restart must not upload them again."""
         await self._exclusive(

@@ -359,14 +359,6 @@ class ChatStore(ExclusiveSteps, ABC):
         """pending → running; ``False`` when the job is no longer pending (cancelled)."""
         return await self.set_job_state(job_id, "running", expect=("pending",))
 
-    async def finish_job(self, job_id: int) -> None:
-        """running → done, with the album items it claimed."""
-        await self._run(
-            "UPDATE jobs SET state = 'done', updated_at = $1 WHERE (id = $2 AND state = 'running')"
-            " OR (batch_of = $2 AND state = 'claimed')",
-            time.time(), job_id,
-        )
-
     async def cancel_jobs(self, chat_id: int, thread_id: int) -> int:
         """Cancel what runs and waits (album items too); returns how many requests ended."""
         now = time.time()
