@@ -322,6 +322,15 @@ class ChatStore(ExclusiveSteps, ABC):
         )
         return [Job.from_row(row) for row in rows]
 
+    async def album_started(self, chat_id: int, thread_id: int, media_group_id: str) -> bool:
+        """Whether an item of this album was queued here (by any replica or process)."""
+        found = await self._value(
+            "SELECT 1 FROM jobs WHERE chat_id = $1 AND thread_id = $2 AND kind = 'media'"
+            f" AND {self._media_group} = $3 LIMIT 1",
+            chat_id, thread_id, media_group_id,
+        )
+        return found is not None
+
     async def get_job(self, chat_id: int, thread_id: int, job_id: int) -> Job | None:
         """One of this chat's jobs (a 🔁 button names it), ``None`` if not this chat's."""
         row = await self._row(
