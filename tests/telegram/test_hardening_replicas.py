@@ -1,6 +1,9 @@
-"""Issue 23, item 4: an album (one media_group_id) is one request whatever replica or
-process receives its items. In a group only the first item mentions the bot; the others
-belong to it because of the album, which used to be remembered in one process's memory."""
+"""Issue 23, items 3 and 4, through the real Application on SQLite and on PostgreSQL.
+
+An album (one media_group_id) is one request whatever replica or process receives its
+items: in a group only the first item mentions the bot, the others belong to it because of
+the album, which used to be remembered in one process's memory. And a chat's first backend
+session is one session even when two replicas need it at the same moment."""
 
 from __future__ import annotations
 
@@ -63,3 +66,29 @@ async def test_an_album_split_across_two_replicas_is_handled_once_and_whole(
         uploads = a.backend.requests_to("upload")
         assert len(uploads) == 1 and len(uploads[0].files) == 3
         assert len(a.backend.requests_to("run_sse")) == 1
+
+
+async def test_two_replicas_starting_a_chats_first_session_use_one(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Issue 23, item 3, through the Application: A's worker uploads the chat's first video
+    while B answers its /status; both need the chat's first session at the same moment.
+    Everything the chat does must go to one session, the one kept in the store."""
+    chat = 4201
+    async with replicas(tmp_path, pg_url, lease=30) as (a, b):
+        await b.start_bot()
+        a.backend.delays["create_session"] = 0.5
+        a.tg.webhook_url = a.webhook_url
+        await a.tg.send_video(chat, VIDEO, file_name="clip.mp4")
+        await a.tg.wait_for(lambda: a.tg.webhook_deliveries)
+        a.tg.webhook_url = b.webhook_url
+        await a.tg.send_text(chat, "/status")
+        await a.tg.wait_for(lambda: a.backend.requests_to("upload"), timeout=15)
+        await a.tg.wait_for(lambda: a.backend.requests_to("state"), timeout=15)
+        await a.idle()
+        await b.idle()
+        topic = await a.runtime.svc.store.get_topic(chat, 0)
+        assert topic is not None and topic.session_id
+        used = {r.path.split("/")[5] for r in a.backend.requests_to("upload")}
+        used |= {r.path.split("/")[5] for r in a.backend.requests_to("state")}
+        assert used == {topic.session_id}
