@@ -121,7 +121,14 @@ class Accounts:
         if topic and topic.session_id and not renew:
             return topic.session_id
         session = await self.client.create_session(token, language)
-        await self.store.save_session(chat_id, thread_id, session.session_id, language)
+        # Single winner: another replica may have made one meanwhile; all use the first kept.
+        kept = await self.store.save_session_once(
+            chat_id, thread_id, session.session_id, language,
+            replacing=topic.session_id if topic else None,
+        )
+        if kept != session.session_id:
+            log.info("chat %s/%s: another replica's new session is used", chat_id, thread_id)
+            return kept
         if session.user_id and not self.operator_token:
             await self.remember_user_id(chat_id, session.user_id)
         log.info("chat %s/%s: new backend session", chat_id, thread_id)

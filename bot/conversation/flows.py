@@ -250,9 +250,7 @@ async def media_job(ctx: Ctx, job: Job) -> None:
     group = job.payload.get("media_group_id")
     if group:
         # An album arrives as several updates; they are one upload and at most one turn.
-        if job.uploaded is None:
-            await asyncio.sleep(ctx.svc.timing.album_wait)
-        jobs += await ctx.svc.store.take_album(job.chat_id, job.thread_id, str(group), job.id)
+        jobs += await _gather_album(ctx, job, str(group))
     items = [MediaItem.from_payload(j.payload["item"]) for j in jobs]
     caption = next((str(j.payload["caption"]) for j in jobs if j.payload.get("caption")), "")
     # No words: the chat's default preset (/settings), as if its button had been pressed;
@@ -296,6 +294,24 @@ async def media_job(ctx: Ctx, job: Job) -> None:
     elif default is not None and source is not None:
         await _instruct(ctx, job, messages.preset_instruction(ctx.t, default, source.video),
                         export_when_done=True)
+
+
+async def _gather_album(ctx: Ctx, job: Job, group: str) -> list[Job]:
+    """The album's other items, claimed for ``job``: after the usual wait, again for as long
+    as more keep arriving (they may reach other replicas, or this process after a restart,
+    later than a single process would see them), up to ten waits."""
+    store, wait = ctx.svc.store, ctx.svc.timing.album_wait
+    taken = await store.take_album(job.chat_id, job.thread_id, group, job.id)
+    if job.uploaded is not None:
+        return taken  # uploaded before a restart: exactly what was uploaded then
+    await asyncio.sleep(wait)
+    for _ in range(10):
+        more = await store.take_album(job.chat_id, job.thread_id, group, job.id)
+        if len(more) == len(taken):
+            return more  # none came since the last look
+        taken = more
+        await asyncio.sleep(wait / 2)
+    return taken
 
 
 async def _upload_once(

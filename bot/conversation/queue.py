@@ -28,6 +28,7 @@ from bot.conversation.outbox import OutboxChat
 from bot.conversation.status import job_status
 from bot.i18n import Translator, choose_locale, translator
 from bot.store import Job
+from bot.store.claims import Fence, LeaseLost, holding
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,11 @@ class ChatQueue:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds
         self._running: dict[Key, int] = {}  # the job each local worker runs now
+        self._held: dict[Key, float] = {}
+        """Per chat this replica claimed: when (monotonic, taken before the request went
+        out) its lease was last granted or renewed; it may have expired a lease later."""
         self._replica: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self.chat_for = chat_for
         self.handlers = handlers
         self.on_error = on_error
@@ -211,64 +216,79 @@ class ChatQueue:
     async def _work(self, key: Key) -> None:
         chat_id, thread_id = key
         store = self.svc.store
-        claimed = False
+        fence: Fence | None = None
         try:
             leaving = self._leaving.get(key)
             if leaving is not None:
                 # This replica's previous worker of the chat is still deleting its lease
                 # row; claiming now would be undone by that delete.
                 await leaving.wait()
-            if not await store.claim_chat(chat_id, thread_id, self.owner, self.lease_seconds):
+            asked = time.monotonic()
+            fence = await store.claim(chat_id, thread_id, self.owner, self.lease_seconds)
+            if fence is None:
                 return  # another replica works this chat; its worker (or a sweep) runs it
-            claimed = True
-            failures = 0
-            while not self._closing:
-                # A submit after this line either is visible to the read below (stored
-                # first) or sets the flag again, which is checked after an empty read with
-                # no await before the worker deregisters: no job can be stranded.
-                self._kicked.discard(key)
-                try:
-                    job = await self.svc.store.next_job(chat_id, thread_id)
-                    if job is None:
-                        if key in self._kicked:
-                            continue
-                        return
-                    self._running[key] = job.id
-                    try:
-                        with contextlib.suppress(Exception):  # a notice never holds it up
-                            await self.line.moved(chat_id, thread_id, job)
-                        await self._run(job)
-                    finally:
-                        self._running.pop(key, None)
-                    failures = 0
-                except Exception:
-                    # The store failed (locked, disk full, connection gone): the job is still
-                    # in it, so the worker waits and reads again rather than leaving the
-                    # chat silent until a restart.
-                    failures += 1
-                    delay = store_backoff(failures)
-                    log.warning("chat %s: store failed in the worker; retrying in %.1f s",
-                                chat_id, delay, exc_info=True)
-                    await asyncio.sleep(delay)
+            self._held[key] = asked
+            with holding(fence):
+                await self._drain(key, fence)
         finally:
             if self._workers.get(key) is asyncio.current_task():
                 del self._workers[key]
             self._kicked.discard(key)
-            if claimed:
-                await self._release(key)
+            if fence is not None:
+                self._held.pop(key, None)
+                await self._release(key, fence)
             new_id = self._moved.get(chat_id)
             if new_id is not None and (new_id, thread_id) in self._kicked:
                 self._kicked.discard((new_id, thread_id))
                 self._kick((new_id, thread_id))
 
-    async def _release(self, key: Key) -> None:
+    async def _drain(self, key: Key, fence: Fence) -> None:
+        """Run the chat's jobs until none is left, while this worker holds the chat."""
+        chat_id, thread_id = key
+        failures = 0
+        while not self._closing:
+            # A submit after this line either is visible to the read below (stored first)
+            # or sets the flag again, which is checked after an empty read with no await
+            # before the worker deregisters: no job can be stranded.
+            self._kicked.discard(key)
+            try:
+                job = await self.svc.store.next_job(chat_id, thread_id)
+                if job is None:
+                    if key in self._kicked:
+                        continue
+                    return
+                self._running[key] = job.id
+                try:
+                    with contextlib.suppress(Exception):  # a notice never holds it up
+                        await self.line.moved(chat_id, thread_id, job)
+                    await self._run(job)
+                finally:
+                    self._running.pop(key, None)
+                failures = 0
+            except LeaseLost:
+                # Another replica holds the chat now (this one's lease lapsed): it finishes
+                # the job; this worker did nothing irreversible since and stops.
+                log.warning("chat %s: lease lost (claim %s); this replica stops working it",
+                            chat_id, fence.epoch)
+                return
+            except Exception:
+                # The store failed (locked, disk full, connection gone): the job is still
+                # in it, so the worker waits and reads again rather than leaving the chat
+                # silent until a restart.
+                failures += 1
+                delay = store_backoff(failures)
+                log.warning("chat %s: store failed in the worker; retrying in %.1f s",
+                            chat_id, delay, exc_info=True)
+                await asyncio.sleep(delay)
+
+    async def _release(self, key: Key, fence: Fence) -> None:
         """Let go of a chat's lease, then look once more: another replica may have stored a
         job while this one still held the chat (its claim failed), and it would otherwise
         wait for the next sweep, a third of a lease later."""
         store = self.svc.store
         leaving = self._leaving[key] = asyncio.Event()
         try:
-            await store.release_chat(*key, self.owner)
+            await store.release_chat(*key, self.owner, fence)
             if store.shared and not self._closing and await store.count_waiting(*key):
                 self._kick(key)
         except Exception:  # the lease then simply expires, or the sweep finds the job
@@ -308,6 +328,8 @@ class ChatQueue:
         except TakenOver:
             log.warning("chat %s: job %s was taken over by another replica", job.chat_id, job.id)
             return  # its new owner finishes it
+        except LeaseLost:
+            raise  # not the job's failure: the worker stops, the new holder finishes it
         except Exception as exc:
             log.exception("chat %s: job %s (%s) failed", job.chat_id, job.id, job.kind)
             if self.on_error:
@@ -322,6 +344,8 @@ class ChatQueue:
             try:
                 await self.svc.store.finish_job(job.id)
                 return
+            except LeaseLost:
+                raise  # a stale holder does not mark done what the new holder works
             except Exception:
                 failures += 1
                 delay = store_backoff(failures)
@@ -367,12 +391,15 @@ class ChatQueue:
             self._kick(key)
         if self.svc.store.shared and self._replica is None:
             self._replica = asyncio.create_task(self._keep_leases(), name="chat-leases")
+            self._watchdog = asyncio.create_task(self._watch_leases(), name="lease-watchdog")
         return len(keys)
 
     async def _keep_leases(self) -> None:
         """Every third of a lease: renew this replica's leases, stop a worker whose job was
         cancelled by another replica (or whose lease was lost), and start workers for work
-        nobody holds (a dead replica's chats, a job that arrived as its holder let go)."""
+        nobody holds (a dead replica's chats, a job that arrived as its holder let go).
+        A round may hang on a stalled connection (even its cancellation waits for the
+        socket): :meth:`_watch_leases` stops the chats it could not renew in time."""
         store = self.svc.store
         period = self.lease_seconds / 3
         renewed = time.monotonic()
@@ -382,25 +409,57 @@ class ChatQueue:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             next_at = time.monotonic() + period
             try:
-                running = dict(self._running)  # before renewing: each is claimed by now
-                held = await store.renew_claims(self.owner, self.lease_seconds)
-                gap, renewed = time.monotonic() - renewed, time.monotonic()
-                if gap > 2 * period:
-                    log.warning("leases renewed %.1f s apart (lease %.1f s): this replica or"
-                                " the database is overloaded; its chats may move to another",
-                                gap, self.lease_seconds)
-                cancelled = await store.cancelled_among(list(running.values()))
-                for key, job_id in running.items():
-                    if job_id in cancelled or key not in held:
-                        task = self._workers.pop(key, None)
-                        if task is not None:
-                            log.info("chat %s: job %s stopped (cancelled elsewhere or lease"
-                                     " lost)", key[0], job_id)
-                            task.cancel()
-                for key in await store.unclaimed_work():
-                    self._kick(key)
+                async with asyncio.timeout(period):
+                    running = dict(self._running)  # before renewing: each is claimed by now
+                    asked = time.monotonic()
+                    held = await store.renew_claims(self.owner, self.lease_seconds)
+                    for key in held:
+                        if key in self._held:
+                            self._held[key] = max(self._held[key], asked)
+                    gap, renewed = asked - renewed, asked
+                    if gap > 2 * period:
+                        log.warning("leases renewed %.1f s apart (lease %.1f s): this replica"
+                                    " or the database is overloaded; its chats may move to"
+                                    " another", gap, self.lease_seconds)
+                    cancelled = await store.cancelled_among(list(running.values()))
+                    for key, job_id in running.items():
+                        if job_id in cancelled or key not in held:
+                            task = self._workers.pop(key, None)
+                            if task is not None:
+                                log.info("chat %s: job %s stopped (cancelled elsewhere or"
+                                         " lease lost)", key[0], job_id)
+                                task.cancel()
+                    for key in await store.unclaimed_work():
+                        self._kick(key)
             except Exception:
                 log.warning("lease upkeep failed; retrying", exc_info=True)
+
+    async def _watch_leases(self) -> None:
+        """Stop a chat's worker a third of a lease before its lease may expire, counted on
+        the monotonic clock from the last grant or renewal that succeeded: nothing here
+        waits for the database, so a renewal that hangs cannot keep a worker on a chat that
+        another replica is about to take over. (Its irreversible steps are fenced besides,
+        for a worker that wakes up later still: bot/store/claims.py.)"""
+        period = self.lease_seconds / 3
+        safe = self.lease_seconds - period
+        while not self._closing:
+            now = time.monotonic()
+            first = min(self._held.values(), default=now)
+            await asyncio.sleep(min(period, max(0.05, first + safe - now)))
+            self._stop_expiring(safe)
+
+    def _stop_expiring(self, safe: float) -> None:
+        """Stop the workers of chats whose lease was last granted ``safe`` seconds ago or
+        more: the next renewal could come too late, and another replica may take them."""
+        now = time.monotonic()
+        late = [(key, now - at) for key, at in self._held.items() if now - at >= safe]
+        for key, ago in late:
+            del self._held[key]
+            task = self._workers.pop(key, None)
+            if task is not None:
+                log.warning("chat %s: lease may have expired (last renewed %.1f s ago, lease"
+                            " %.1f s): its worker stops", key[0], ago, self.lease_seconds)
+                task.cancel()
 
     async def shutdown(self, grace: float = 0) -> None:
         """Take no new job; let running ones finish for up to ``grace`` seconds, then stop
@@ -416,10 +475,11 @@ class ChatQueue:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._workers.clear()
-        if self._replica is not None:  # leases are renewed until the last worker is gone
-            self._replica.cancel()
-            await asyncio.gather(self._replica, return_exceptions=True)
-            self._replica = None
+        for keeper in (self._replica, self._watchdog):  # renewed until the last worker is gone
+            if keeper is not None:
+                keeper.cancel()
+                await asyncio.gather(keeper, return_exceptions=True)
+        self._replica = self._watchdog = None
 
     async def idle(self) -> None:
         """Wait until no chat has work (tests and the demo use this)."""

@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from bot.store.chat_settings import SettingsQueries
+from bot.store.claims import ExclusiveSteps, Fence
 from bot.store.moves import ChatMoves
 from bot.store.records import (
     ChatRecord,
@@ -52,9 +53,10 @@ def _marks(first: int, count: int) -> str:
     return ", ".join(f"${i}" for i in range(first, first + count))
 
 
-class ChatStore(SettingsQueries, ChatMoves, ABC):
+class ChatStore(SettingsQueries, ChatMoves, ExclusiveSteps, ABC):
     """A chat's identity, its sessions and renders, its durable queue of work, and its
-    /settings (``chat_settings.py``); a chat whose id changed moves (``moves.py``)."""
+    /settings (``chat_settings.py``); a chat whose id changed moves (``moves.py``); the
+    steps that must not run twice are fenced by the chat's lease (``claims.py``)."""
 
     # -- what an engine supplies -------------------------------------------------------------
 
@@ -112,16 +114,14 @@ class ChatStore(SettingsQueries, ChatMoves, ABC):
         then claims chats before working them and sweeps for work nobody holds."""
 
     @abstractmethod
-    async def claim_chat(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> bool:
-        """Hold the chat for ``owner`` for ``ttl`` seconds; ``False`` while another owner's
-        lease is alive. Claiming a chat one holds renews it."""
-
-    @abstractmethod
     async def renew_claims(self, owner: str, ttl: float) -> set[tuple[int, int]]:
         """Extend every lease ``owner`` holds; returns the chats it still holds."""
 
     @abstractmethod
-    async def release_chat(self, chat_id: int, thread_id: int, owner: str) -> None: ...
+    async def release_chat(
+        self, chat_id: int, thread_id: int, owner: str, fence: Fence | None = None
+    ) -> None:
+        """Let go of the chat (only ``fence``'s claim of it, when given)."""
 
     @abstractmethod
     async def unclaimed_work(self) -> list[tuple[int, int]]:
@@ -216,15 +216,6 @@ class ChatStore(SettingsQueries, ChatMoves, ABC):
     async def set_line(self, chat_id: int, thread_id: int, message_id: int | None) -> None:
         """The chat's line notice (``conversation/line.py``), or ``None`` once it is gone."""
         await self._upsert_topic(chat_id, thread_id, line_message_id=message_id)
-
-    async def set_render(
-        self, chat_id: int, thread_id: int, render_id: str | None, message_id: int | None = None
-    ) -> None:
-        started = time.time() if render_id else None
-        await self._upsert_topic(
-            chat_id, thread_id, render_id=render_id, render_message_id=message_id,
-            render_started_at=started,
-        )
 
     async def set_draft_hash(self, chat_id: int, thread_id: int, draft_hash: str | None) -> None:
         await self._upsert_topic(chat_id, thread_id, draft_hash=draft_hash)
@@ -335,6 +326,15 @@ class ChatStore(SettingsQueries, ChatMoves, ABC):
         )
         return [Job.from_row(row) for row in rows]
 
+    async def album_started(self, chat_id: int, thread_id: int, media_group_id: str) -> bool:
+        """Whether an item of this album was queued here (by any replica or process)."""
+        found = await self._value(
+            "SELECT 1 FROM jobs WHERE chat_id = $1 AND thread_id = $2 AND kind = 'media'"
+            f" AND {self._media_group} = $3 LIMIT 1",
+            chat_id, thread_id, media_group_id,
+        )
+        return found is not None
+
     async def get_job(self, chat_id: int, thread_id: int, job_id: int) -> Job | None:
         """One of this chat's jobs (a 🔁 button names it), ``None`` if not this chat's."""
         row = await self._row(
@@ -371,31 +371,6 @@ class ChatStore(SettingsQueries, ChatMoves, ABC):
     async def start_job(self, job_id: int) -> bool:
         """pending → running; ``False`` when the job is no longer pending (cancelled)."""
         return await self.set_job_state(job_id, "running", expect=("pending",))
-
-    async def finish_job(self, job_id: int) -> None:
-        """running → done, with the album items it claimed."""
-        await self._run(
-            "UPDATE jobs SET state = 'done', updated_at = $1 WHERE (id = $2 AND state = 'running')"
-            " OR (batch_of = $2 AND state = 'claimed')",
-            time.time(), job_id,
-        )
-
-    async def mark_uploaded(self, job_id: int, result: dict[str, Any]) -> None:
-        """The job's files reached the backend: a restart must not upload them again."""
-        await self._run(
-            "UPDATE jobs SET uploaded = $1, updated_at = $2 WHERE id = $3",
-            self._json(result), time.time(), job_id,
-        )
-
-    async def mark_turn_sent(self, job_id: int) -> bool:
-        """The job's instruction is about to reach the agent: a restart must not send it
-        again (the edit could be applied twice). ``False`` when it was marked already: with
-        replicas, another one took the job over and sends it (only one caller wins)."""
-        changed = await self._run(
-            "UPDATE jobs SET turn_sent = TRUE, updated_at = $1 WHERE id = $2 AND NOT turn_sent",
-            time.time(), job_id,
-        )
-        return changed == 1
 
     async def cancel_jobs(self, chat_id: int, thread_id: int) -> int:
         """Cancel what runs and waits (album items too); returns how many requests ended."""
@@ -443,19 +418,6 @@ class ChatStore(SettingsQueries, ChatMoves, ABC):
         (the health check relies on that)."""
         return int(await self._value(f"SELECT COUNT(*) FROM jobs WHERE {_UNFINISHED}"))
 
-    async def prune_jobs(self, older_than_seconds: float = 7 * 86400) -> None:
-        """Finished jobs are only kept to recognise repeated updates; a week is plenty."""
-        cutoff = time.time() - older_than_seconds
-        await self._run(
-            "DELETE FROM jobs WHERE state NOT IN ('pending', 'running', 'claimed')"
-            " AND updated_at < $1",
-            cutoff,
-        )
-        await self._run(
-            "DELETE FROM inbox WHERE state IN ('done', 'dead') AND updated_at < $1", cutoff
-        )
-        await self._run("DELETE FROM sends WHERE updated_at < $1", cutoff)
-
     # -- sends: the messages a job set out to send, and which Telegram confirmed
     # (bot.conversation.outbox)
 
@@ -465,14 +427,6 @@ class ChatStore(SettingsQueries, ChatMoves, ABC):
             "SELECT step, sent, message_id FROM sends WHERE owner = $1", owner
         )
         return {str(r["step"]): SendRecord(bool(r["sent"]), r["message_id"]) for r in rows}
-
-    async def begin_send(self, owner: str, step: str) -> None:
-        """A message is about to reach Telegram (kept as is if recorded before)."""
-        await self._run(
-            "INSERT INTO sends (owner, step, sent, updated_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (owner, step) DO NOTHING",
-            owner, step, False, time.time(),
-        )
 
     async def end_send(self, owner: str, step: str, message_id: int | None) -> None:
         """Telegram confirmed the message: a restart must not send it again."""

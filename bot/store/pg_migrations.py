@@ -141,4 +141,11 @@ PG_MIGRATIONS: list[str] = [
         PRIMARY KEY (chat_id, thread_id)
     );
     """,
+    # 11: fencing tokens (issue 23 item 2): each claim of a chat gets a new epoch, never
+    # reused (a sequence, so a lease deleted and claimed again does not start over); a
+    # renewal keeps it. The irreversible steps check it (bot/store/claims.py).
+    """
+    CREATE SEQUENCE chat_lease_epochs;
+    ALTER TABLE chat_leases ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
+    """,
 ]

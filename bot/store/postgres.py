@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import asyncpg
 
+from bot.store.claims import FENCE, Fence, LeaseLost
 from bot.store.interface import ChatStore, Run
 from bot.store.pg_migrations import PG_MIGRATIONS
 from bot.store.records import Row
@@ -152,19 +153,45 @@ class PostgresStore(ChatStore):
     def shared(self) -> bool:
         return True
 
-    async def claim_chat(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> bool:
-        row = await self._pool.fetchval(
-            "INSERT INTO chat_leases (chat_id, thread_id, owner, expires_at)"
-            f" VALUES ($1, $2, $3, {_NOW} + $4) ON CONFLICT (chat_id, thread_id) DO UPDATE"
-            " SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at"
+    async def claim(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> Fence | None:
+        epoch = await self._pool.fetchval(
+            "INSERT INTO chat_leases (chat_id, thread_id, owner, expires_at, epoch)"
+            f" VALUES ($1, $2, $3, {_NOW} + $4, nextval('chat_lease_epochs'))"
+            " ON CONFLICT (chat_id, thread_id) DO UPDATE"
+            " SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, epoch = EXCLUDED.epoch"
             f" WHERE chat_leases.owner = EXCLUDED.owner OR chat_leases.expires_at < {_NOW}"
-            " RETURNING 1",
+            " RETURNING epoch",
             chat_id,
             thread_id,
             owner,
             ttl,
         )
-        return row is not None
+        return None if epoch is None else Fence(chat_id, thread_id, owner, int(epoch))
+
+    def _fence_sql(self, first: int) -> str:
+        """The lease row of a fence (parameters ``$first`` …), if it is still that claim's."""
+        return (
+            f"SELECT 1 FROM chat_leases WHERE chat_id = ${first} AND thread_id = ${first + 1}"
+            f" AND owner = ${first + 2} AND epoch = ${first + 3} AND expires_at > {_NOW}"
+        )
+
+    async def holds(self, fence: Fence) -> bool:
+        found = await self._pool.fetchval(
+            self._fence_sql(1), fence.chat_id, fence.thread_id, fence.owner, fence.epoch
+        )
+        return found is not None
+
+    async def _run_fenced(self, fence: Fence, sql: str, *args: Any) -> int:
+        # One statement: the lease row is read FOR SHARE, so a take-over (which updates it)
+        # waits for this write, or this write sees the take-over and changes nothing.
+        cte = f"WITH fence AS ({self._fence_sql(len(args) + 1)} FOR SHARE) "
+        changed = _rowcount(await self._pool.execute(
+            cte + sql.replace(FENCE, "EXISTS (SELECT 1 FROM fence)"),
+            *args, fence.chat_id, fence.thread_id, fence.owner, fence.epoch,
+        ))
+        if changed == 0 and not await self.holds(fence):
+            raise LeaseLost(f"chat {fence.chat_id}: claim {fence.epoch} of {fence.owner} is gone")
+        return changed
 
     async def renew_claims(self, owner: str, ttl: float) -> set[tuple[int, int]]:
         if self._leases is None:
@@ -177,7 +204,16 @@ class PostgresStore(ChatStore):
         )
         return {(int(r["chat_id"]), int(r["thread_id"])) for r in rows}
 
-    async def release_chat(self, chat_id: int, thread_id: int, owner: str) -> None:
+    async def release_chat(
+        self, chat_id: int, thread_id: int, owner: str, fence: Fence | None = None
+    ) -> None:
+        if fence is not None:  # only this claim: a later one of the same owner stays
+            await self._pool.execute(
+                "DELETE FROM chat_leases WHERE chat_id = $1 AND thread_id = $2 AND owner = $3"
+                " AND epoch = $4",
+                chat_id, thread_id, owner, fence.epoch,
+            )
+            return
         await self._pool.execute(
             "DELETE FROM chat_leases WHERE chat_id = $1 AND thread_id = $2 AND owner = $3",
             chat_id,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import fcntl
 import functools
+import itertools
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from typing import Any, cast
 
 import aiosqlite
 
+from bot.store.claims import FENCE, Fence, LeaseLost
 from bot.store.interface import ChatStore, Run
 from bot.store.migrations import MIGRATIONS
 from bot.store.records import ChatRecord, Row, TopicRecord
@@ -53,6 +55,10 @@ class Store(ChatStore):
         # Held by each write and by a whole transaction, so no other coroutine's write lands
         # inside a transaction (and is rolled back with it, or committed half-way).
         self._write_lock = asyncio.Lock()
+        # Claims of chats by this process's workers (bot/store/claims.py): in memory, as
+        # one process works the file.
+        self._claims: dict[tuple[int, int], Fence] = {}
+        self._epochs = itertools.count(1)
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -90,14 +96,35 @@ class Store(ChatStore):
     def shared(self) -> bool:
         return False
 
-    async def claim_chat(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> bool:
-        return True
+    async def claim(self, chat_id: int, thread_id: int, owner: str, ttl: float) -> Fence | None:
+        """Always granted (one process); a new claim supersedes the chat's earlier one, so
+        a worker of this process that outlived its turn cannot act any more."""
+        fence = Fence(chat_id, thread_id, owner, next(self._epochs))
+        self._claims[(chat_id, thread_id)] = fence
+        return fence
+
+    async def holds(self, fence: Fence) -> bool:
+        return self._claims.get((fence.chat_id, fence.thread_id)) == fence
+
+    async def _run_fenced(self, fence: Fence, sql: str, *args: Any) -> int:
+        async with self._write_lock:  # checked and written with no other write between
+            if self._claims.get((fence.chat_id, fence.thread_id)) != fence:
+                raise LeaseLost(f"chat {fence.chat_id}: claim {fence.epoch} is gone")
+            cur = await self._db.execute(_sql(sql.replace(FENCE, "1 = 1")), args)
+        return cur.rowcount
+
+    def _topic_changed(self, chat_id: int, thread_id: int) -> None:
+        self._changed(chat_id, thread_id)
 
     async def renew_claims(self, owner: str, ttl: float) -> set[tuple[int, int]]:
         return set()
 
-    async def release_chat(self, chat_id: int, thread_id: int, owner: str) -> None:
-        return None
+    async def release_chat(
+        self, chat_id: int, thread_id: int, owner: str, fence: Fence | None = None
+    ) -> None:
+        key = (chat_id, thread_id)
+        if fence is None or self._claims.get(key) == fence:
+            self._claims.pop(key, None)
 
     async def unclaimed_work(self) -> list[tuple[int, int]]:
         return await self.chats_with_work()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -291,29 +290,25 @@ def _seconds(value: object) -> float | None:
     return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
 
 
-def _album_addressed(update: Update, context: BotContext) -> bool:
+async def _album_addressed(update: Update, context: BotContext) -> bool:
     """In groups only an album's first item carries the caption that mentions the bot; the
-    rest of that album belongs to the same request."""
+    rest of that album belongs to the same request. Which albums were asked about is read
+    from the store (the first item's job), not kept in this process: the items may reach
+    different replicas, or come on both sides of a restart."""
     message = update.effective_message
     assert message is not None
-    chat_data = context.chat_data if context.chat_data is not None else {}
-    albums: dict[str, float] = chat_data.setdefault("albums", {})
-    now = time.monotonic()
-    for group, seen in list(albums.items()):
-        if now - seen > 60:
-            del albums[group]
     if addressed(update, context):
-        if message.media_group_id:
-            albums[message.media_group_id] = now
         return True
-    return bool(message.media_group_id and message.media_group_id in albums)
+    group = message.media_group_id
+    return bool(group) and await context.runtime.svc.store.album_started(
+        message.chat_id, thread_of(update), str(group))
 
 
 async def media(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None:
         return
-    if _in_group(update) and not _album_addressed(update, context):
+    if _in_group(update) and not await _album_addressed(update, context):
         return
     item = _media_item(message)
     if item is None:

@@ -15,6 +15,7 @@ import pytest
 
 from bot.sandbox.backend import adk_call, adk_text, sleep_frame
 from bot.sandbox.harness import Harness
+from bot.store.claims import Fence
 
 ALICE = 3001
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(300_000)
@@ -113,9 +114,10 @@ async def test_a_job_stored_as_the_other_replica_lets_go_is_not_left_waiting(
         store = a.runtime.svc.store
         release = store.release_chat
 
-        async def slow_release(chat_id: int, thread_id: int, owner: str) -> None:
+        async def slow_release(chat_id: int, thread_id: int, owner: str,
+                               fence: Fence | None = None) -> None:
             await asyncio.sleep(1.0)  # a slow round trip to the database
-            await release(chat_id, thread_id, owner)
+            await release(chat_id, thread_id, owner, fence)
 
         monkeypatch.setattr(store, "release_chat", slow_release)
         await b.start_bot()
@@ -141,9 +143,10 @@ async def test_a_worker_letting_go_does_not_drop_the_lease_of_the_next_one(
         store = a.runtime.svc.store
         release = store.release_chat
 
-        async def slow_release(chat_id: int, thread_id: int, owner: str) -> None:
+        async def slow_release(chat_id: int, thread_id: int, owner: str,
+                               fence: Fence | None = None) -> None:
             await asyncio.sleep(0.5)  # a slow round trip to the database
-            await release(chat_id, thread_id, owner)
+            await release(chat_id, thread_id, owner, fence)
 
         monkeypatch.setattr(store, "release_chat", slow_release)
         await a.tg.send_text(ALICE, "one")
