@@ -181,13 +181,15 @@ class TelegramChat:
     async def _migrating(self, make: Callable[[int], Awaitable[T]]) -> T:
         """``make(chat_id)``; when Telegram says the group became a supergroup, the chat moves
         (bot.telegram.migration) and the call is made again there."""
+        old = self._chat_id  # read once: calls run concurrently (a live status, typing)
         try:
-            return await make(self._chat_id)
+            return await make(old)
         except ChatMigrated as exc:
-            old, self._chat_id, self._moved = self._chat_id, int(exc.new_chat_id), True
-            if self._moves is not None:
-                await self._moves.moved(old, self._chat_id)
-            return await make(self._chat_id)
+            new = int(exc.new_chat_id)
+            self._chat_id, self._moved = new, True
+            if self._moves is not None and old != new:
+                await self._moves.moved(old, new)
+            return await make(new)
 
     async def send(
         self, text: str, *, buttons: Keyboard | None = None, html: str | None = None

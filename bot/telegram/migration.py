@@ -33,10 +33,10 @@ class Moves:
 
     async def moved(self, old_id: int, new_id: int) -> None:
         """Telegram said ``old_id`` is now ``new_id``: move the chat (once)."""
-        if self._to.get(old_id) == new_id:
-            return
+        if old_id == new_id or self._to.get(old_id) == new_id:
+            return  # a call that raced the first one meets the same refusal
+        self._to[old_id] = new_id  # before the await: two calls failing at once move it once
         log.info("chat %s became supergroup %s: its project and queue move there",
                  old_id, new_id)
         if self.on_move is not None:
             await self.on_move(old_id, new_id)
-        self._to[old_id] = new_id
