@@ -106,14 +106,14 @@ async def check_store(settings: Settings) -> Result:
 
 async def _open_sqlite(settings: Settings) -> Result | tuple[ChatStore, str, str]:
     """The SQLite file, or why it cannot be opened; its name, twice (as it reads in a line)."""
-    from bot.store import Store
+    from bot.store import SqliteStore
 
     path = settings.database_path
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         return Result(False, "database", f"cannot open {path} ({blocking} is not a directory)")
     try:
-        store = await Store.open(path)
+        store = await SqliteStore.open(path)
     except Exception as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         return Result(False, "database", f"cannot open {path} ({reason})")

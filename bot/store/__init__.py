@@ -14,8 +14,8 @@ from bot.store.records import (
     TopicRecord,
     VideoInfo,
 )
-from bot.store.store import Store
+from bot.store.sqlite import SqliteStore
 
 __all__ = ["ChatRecord", "ChatSettings", "ChatStore", "ExportRecord", "Job", "PollingTaken",
-           "SendRecord", "Source", "SourceFile", "Store", "StoreUnavailable", "TopicRecord",
+           "SendRecord", "Source", "SourceFile", "SqliteStore", "StoreUnavailable", "TopicRecord",
            "VideoInfo", "open_store"]

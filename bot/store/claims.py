@@ -9,7 +9,7 @@ instruction marked as sent, a render started) are written only while that claim 
 the chat's. A stale holder's write changes nothing and raises :class:`LeaseLost`, so it
 stops, however late it wakes up. Outside a job (a handler's answer) nothing is fenced.
 
-SQLite serves one process, so its claims live in memory (``store.Store``); PostgreSQL keeps
+SQLite serves one process, so its claims live in memory (``sqlite.SqliteStore``); PostgreSQL keeps
 them in ``chat_leases`` and checks them in the same statement as the write, holding the
 lease row (``FOR SHARE``) so a take-over cannot slip between the check and the write.
 """

@@ -6,7 +6,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.store.interface import ChatStore
-from bot.store.store import Store
+from bot.store.sqlite import SqliteStore
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -59,4 +59,4 @@ async def open_store(url: str) -> ChatStore:
             ) from None
     if not url.startswith("sqlite:///"):
         raise ValueError("DATABASE_URL must be sqlite:///… or postgresql://…")
-    return await Store.open(Path(url[len("sqlite:///") :]))
+    return await SqliteStore.open(Path(url[len("sqlite:///") :]))

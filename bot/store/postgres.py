@@ -14,8 +14,9 @@ from typing import Any, cast
 
 import asyncpg
 
+from bot.store.base import Run
 from bot.store.claims import FENCE, Fence, LeaseLost
-from bot.store.interface import ChatStore, Run
+from bot.store.interface import ChatStore
 from bot.store.pg_migrations import PG_MIGRATIONS
 from bot.store.records import Row
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import ChatStore, Store, open_store
+from bot.store import ChatStore, SqliteStore, open_store
 from bot.store.migrations import MIGRATIONS
 from bot.store.pg_migrations import PG_MIGRATIONS
 
@@ -43,7 +43,7 @@ def replica(pg_url: str) -> Opener:
 
 async def test_sqlite_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "dir" / "bot.db"
-    store = await Store.open(path)
+    store = await SqliteStore.open(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     await store.close()
 
@@ -347,7 +347,7 @@ async def test_sqlite_keeps_chat_and_topic_records_and_drops_what_changes(
 ) -> None:
     """Records read once are served from memory (a job reads them several times); every
     write drops the one it changes, also when a read was in flight meanwhile."""
-    store = await Store.open(tmp_path / "bot.db")
+    store = await SqliteStore.open(tmp_path / "bot.db")
     statements: list[str] = []
     await store._db.set_trace_callback(statements.append)
     first = await store.ensure_chat(1)

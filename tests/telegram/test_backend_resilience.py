@@ -75,9 +75,9 @@ async def test_a_render_id_survives_failed_polls_across_a_restart(h: Harness) ->
 
 
 async def _topic_after_stop(h: Harness) -> str | None:
-    from bot.store import Store
+    from bot.store import SqliteStore
 
-    store = await Store.open(h.workdir / "bot.db")
+    store = await SqliteStore.open(h.workdir / "bot.db")
     try:
         topic = await store.get_topic(ALICE, 0)
         return topic.render_id if topic else None

@@ -24,8 +24,9 @@ from typing import Any, cast
 
 import aiosqlite
 
+from bot.store.base import Run
 from bot.store.claims import FENCE, Fence, LeaseLost
-from bot.store.interface import ChatStore, Run
+from bot.store.interface import ChatStore
 from bot.store.migrations import MIGRATIONS
 from bot.store.records import ChatRecord, Row, TopicRecord
 
@@ -38,7 +39,7 @@ def _sql(query: str) -> str:
     return re.sub(r"\$(\d+)", r"?\1", query)
 
 
-class Store(ChatStore):
+class SqliteStore(ChatStore):
     _media_group = "json_extract(payload, '$.media_group_id')"
 
     def __init__(self, db: aiosqlite.Connection, path: Path | None = None) -> None:
@@ -61,7 +62,7 @@ class Store(ChatStore):
         self._epochs = itertools.count(1)
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path) -> SqliteStore:
         _create_private(path)
         # Autocommit: a write is one trip to aiosqlite's thread, not two (execute, commit);
         # statements that must land together get an explicit transaction (_atomic).
