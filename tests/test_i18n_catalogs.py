@@ -252,7 +252,7 @@ def test_translator_speaks_each_locale() -> None:
 
 
 def test_command_menu_descriptions_fit_telegram() -> None:
-    from bot.telegram.app import command_menu
+    from bot.telegram.lifecycle import command_menu
 
     for locale in SUPPORTED:
         for command in command_menu(locale):
