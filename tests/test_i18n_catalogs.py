@@ -252,7 +252,7 @@ def test_translator_speaks_each_locale() -> None:
 
 
 def test_command_menu_descriptions_fit_telegram() -> None:
-    from bot.telegram.app import command_menu
+    from bot.telegram.lifecycle import command_menu
 
     for locale in SUPPORTED:
         for command in command_menu(locale):
@@ -267,3 +267,24 @@ def test_command_menu_descriptions_fit_telegram() -> None:
 ])
 def test_history_times_read_as_a_person_reads_them(locale: str, expected: str) -> None:
     assert translator(locale).ago(1_000_000.0, now=1_000_000.0 + 2 * 3600 + 100) == expected
+
+
+# Where user-facing strings may be written (docs/architecture.md, "every user-facing string"):
+# the catalogs' source modules, the agent wording rewritten in gui/timeline, the command menu,
+# and a few button labels beside their buttons.
+STRING_MODULES = {
+    "bot/conversation/messages.py", "bot/conversation/local_messages.py",
+    "bot/conversation/settings_messages.py", "bot/conversation/gui.py",
+    "bot/conversation/timeline.py", "bot/telegram/lifecycle.py", "bot/i18n.py",
+    "bot/conversation/export.py", "bot/conversation/outbox.py", "bot/conversation/flows.py",
+    "bot/conversation/media.py",
+}
+
+
+def test_user_facing_strings_live_where_the_architecture_says() -> None:
+    pattern = re.compile(r"\b(?:t|ctx\.t|self\.t)\._\(|\bn_\(|\b_\(\"")
+    found = {
+        str(path.relative_to(ROOT)) for path in (ROOT / "bot").rglob("*.py")
+        if pattern.search(path.read_text(encoding="utf-8"))
+    }
+    assert found <= STRING_MODULES, sorted(found - STRING_MODULES)

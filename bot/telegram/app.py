@@ -1,18 +1,14 @@
-"""python-telegram-bot wiring: builder, lifecycle hooks and handler registration."""
+"""The composition root: builds the Application and registers the handlers. The rate limiter
+(``limiter.py``), the runtime's opening and closing (``lifecycle.py``) and the classification
+of Telegram's errors (``retries.py``, ``flood.py``) live in their own modules."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import time
-from typing import Any, Final, Literal
+from typing import Literal
 
-import httpx
-from telegram import BotCommand, LinkPreviewOptions, Update
-from telegram.error import RetryAfter
+from telegram import LinkPreviewOptions, Update
 from telegram.ext import (
-    AIORateLimiter,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
@@ -22,111 +18,18 @@ from telegram.ext import (
     filters,
 )
 
-from bot import __version__, metrics
-from bot.backend import NemoClient
 from bot.compress import Ffmpeg
-from bot.config import Settings, local_ffmpeg
-from bot.conversation import flows
-from bot.conversation.accounts import Accounts
-from bot.conversation.context import Limits, Services, Timing, TypingBudget
-from bot.conversation.encoder import EncodeSlots, Local
-from bot.conversation.interrupted import interrupted
-from bot.conversation.outbox import about_to_send
-from bot.conversation.queue import ChatQueue
-from bot.i18n import SUPPORTED, translator
-from bot.store import PollingTaken, open_store
+from bot.config import Settings
+from bot.i18n import SUPPORTED
 from bot.telegram import buttons, handlers
-from bot.telegram.chat import AdminCache, TelegramChat
-from bot.telegram.flood import Flood, FloodWaits
 from bot.telegram.health import Health
 from bot.telegram.inbox import InboxRequest
-from bot.telegram.migration import Moves
+from bot.telegram.lifecycle import FIND, post_init, post_shutdown
+from bot.telegram.limiter import RateLimiter
 from bot.telegram.ordering import PerChatOrder
-from bot.telegram.retries import repeat
-from bot.telegram.runtime import CONTEXT_TYPES, BotApp, BotContext, Runtime
-from bot.tempfiles import TempFiles
+from bot.telegram.runtime import CONTEXT_TYPES, BotApp
 
 log = logging.getLogger(__name__)
-
-
-FLOOD_RETRIES = 3
-"""429s ("retry after N s") waited out before the call's error is the caller's."""
-UNLIMITED = frozenset({"sendChatAction", "answerCallbackQuery", "getChatMember"})
-"""Not messages: Telegram's 30 a second and 20 a minute per group are not theirs to use."""
-
-
-class RateLimiter(AIORateLimiter):
-    """Telegram's limits are about messages; "typing" must not eat a group's 20 a minute.
-
-    Also repeats a call that got a 5xx, a proxy's HTML error page or a refused connection,
-    as far as its method allows (``retries.repeat``): without it one Bad Gateway loses an
-    answer, with it unbounded a send could arrive many times. A 429 delays only its own
-    chat, and its wait gives the chat's lock back meanwhile (``bot.telegram.flood``).
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.floods = FloodWaits()
-
-    async def process_request(
-        self,
-        callback: Any,
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> Any:
-        if endpoint == "getUpdates":  # the updater has its own backoff
-            return await callback(*args, **kwargs)
-
-        async def call(*a: Any, **kw: Any) -> Any:
-            # After any rate-limit wait, just before Telegram gets it: a job's message is
-            # recorded as on its way (a restart then knows it may have arrived).
-            await about_to_send(endpoint)
-            return await repeat(endpoint, lambda: counted(*a, **kw))
-
-        # Measured for the limited methods: time not spent in the calls themselves was spent
-        # held back (the limiter's queue, a 429's retry_after, a retry's pause).
-        entered = time.monotonic()
-        in_flight = 0.0
-
-        async def counted(*a: Any, **kw: Any) -> Any:
-            nonlocal in_flight
-            began = time.monotonic()
-            metrics.TELEGRAM_WAITING.dec()
-            try:
-                return await callback(*a, **kw)
-            except RetryAfter as exc:  # waited out below, past the base class's global pause
-                metrics.TELEGRAM_RETRIES.labels(endpoint).inc()
-                raise Flood(exc) from exc
-            finally:
-                metrics.TELEGRAM_WAITING.inc()
-                in_flight += time.monotonic() - began
-
-        chat = data.get("chat_id")
-        metrics.TELEGRAM_WAITING.inc()
-        try:
-            for attempt in range(FLOOD_RETRIES + 1):
-                await self.floods.before(chat)
-                try:
-                    if endpoint in UNLIMITED:
-                        return await call(*args, **kwargs)
-                    return await super().process_request(
-                        call, args, kwargs, endpoint, data, rate_limit_args
-                    )
-                except Flood as flood:
-                    if attempt == FLOOD_RETRIES:
-                        raise flood.exc from None
-                    log.info("Bot API %s: flood control, retrying in %.0f s", endpoint,
-                             flood.seconds)
-                    self.floods.hit(chat, flood.seconds)
-            raise AssertionError("unreachable")
-        finally:
-            metrics.TELEGRAM_WAITING.dec()
-            if endpoint not in UNLIMITED:
-                waited = time.monotonic() - entered - in_flight
-                metrics.TELEGRAM_WAIT.labels(endpoint).observe(max(0.0, waited))
 
 
 # Editing a sent message must not run it again.
@@ -135,165 +38,6 @@ NEW_MESSAGES = filters.UpdateType.MESSAGE
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
-def command_menu(locale: str) -> list[BotCommand]:
-    t = translator(locale)
-    return [
-        BotCommand("start", t._("What this bot does")),
-        BotCommand("help", t._("How to use the bot")),
-        BotCommand("export", t._("Render the project and send the video")),
-        BotCommand("status", t._("Show what is in the project")),
-        BotCommand("credits", t._("Show the remaining credits")),
-        BotCommand("new", t._("Start a fresh project")),
-        BotCommand("cancel", t._("Stop what is running")),
-        BotCommand("language", t._("Choose the language")),
-        BotCommand("settings", t._("A default for new videos, the language, the codec")),
-        BotCommand("history", t._("Your latest videos, to get one again")),
-    ]
-
-
-# Telegram picks the menu by the phone's language code; both Chinese scripts share "zh".
-MENU_LANGUAGES = {"en": "en", "zh": "zh_Hans"}
-
-
-FIND: Final = "find"
-"""``build_application(ffmpeg=FIND)``: look for ffmpeg at start (the harness); ``python -m bot``
-hands over the one it already found while validating the configuration."""
-
-
-async def _post_init(app: BotApp, settings: Settings, inbox: InboxRequest | None,
-                     found: Ffmpeg | Literal["find"] | None) -> None:
-    store = await open_store(settings.database_url)
-    sole = not store.shared  # a SQLite file serves one process, polling or webhook
-    if (sole or settings.webhook_url is None) and not await store.hold_polling():
-        await store.close()
-        if sole:
-            raise PollingTaken(
-                f"another bot process is using the database {settings.database_path}; "
-                "stop it first (several replicas need PostgreSQL)"
-            )
-        raise PollingTaken(
-            "another bot process is already polling with this DATABASE_URL; "
-            "run several replicas in webhook mode (WEBHOOK_URL)"
-        )
-    await store.prune_jobs()
-    client = NemoClient(
-        settings.nemo_api_url,
-        version=__version__,
-        platform=settings.skill_platform,
-        rate_limit_retry_seconds=settings.rate_limit_retry_seconds,
-        sse_timeout_seconds=settings.sse_timeout_seconds,
-        timeout_seconds=settings.backend_timeout_seconds,
-        max_connections=settings.max_backend_connections,
-        allow_private_urls=settings.allow_private_urls,
-    )
-    temp = await TempFiles.start(settings.temp_base)
-    # Files people send are streamed from the Bot API's file server to the backend.
-    files = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
-    operator = settings.nemo_token.get_secret_value() if settings.nemo_token else None
-    ffmpeg = (await asyncio.to_thread(local_ffmpeg, settings) if isinstance(found, str)
-              else found)
-    local = None
-    if ffmpeg is not None and settings.local_compression != "off":
-        local = Local(ffmpeg, "always" if settings.local_compression == "always" else "fallback",
-                      EncodeSlots(settings.local_encode_concurrency),
-                      progress_every=settings.transfer_progress_seconds)
-        log.info("local compression: %s with %s %s", settings.local_compression, ffmpeg.path,
-                 ffmpeg.version)
-    svc = Services(
-        client=client,
-        store=store,
-        accounts=Accounts(client, store, operator),
-        timing=Timing(
-            still_working=settings.still_working_seconds,
-            render_poll=settings.render_poll_seconds,
-            render_give_up=settings.render_timeout_seconds,
-            transfer_progress=settings.transfer_progress_seconds,
-        ),
-        temp=temp,
-        limits=Limits.for_mode(settings.telegram_local_mode),
-        typing=TypingBudget(settings.typing_per_second),
-        auto_export=settings.auto_export,
-        local=local,
-    )
-    admins, moves = AdminCache(), Moves()
-    queue = ChatQueue(
-        svc,
-        lambda chat_id, thread_id, reply_to: TelegramChat(
-            app.bot, chat_id, thread_id, reply_to, files=files, admins=admins, moves=moves
-        ),
-        flows.LOCAL_HANDLERS if local is not None and local.always else flows.HANDLERS,
-        on_error=flows.job_failed,
-        on_interrupted=interrupted,
-        lease_seconds=settings.replica_lease_seconds,
-        turn_rate_limit=settings.turn_rate_limit,
-        max_pending=settings.max_pending_jobs,
-    )
-    rt = app.bot_data.runtime = Runtime(settings=settings, svc=svc, queue=queue, files=files,
-                                        admins=admins, moves=moves)
-
-    async def move(old_id: int, new_id: int) -> None:  # a group became a supergroup
-        await store.move_chat(old_id, new_id)
-        queue.moved(old_id, new_id)
-
-    moves.on_move = move
-    if app.job_queue is not None:  # a long-running bot must not only prune when restarted
-        app.job_queue.run_repeating(_prune, interval=settings.prune_interval_seconds,
-                                    first=settings.prune_interval_seconds, name="prune-jobs")
-    # One round trip for the three menus, not three in a row before polling starts.
-    await asyncio.gather(
-        app.bot.set_my_commands(command_menu("en")),
-        *(app.bot.set_my_commands(command_menu(locale), language_code=code)
-          for code, locale in MENU_LANGUAGES.items()),
-    )
-    resumed = await queue.resume()
-    # Only when polling, on either engine: one process polls (a SQLite file's lock, or the
-    # PostgreSQL poller lock), so it alone owns the inbox. Webhook updates need none: the POST
-    # is answered only after the handlers stored the work (bot.telegram.web).
-    order = app.update_processor
-    if isinstance(order, PerChatOrder):
-        order.health.store = store
-
-        def again(update: Update) -> Any:
-            rt.replayed.add(update.update_id)  # its answers may have been sent (the outbox)
-            return app.process_update(update)
-
-        order.again = again
-        order.running = lambda: app.running
-    if inbox is not None and isinstance(order, PerChatOrder):
-        inbox.store = order.inbox = store
-        kept = await store.unhandled_updates()
-        for update_id, body in kept:
-            try:
-                update = Update.de_json(json.loads(body), app.bot)
-            except Exception as exc:  # a bad row must not stop this start and every next
-                log.error("kept update %s cannot be read (%s): set aside", update_id,
-                          type(exc).__name__)
-                await store.set_update_aside(update_id)
-                continue
-            rt.replayed.add(update.update_id)
-            await app.update_queue.put(update)
-        if kept:
-            log.info("%d updates received before the last stop are handled now", len(kept))
-    log.info("bot @%s ready (%d chats resumed)", app.bot.username, resumed)
-
-
-async def _prune(context: BotContext) -> None:
-    """Finished job rows only recognise repeated updates; drop the old ones periodically."""
-    await context.runtime.svc.store.prune_jobs()
-
-
-async def _post_shutdown(app: BotApp) -> None:
-    rt = app.bot_data.runtime
-    if rt is None:  # post_init failed before opening it
-        return
-    await rt.cancel_background()
-    if isinstance(app.update_processor, PerChatOrder):
-        await app.update_processor.health.close()
-    await rt.queue.shutdown()
-    await rt.svc.client.aclose()
-    await rt.files.aclose()
-    await rt.svc.temp.close()
-    await rt.svc.store.close()
 
 
 def build_application(
@@ -319,8 +63,8 @@ def build_application(
         .rate_limiter(RateLimiter(max_retries=3))
         # No message the bot sends or edits unfurls a link into a preview card.
         .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .post_init(lambda app: _post_init(app, settings, inbox, ffmpeg))
-        .post_shutdown(_post_shutdown)
+        .post_init(lambda app: post_init(app, settings, inbox, ffmpeg))
+        .post_shutdown(post_shutdown)
         .build()
     )
     app.add_handler(TypeHandler(Update, handlers.observe), group=-2)

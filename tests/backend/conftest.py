@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
 
 from bot import __version__
@@ -36,3 +37,30 @@ def token(fake: FakeBackend) -> str:
 @pytest.fixture
 def sid(fake: FakeBackend, token: str) -> str:
     return fake.create_session(token).session_id
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture
+async def mock() -> AsyncIterator[Callable[..., NemoClient]]:
+    """A factory of clients whose transport is ``handler`` (options go to ``NemoClient``),
+    with short retry pauses; all closed at teardown."""
+    made: list[NemoClient] = []
+
+    def make(handler: Handler, **options: object) -> NemoClient:
+        c = NemoClient(
+            "http://backend.test/",
+            version=__version__,
+            rate_limit_retry_seconds=0.01,
+            connection_retry_seconds=0.01,
+            transport=httpx.MockTransport(handler),
+            **options,  # type: ignore[arg-type]
+        )
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        await c.aclose()
+

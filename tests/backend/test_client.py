@@ -44,26 +44,6 @@ CREDITS = {"available": 5, "frozen": 1, "total": 6}
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-@pytest.fixture
-async def mock() -> AsyncIterator[Callable[[Handler], NemoClient]]:
-    """A factory of clients whose transport is ``handler``; all closed at teardown."""
-    made: list[NemoClient] = []
-
-    def make(handler: Handler) -> NemoClient:
-        c = NemoClient(
-            "http://backend.test/",
-            version=__version__,
-            platform="telegram",
-            rate_limit_retry_seconds=RETRY,
-            transport=httpx.MockTransport(handler),
-        )
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        await c.aclose()
-
 
 def answers(*responses: httpx.Response) -> tuple[Handler, list[tuple[float, httpx.Request]]]:
     """A handler playing ``responses`` in order (the last repeats), recording the requests."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from aiohttp import web
 
-from bot import __version__
 from bot.backend import FileUpload, NemoClient
 from bot.backend.errors import (
     MalformedAnswer,
@@ -24,26 +23,6 @@ from bot.backend.errors import (
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
-
-@pytest.fixture
-async def mock() -> AsyncIterator[Callable[..., NemoClient]]:
-    made: list[NemoClient] = []
-
-    def make(handler: Handler, **options: object) -> NemoClient:
-        c = NemoClient(
-            "http://backend.test/",
-            version=__version__,
-            rate_limit_retry_seconds=0.01,
-            connection_retry_seconds=0.01,
-            transport=httpx.MockTransport(handler),
-            **options,  # type: ignore[arg-type]
-        )
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        await c.aclose()
 
 
 def script(*steps: httpx.Response | Exception) -> tuple[Handler, list[float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ from bot.backend.client import NemoClient
 from bot.backend.errors import (
     NoCredits,
     RateLimited,
+    ServerFailed,
     SessionNotFound,
     StreamBroken,
     TokenInvalid,
@@ -502,31 +503,23 @@ async def test_run_5xx_is_unavailable(
         await collect(client, token, sid)
 
 
-async def test_run_non_stream_success_is_unavailable() -> None:
+async def test_run_non_stream_success_is_unavailable(mock: Callable[..., NemoClient]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"code": 0, "data": {}})
 
-    c = NemoClient("http://b.test", version=__version__, transport=httpx.MockTransport(handler))
-    try:
-        with pytest.raises(Unavailable):
-            await collect(c, "tok", "1")
-    finally:
-        await c.aclose()
+    with pytest.raises(ServerFailed):
+        await collect(mock(handler), "tok", "1")
 
 
-async def test_run_html_gateway_error_is_unavailable() -> None:
+async def test_run_html_gateway_error_is_unavailable(mock: Callable[..., NemoClient]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
             504, text="<html><body>Gateway Timeout</body></html>",
             headers={"content-type": "text/html"},
         )
 
-    c = NemoClient("http://b.test", version=__version__, transport=httpx.MockTransport(handler))
-    try:
-        with pytest.raises(Unavailable):
-            await collect(c, "tok", "1")
-    finally:
-        await c.aclose()
+    with pytest.raises(ServerFailed):
+        await collect(mock(handler), "tok", "1")
 
 
 async def test_run_crlf_framing_via_mock_transport() -> None:

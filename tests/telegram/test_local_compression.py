@@ -7,14 +7,12 @@ import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot.compress import Engine, Ffmpeg
+from bot.compress import Ffmpeg
 from bot.sandbox.harness import Harness
-from bot.sandbox.telegram import BotMessage
-from tests.clips import hls_playlist, make
+from tests.clips import hls_playlist, local_options, make, probe_delivered
 
 ALICE = 5101
 BOB = 5102
@@ -52,17 +50,6 @@ def clips(ffmpeg: Ffmpeg, tmp_path_factory: pytest.TempPathFactory) -> Clips:
                  playlist, referenced)
 
 
-def _local(**extra: Any) -> dict[str, Any]:
-    return {"local_compression": "always", "transfer_progress_seconds": 0.2, **extra}
-
-
-async def _probe(h: Harness, ffmpeg: Ffmpeg, message: BotMessage, tmp_path: Path) -> Any:
-    assert message.file_id is not None
-    content = h.tg.file_content(message.file_id)
-    assert content is not None
-    path = tmp_path / f"delivered-{message.message_id}.mp4"
-    path.write_bytes(content)
-    return await Engine(ffmpeg, tmp_path).probe(path)
 
 
 def _texts(h: Harness, chat_id: int) -> list[str]:
@@ -73,7 +60,7 @@ def _texts(h: Harness, chat_id: int) -> list[str]:
 async def test_always_mode_compresses_a_video_without_any_backend(
     tmp_path: Path, clips: Clips, ffmpeg: Ffmpeg
 ) -> None:
-    async with Harness(tmp_path, **_local()) as h:
+    async with Harness(tmp_path, **local_options()) as h:
         await h.tg.send_video(ALICE, clips.landscape, file_name="holiday.mp4", duration=3,
                               width=960, height=540)
         ack = await h.tg.wait_for_message(ALICE, contains="Received", timeout=20)
@@ -82,7 +69,7 @@ async def test_always_mode_compresses_a_video_without_any_backend(
         await h.tg.press_button(ALICE, ack.message_id, str(small["callback_data"]), user=ALICE)
         video = await h.tg.wait_for_message(ALICE, kind="video", timeout=60)
         assert "→" in (video.text or ""), video.text
-        probe = await _probe(h, ffmpeg, video, tmp_path)
+        probe = await probe_delivered(h, ffmpeg, video, tmp_path)
         assert probe.size < len(clips.landscape)
         assert (probe.width, probe.height) == (960, 540)
         assert probe.video_codec == "h264" and probe.audio_streams == 1
@@ -95,11 +82,11 @@ async def test_always_mode_compresses_a_video_without_any_backend(
 async def test_a_size_asked_for_in_words_is_kept_and_a_portrait_stays_portrait(
     tmp_path: Path, clips: Clips, ffmpeg: Ffmpeg
 ) -> None:
-    async with Harness(tmp_path, **_local()) as h:
+    async with Harness(tmp_path, **local_options()) as h:
         await h.tg.send_video(ALICE, clips.portrait, file_name="phone.mp4", duration=3,
                               width=540, height=960, caption="compress it to under 0.3 MB")
         video = await h.tg.wait_for_message(ALICE, kind="video", timeout=90)
-        probe = await _probe(h, ffmpeg, video, tmp_path)
+        probe = await probe_delivered(h, ffmpeg, video, tmp_path)
         assert probe.size <= 300_000, probe.size
         assert probe.width < probe.height, (probe.width, probe.height)
         shown = _texts(h, ALICE)
@@ -108,7 +95,7 @@ async def test_a_size_asked_for_in_words_is_kept_and_a_portrait_stays_portrait(
 
 
 async def test_a_video_already_small_gets_no_bigger_copy(tmp_path: Path, clips: Clips) -> None:
-    async with Harness(tmp_path, **_local()) as h:
+    async with Harness(tmp_path, **local_options()) as h:
         await h.tg.send_video(ALICE, clips.tiny, file_name="tiny.mp4", duration=2, width=160,
                               height=90, caption="make it smaller")
         reply = await h.tg.wait_for_message(ALICE, contains="already well compressed",
@@ -125,7 +112,7 @@ async def test_a_file_that_is_no_video_gets_one_sentence(
 ) -> None:
     body = clips.playlist if content == "playlist" else b"not a video at all\n" * 500
     before = clips.referenced.stat().st_atime_ns
-    async with Harness(tmp_path, **_local()) as h:
+    async with Harness(tmp_path, **local_options()) as h:
         await h.tg.send_document(ALICE, body, file_name="clip.mp4", mime_type="video/mp4",
                                  caption="compress this")
         reply = await h.tg.wait_for_message(ALICE, contains="isn't a video", timeout=30)
@@ -154,7 +141,7 @@ def _ffmpegs() -> list[int]:
 async def test_progress_moves_and_cancel_stops_the_encoder(
     tmp_path: Path, clips: Clips
 ) -> None:
-    async with Harness(tmp_path, **_local()) as h:
+    async with Harness(tmp_path, **local_options()) as h:
         await h.tg.send_video(ALICE, clips.long, file_name="long.mp4", duration=20, width=1280,
                               height=720, caption="H.265 please, smaller")
         status = await h.tg.wait_for_message(ALICE, contains="Compressing…", timeout=60)
@@ -178,7 +165,7 @@ async def test_progress_moves_and_cancel_stops_the_encoder(
 async def test_a_second_chat_waits_its_turn_and_is_told_its_place(
     tmp_path: Path, clips: Clips
 ) -> None:
-    async with Harness(tmp_path, **_local(local_encode_concurrency=1)) as h:
+    async with Harness(tmp_path, **local_options(local_encode_concurrency=1)) as h:
         await h.tg.send_video(ALICE, clips.long, file_name="a.mp4", duration=20, width=1280,
                               height=720, caption="smaller, in H.265")
         await h.tg.wait_for(lambda: _ffmpegs() or None, 30)
@@ -199,7 +186,7 @@ async def test_fallback_on_no_credits_says_why_then_compresses_here(
         video = await h.tg.wait_for_message(ALICE, kind="video", timeout=90)
         reason = await h.tg.wait_for_message(ALICE, contains="on this machine instead")
         assert "register?bind=" in (reason.text or "")
-        probe = await _probe(h, ffmpeg, video, tmp_path)
+        probe = await probe_delivered(h, ffmpeg, video, tmp_path)
         assert probe.size <= 400_000
 
 
@@ -242,7 +229,7 @@ async def test_off_keeps_the_backend_answer(tmp_path: Path, clips: Clips) -> Non
 async def test_a_restart_mid_encode_compresses_again_and_delivers_once(
     tmp_path: Path, clips: Clips
 ) -> None:
-    async with Harness(tmp_path, **_local()) as h:
+    async with Harness(tmp_path, **local_options()) as h:
         await h.tg.send_video(ALICE, clips.long, file_name="long.mp4", duration=20, width=1280,
                               height=720, caption="smaller")
         await h.tg.wait_for(lambda: _ffmpegs() or None, 60)
@@ -259,7 +246,7 @@ async def test_a_local_bot_api_file_is_read_in_place(tmp_path: Path, clips: Clip
     source = tmp_path / "phone.mp4"
     source.write_bytes(clips.landscape)
     async with Harness(tmp_path, telegram_local_mode=True, tg_options={"local_mode": True},
-                       **_local()) as h:
+                       **local_options()) as h:
         await h.tg.send_video(ALICE, b"", file_name="phone.mp4", source_path=source,
                               caption="smaller")
         await h.tg.wait_for_message(ALICE, kind="video", timeout=60)
@@ -281,7 +268,7 @@ async def test_the_status_cancel_button_stops_that_job_only_for_who_asked(
     tmp_path: Path, clips: Clips
 ) -> None:
     group = -100510
-    async with Harness(tmp_path, **_local()) as h:
+    async with Harness(tmp_path, **local_options()) as h:
         await h.tg.send_video(group, clips.long, file_name="long.mp4", duration=20, width=1280,
                               height=720, caption="@rtk_compressor_bot smaller, H.265",
                               user=h.tg.user(ALICE), chat_type="supergroup")
@@ -317,7 +304,7 @@ async def test_an_export_over_the_target_is_fitted_here_with_one_tap(
         await h.tg.press_button(ALICE, export.message_id, str(fit["callback_data"]), user=ALICE)
         fitted = await h.tg.wait_for_message(ALICE, kind="video", after=len(
             h.tg.messages(ALICE)), timeout=90)
-        probe = await _probe(h, ffmpeg, fitted, tmp_path)
+        probe = await probe_delivered(h, ffmpeg, fitted, tmp_path)
         assert probe.size <= 300_000
         await h.idle()
         assert len([m for m in h.tg.messages(ALICE) if m.kind == "video"]) == 2

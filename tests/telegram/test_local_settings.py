@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot.compress import Engine, Ffmpeg
+from bot.compress import Ffmpeg
 from bot.sandbox.harness import Harness
 from bot.sandbox.telegram import BotMessage
-from tests.clips import make
+from tests.clips import local_options, make, probe_delivered
 
 ALICE = 5701
 
@@ -35,17 +34,6 @@ def clips(ffmpeg: Ffmpeg, tmp_path_factory: pytest.TempPathFactory) -> Clips:
     return Clips(land.read_bytes(), tall.read_bytes())
 
 
-def _local(**extra: Any) -> dict[str, Any]:
-    return {"local_compression": "always", "transfer_progress_seconds": 0.2, **extra}
-
-
-async def _probe(h: Harness, ffmpeg: Ffmpeg, message: BotMessage, tmp_path: Path) -> Any:
-    assert message.file_id is not None
-    content = h.tg.file_content(message.file_id)
-    assert content is not None
-    path = tmp_path / f"delivered-{message.message_id}.mp4"
-    path.write_bytes(content)
-    return await Engine(ffmpeg, tmp_path).probe(path)
 
 
 async def _press(h: Harness, menu: BotMessage, data: str) -> BotMessage:
@@ -69,7 +57,7 @@ async def _choose(h: Harness, *datas: str) -> BotMessage:
 async def test_the_menu_offers_the_codec_and_the_cap_when_compressing_here(
     tmp_path: Path, ffmpeg: Ffmpeg
 ) -> None:
-    async with Harness(tmp_path, **_local()) as h:
+    async with Harness(tmp_path, **local_options()) as h:
         menu = await _choose(h)
     text = menu.text or ""
     assert "Codec: H.264" in text and "Resolution cap: off" in text, text
@@ -81,7 +69,7 @@ async def test_the_menu_offers_the_codec_and_the_cap_when_compressing_here(
 async def test_a_default_of_16_mb_is_compressed_here_with_no_words(
     tmp_path: Path, clips: Clips, ffmpeg: Ffmpeg
 ) -> None:
-    async with Harness(tmp_path, **_local()) as h:
+    async with Harness(tmp_path, **local_options()) as h:
         await _choose(h, "set:p:16")
         await h.tg.send_video(ALICE, clips.landscape, file_name="holiday.mp4", duration=3,
                               width=960, height=540)
@@ -89,7 +77,7 @@ async def test_a_default_of_16_mb_is_compressed_here_with_no_words(
         assert "Compressing to 16 MB (WhatsApp) — your default." in (ack.text or ""), ack.text
         assert [b["callback_data"] for b in ack.buttons] == ["set:open"]
         video = await h.tg.wait_for_message(ALICE, kind="video", timeout=90)
-        probe = await _probe(h, ffmpeg, video, tmp_path)
+        probe = await probe_delivered(h, ffmpeg, video, tmp_path)
         assert probe.size <= 16_000_000 and probe.size < len(clips.landscape)
         assert h.backend.requests == []
 
@@ -99,13 +87,13 @@ async def test_h265_and_a_720_cap_reach_the_local_encode(
 ) -> None:
     if not ffmpeg.has_x265:
         pytest.skip("this ffmpeg has no libx265")
-    async with Harness(tmp_path, **_local()) as h:
+    async with Harness(tmp_path, **local_options()) as h:
         menu = await _choose(h, "set:c:h265", "set:r:720")
         assert "Codec: H.265" in (menu.text or "") and "720p" in (menu.text or "")
         await h.tg.send_video(ALICE, clips.tall, file_name="tall.mp4", duration=1,
                               width=1280, height=960, caption="make it smaller")
         video = await h.tg.wait_for_message(ALICE, kind="video", timeout=120)
-        probe = await _probe(h, ffmpeg, video, tmp_path)
+        probe = await probe_delivered(h, ffmpeg, video, tmp_path)
     assert probe.video_codec == "hevc", probe
     assert (probe.width, probe.height) == (960, 720), probe
 
@@ -124,7 +112,7 @@ async def test_a_default_goes_to_this_machine_when_the_backend_cannot(
                                     timeout=20)
         video = await h.tg.wait_for_message(ALICE, kind="video", timeout=120)
         await h.tg.wait_for_message(ALICE, contains="on this machine instead")
-        probe = await _probe(h, ffmpeg, video, tmp_path)
+        probe = await probe_delivered(h, ffmpeg, video, tmp_path)
         (instruction,) = [r.json["new_message"]["parts"][0]["text"]
                           for r in h.backend.requests_to("run_sse")]
     assert "720p" in instruction  # the preset's instruction went to the agent first
