@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from bot.backend.errors import TRANSIENT, BackendError
+from bot.backend.errors import TRANSIENT
 
 MAX_RETRY_AFTER = 300.0
 """A ``Retry-After`` longer than this is read as this: a chat waits minutes, not hours."""
@@ -81,4 +81,4 @@ def retry_after(response: httpx.Response) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-__all__ = ["BackendError", "RetryPolicy", "jitter", "retry_after"]
+__all__ = ["RetryPolicy", "jitter", "retry_after"]
