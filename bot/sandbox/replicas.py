@@ -37,6 +37,17 @@ def marker(chat: int, n: int) -> str:
     return f"c{chat:04d}m{n:03d}"
 
 
+def markers_in(tg: FakeTelegram, chats: list[int], *phrases: str) -> Counter[str]:
+    """How often each marker shows in the chats' visible messages (with ``phrases``: only in
+    messages holding one of them)."""
+    seen: Counter[str] = Counter()
+    for chat in chats:
+        for m in tg.messages(chat):
+            if not m.deleted and m.text and (not phrases or any(p in m.text for p in phrases)):
+                seen.update(f"c{a}m{b}" for a, b in MARKER.findall(m.text))
+    return seen
+
+
 @dataclass
 class Outcome:
     """What one run found; the test asserts on it, the bench prints it."""
@@ -152,12 +163,7 @@ async def run_replicas(
             """Markers answered: by the agent ("Upload a video"), by the notice a replica
             sends for a turn another one had sent when it died, or (default) by either."""
             wanted = [kind] if kind else ["Upload a video", "restarted while working"]
-            seen: Counter[str] = Counter()
-            for chat in all_chats:
-                for m in tg.messages(chat):
-                    if not m.deleted and m.text and any(w in m.text for w in wanted):
-                        seen.update(f"c{a}m{b}" for a, b in MARKER.findall(m.text))
-            return seen
+            return markers_in(tg, all_chats, *wanted)
 
         try:
             async with asyncio.timeout(timeout):

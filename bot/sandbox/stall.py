@@ -25,7 +25,16 @@ import asyncpg
 from bot.sandbox.backend import FakeBackend
 from bot.sandbox.process import BotProcess
 from bot.sandbox.proxy import RoundRobinProxy
-from bot.sandbox.replicas import COMPRESS, MARKER, RENDER_CHAT, SECRET, TOKEN, VIDEO, marker
+from bot.sandbox.replicas import (
+    COMPRESS,
+    MARKER,
+    RENDER_CHAT,
+    SECRET,
+    TOKEN,
+    VIDEO,
+    marker,
+    markers_in,
+)
 from bot.sandbox.telegram import FakeTelegram
 
 
@@ -184,23 +193,14 @@ async def run_stalled_replica(
                                                                     - stalled_at)))
                 stall.flow()  # its buffered writes reach the database now, late
 
-                def answered() -> Counter[str]:
-                    seen: Counter[str] = Counter()
-                    for chat in all_chats:
-                        for m in tg.messages(chat):
-                            if not m.deleted and m.text and "Upload a video" in m.text:
-                                seen.update(f"c{a}m{b}" for a, b in MARKER.findall(m.text))
-                    return seen
-
-                await tg.wait_for(lambda: len(answered()) >= chats * per_chat, timeout)
+                await tg.wait_for(
+                    lambda: len(markers_in(tg, all_chats, "Upload a video")) >= chats * per_chat,
+                    timeout,
+                )
         except (TimeoutError, AssertionError):
             out.timed_out = True
         await asyncio.sleep(lease_seconds)  # anything late or doubled shows up
-        seen = Counter[str]()
-        for chat in all_chats:
-            for m in tg.messages(chat):
-                if not m.deleted and m.text:
-                    seen.update(f"c{a}m{b}" for a, b in MARKER.findall(m.text))
+        seen = markers_in(tg, all_chats)
         expected = [marker(c, n) for c in all_chats for n in range(per_chat)]
         out.unanswered = [k for k in expected if not seen[k]]
         out.answered_twice = [k for k in expected if seen[k] > 1]
